@@ -1,0 +1,128 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Broadcast } from '../bus/broadcast.js';
+import { decodeObject, ROOM_RE } from '../gateway/frames.js';
+import type { TemplatedApp } from '../gateway/uws.js';
+import type { RoomService } from '../rooms/room-service.js';
+import type { Presence } from '../rooms/state/presence.js';
+import type { RoomState } from '../rooms/state/room-state.js';
+import { ParleyError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { intParam, jsonRoute, type RouteContext, type RouteHandler } from './routes.js';
+
+export interface AdminDeps {
+  app: TemplatedApp;
+  adminToken: string | undefined;
+  nodeId: string;
+  startedAt: number;
+  rooms: RoomService;
+  state: RoomState;
+  presence: Presence;
+  bus: Broadcast;
+  limits: { maxBodyBytes: number; maxMetaBytes: number };
+  logger: Logger;
+}
+
+const USER_RE = /^.{1,128}$/su;
+
+/** The admin HTTP API of PROTOCOL.md; every answer covers the whole cluster. */
+export function mountAdminApi(deps: AdminDeps): void {
+  const { app, logger } = deps;
+  const expected = deps.adminToken === undefined ? undefined : digest(deps.adminToken);
+  const authorized = (ctx: RouteContext): void => {
+    const m = /^Bearer\s+(.+)$/i.exec(ctx.headers['authorization'] ?? '');
+    // Digests make the comparison constant-time whatever the presented token's length.
+    if (!expected || !m?.[1] || !timingSafeEqual(digest(m[1]), expected)) {
+      throw new ParleyError('unauthorized', 'a valid admin bearer token is required');
+    }
+  };
+  const route = (method: 'get' | 'post', pattern: string, params: number, handler: RouteHandler) =>
+    jsonRoute(app, method, pattern, params, async (ctx) => {
+      authorized(ctx);
+      return handler(ctx);
+    }, logger);
+
+  route('get', '/admin/stats', 0, async () => {
+    const stats = await deps.presence.stats();
+    return { status: 200, body: { node: deps.nodeId, nodes: stats.nodes, connections: stats.connections, rooms: stats.rooms, uptime_s: Math.floor((Date.now() - deps.startedAt) / 1000) } };
+  });
+
+  route('get', '/admin/rooms', 0, async ({ query }) => {
+    const page = await deps.presence.rooms(cursorParam(query), intParam(query, 'limit', 1, 500) ?? 100);
+    const heads = await Promise.all(page.items.map((r) => deps.state.head(r.room)));
+    return { status: 200, body: { rooms: page.items.map((r, i) => ({ room: r.room, occupancy: r.occupancy, head: heads[i]?.head ?? 0 })), next: page.next } };
+  });
+
+  route('get', '/admin/rooms/:room/presence', 1, async ({ params, query }) => ({
+    status: 200,
+    body: await deps.rooms.presencePage(roomParam(params), cursorParam(query), intParam(query, 'limit', 1, 500) ?? 100),
+  }));
+
+  route('get', '/admin/users/:user/presence', 1, async ({ params }) => ({ status: 200, body: await deps.presence.user(userParam(params)) }));
+
+  route('get', '/admin/rooms/:room/messages', 1, async ({ params, query }) => ({
+    status: 200,
+    body: await deps.rooms.historyPage(roomParam(params), intParam(query, 'before', 1, Number.MAX_SAFE_INTEGER), intParam(query, 'limit', 1, 100) ?? 50),
+  }));
+
+  route('post', '/admin/rooms/:room/messages', 1, async ({ params, body }) => {
+    const room = roomParam(params);
+    if (!isObject(body)) throw new ParleyError('bad_request', 'the body must be a JSON object');
+    const fields = body;
+    const from = fields['from'] ?? 'system';
+    if (typeof from !== 'string' || !USER_RE.test(from)) throw new ParleyError('bad_request', 'from must be a string of 1-128 chars');
+    const decoded = decodeObject({ ...fields, t: 'send', room, rid: undefined }, deps.limits);
+    if (!decoded.ok) throw new ParleyError(decoded.error.code, decoded.error.message);
+    if (decoded.req.t !== 'send') throw new ParleyError('internal', 'decoded an unexpected frame');
+    const { cid, body: text, meta } = decoded.req;
+    return { status: 200, body: await deps.rooms.send({ room, from, cid, body: text, ...(meta !== undefined ? { meta } : {}) }) };
+  });
+
+  route('post', '/admin/users/:user/disconnect', 1, async ({ params, body }) => {
+    const user = userParam(params);
+    const fields = isObject(body) ? body : {};
+    const code = fields['code'] ?? 4003;
+    const reason = fields['reason'] ?? 'disconnected by an administrator';
+    if (typeof code !== 'number' || !Number.isInteger(code) || code < 4000 || code > 4999) {
+      throw new ParleyError('bad_request', 'code must be an integer from 4000 to 4999');
+    }
+    if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) throw new ParleyError('bad_request', 'reason must be a string of at most 123 bytes');
+    const { devices } = await deps.presence.user(user);
+    await deps.bus.publishControl({ kind: 'disconnect', user, code, reason });
+    return { status: 200, body: { disconnected: devices } };
+  });
+
+  const notFound: RouteHandler = (ctx) => {
+    authorized(ctx);
+    return Promise.reject(new ParleyError('not_found', 'no such admin route'));
+  };
+  jsonRoute(app, 'get', '/admin/*', 0, notFound, logger);
+  jsonRoute(app, 'post', '/admin/*', 0, notFound, logger);
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function roomParam(params: string[]): string {
+  const room = params[0] ?? '';
+  if (!ROOM_RE.test(room)) throw new ParleyError('bad_request', 'room must be 1-128 chars of [A-Za-z0-9_.:@-]');
+  return room;
+}
+
+function userParam(params: string[]): string {
+  const user = params[0] ?? '';
+  if (!USER_RE.test(user)) throw new ParleyError('bad_request', 'user must be 1-128 chars');
+  return user;
+}
+
+function cursorParam(query: URLSearchParams): string | undefined {
+  const c = query.get('cursor');
+  if (c === null || c === '') return undefined;
+  if (c.length > 256) throw new ParleyError('bad_request', 'cursor is too long');
+  return c;
+}
+

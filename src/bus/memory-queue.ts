@@ -1,0 +1,23 @@
+import type { MessageStore } from '../persistence/message-store.js';
+import type { ChatMessage } from '../rooms/types.js';
+import type { DurableQueue } from './durable-queue.js';
+
+/**
+ * DurableQueue of embedded mode: there is no separate worker, so the queue hands each message
+ * straight to the store (idempotent per room:seq). Durable only as long as this process lives.
+ */
+export class MemoryQueue implements DurableQueue {
+  constructor(private readonly store: MessageStore) {}
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  publish(message: ChatMessage): Promise<void> {
+    return this.store.put([message]);
+  }
+}

@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { envSchema, type Env, type JwtAlgorithm } from './schema.js';
+
+export { envSchema, JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
+
+/** The configuration was rejected at start-up; `variable` names the offending env var. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+export interface AuthConfig {
+  /** HS* shared secret (bytes). */
+  secret?: Uint8Array;
+  /** PEM SPKI public key for RS/PS/ES/EdDSA. */
+  publicKeyPem?: string;
+  jwksUrl?: string;
+  algorithms: JwtAlgorithm[];
+  issuer?: string;
+  audience?: string;
+  clockToleranceS: number;
+  defaultRooms: string[];
+}
+
+export interface Limits {
+  maxFrameBytes: number;
+  maxBodyBytes: number;
+  maxMetaBytes: number;
+  ratePerS: number;
+  rateBurst: number;
+  maxBadFrames: number;
+  maxRoomsPerConn: number;
+  maxConnsPerUser: number;
+  slowBytes: number;
+}
+
+export interface Timing {
+  dedupeTtlS: number;
+  presenceGraceS: number;
+  typingTtlS: number;
+  heartbeatS: number;
+  drainS: number;
+  nodeTtlS: number;
+}
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  port: number;
+  host: string;
+  nodeId: string;
+  logLevel: Env['LOG_LEVEL'];
+  devMode: boolean;
+  auth: AuthConfig;
+  adminToken?: string;
+  allowedOrigins: string[];
+  limits: Limits;
+  timing: Timing;
+  recoveryMax: number;
+  recentMax: number;
+  storeMaxPerRoom: number;
+  redisUrl?: string;
+  redisClusterNodes: string[];
+  natsUrl?: string;
+  bus: 'memory' | 'redis' | 'nats';
+  mongodbUrl?: string;
+  keyPrefix: string;
+  maxDeliver: number;
+}
+
+const HS = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
+const ASYMMETRIC: JwtAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** Secrets generated for dev mode, so the caller can print them once. */
+export interface DevSecrets {
+  jwtSecret: string;
+  adminToken: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Present only in dev mode, for values that were generated rather than configured. */
+  generated?: Partial<DevSecrets>;
+}
+
+/** Reads and validates `env`; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(variable, issue?.message ?? 'invalid value');
+  }
+  const e = parsed.data;
+  const keyConfigured = e.JWT_SECRET !== undefined || e.JWT_PUBLIC_KEY !== undefined || e.JWT_JWKS_URL !== undefined;
+  const devMode = e.DEV_MODE === 'auto' ? !keyConfigured : ['true', '1', 'yes'].includes(e.DEV_MODE);
+
+  if (devMode && e.NODE_ENV === 'production') {
+    throw new ConfigError(
+      e.DEV_MODE === 'auto' ? 'JWT_SECRET' : 'DEV_MODE',
+      'dev mode is refused when NODE_ENV=production: configure JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL',
+    );
+  }
+  if (!devMode && !keyConfigured) {
+    throw new ConfigError('JWT_SECRET', 'one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required outside dev mode');
+  }
+  if (e.JWT_PUBLIC_KEY !== undefined && e.JWT_JWKS_URL !== undefined) {
+    throw new ConfigError('JWT_JWKS_URL', 'set either JWT_PUBLIC_KEY or JWT_JWKS_URL, not both');
+  }
+
+  const generated: Partial<DevSecrets> = {};
+  let secret = e.JWT_SECRET;
+  if (devMode && !keyConfigured) {
+    secret = randomBytes(32).toString('base64url');
+    generated.jwtSecret = secret;
+  }
+  let adminToken = e.ADMIN_TOKEN;
+  if (devMode && adminToken === undefined) {
+    adminToken = randomBytes(24).toString('base64url');
+    generated.adminToken = adminToken;
+  }
+
+  const algorithms = resolveAlgorithms(e, secret);
+  if (e.RATE_BURST < e.RATE_PER_S) {
+    throw new ConfigError('RATE_BURST', `must be at least RATE_PER_S (${e.RATE_PER_S})`);
+  }
+  if (e.MAX_BODY_BYTES >= e.MAX_FRAME_BYTES) {
+    throw new ConfigError('MAX_BODY_BYTES', `must be below MAX_FRAME_BYTES (${e.MAX_FRAME_BYTES})`);
+  }
+  const bus = resolveBus(e);
+
+  const config: Config = {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    logLevel: e.LOG_LEVEL,
+    devMode,
+    auth: {
+      ...(secret !== undefined ? { secret: new TextEncoder().encode(secret) } : {}),
+      ...(e.JWT_PUBLIC_KEY !== undefined ? { publicKeyPem: e.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') } : {}),
+      ...(e.JWT_JWKS_URL !== undefined ? { jwksUrl: e.JWT_JWKS_URL } : {}),
+      algorithms,
+      ...(e.JWT_ISSUER !== undefined ? { issuer: e.JWT_ISSUER } : {}),
+      ...(e.JWT_AUDIENCE !== undefined ? { audience: e.JWT_AUDIENCE } : {}),
+      clockToleranceS: e.JWT_CLOCK_TOLERANCE_S,
+      defaultRooms: e.AUTH_DEFAULT_ROOMS.length > 0 || !devMode ? e.AUTH_DEFAULT_ROOMS : ['*'],
+    },
+    ...(adminToken !== undefined ? { adminToken } : {}),
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    limits: {
+      maxFrameBytes: e.MAX_FRAME_BYTES,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxMetaBytes: 1024,
+      ratePerS: e.RATE_PER_S,
+      rateBurst: e.RATE_BURST,
+      maxBadFrames: e.MAX_BAD_FRAMES,
+      maxRoomsPerConn: e.MAX_ROOMS_PER_CONN,
+      maxConnsPerUser: e.MAX_CONNS_PER_USER,
+      slowBytes: e.SLOW_BYTES,
+    },
+    timing: {
+      dedupeTtlS: e.DEDUPE_TTL_S,
+      presenceGraceS: e.PRESENCE_GRACE_S,
+      typingTtlS: e.TYPING_TTL_S,
+      heartbeatS: e.HEARTBEAT_S,
+      drainS: e.DRAIN_S,
+      nodeTtlS: e.NODE_TTL_S,
+    },
+    recoveryMax: e.RECOVERY_MAX,
+    recentMax: e.RECENT_MAX,
+    storeMaxPerRoom: e.STORE_MAX_PER_ROOM,
+    ...(e.REDIS_URL !== undefined ? { redisUrl: e.REDIS_URL } : {}),
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    ...(e.NATS_URL !== undefined ? { natsUrl: e.NATS_URL } : {}),
+    bus,
+    ...(e.MONGODB_URL !== undefined ? { mongodbUrl: e.MONGODB_URL } : {}),
+    keyPrefix: e.KEY_PREFIX,
+    maxDeliver: e.MAX_DELIVER,
+  };
+  return devMode && Object.keys(generated).length > 0 ? { config, generated } : { config };
+}
+
+function resolveAlgorithms(e: Env, secret: string | undefined): JwtAlgorithm[] {
+  const symmetric = secret !== undefined;
+  const asymmetric = e.JWT_PUBLIC_KEY !== undefined || e.JWT_JWKS_URL !== undefined;
+  if (e.JWT_ALGORITHMS.length === 0) {
+    return [...(symmetric ? ['HS256' as const] : []), ...(asymmetric ? ASYMMETRIC : [])];
+  }
+  for (const alg of e.JWT_ALGORITHMS) {
+    if (HS.has(alg) && !symmetric) throw new ConfigError('JWT_ALGORITHMS', `${alg} needs JWT_SECRET`);
+    if (!HS.has(alg) && !asymmetric) throw new ConfigError('JWT_ALGORITHMS', `${alg} needs JWT_PUBLIC_KEY or JWT_JWKS_URL`);
+  }
+  return [...new Set(e.JWT_ALGORITHMS)];
+}
+
+function resolveBus(e: Env): Config['bus'] {
+  if (e.BUS === 'auto') return e.NATS_URL !== undefined ? 'nats' : e.REDIS_URL !== undefined || e.REDIS_CLUSTER_NODES.length > 0 ? 'redis' : 'memory';
+  if (e.BUS === 'nats' && e.NATS_URL === undefined) throw new ConfigError('BUS', 'nats needs NATS_URL');
+  if (e.BUS === 'redis' && e.REDIS_URL === undefined && e.REDIS_CLUSTER_NODES.length === 0) {
+    throw new ConfigError('BUS', 'redis needs REDIS_URL or REDIS_CLUSTER_NODES');
+  }
+  return e.BUS;
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Parley reads, with its default. This is the only place that
+ * touches process.env: the rest of the code receives a validated `Config`.
+ */
+
+const intIn = (min: number, max: number, def: number) =>
+  z.coerce.number().int(`must be an integer`).min(min).max(max).default(def);
+
+const list = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s.trim() === '' ? undefined : s));
+
+const url = (protocols: readonly string[]) =>
+  optionalString.refine(
+    (s) => {
+      if (s === undefined) return true;
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+export const JWT_ALGORITHMS = [
+  'HS256', 'HS384', 'HS512',
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+  'EdDSA',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: intIn(0, 65535, 8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  NODE_ID: optionalString,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DEV_MODE: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'auto'], { message: 'must be true, false or auto' })
+    .default('auto'),
+
+  JWT_SECRET: optionalString.refine((s) => s === undefined || Buffer.byteLength(s) >= 32, {
+    message: 'must be at least 32 bytes',
+  }),
+  JWT_PUBLIC_KEY: optionalString.refine((s) => s === undefined || s.includes('-----BEGIN'), {
+    message: 'must be a PEM public key',
+  }),
+  JWT_JWKS_URL: url(['http:', 'https:']),
+  JWT_ALGORITHMS: list.pipe(z.array(z.enum(JWT_ALGORITHMS, { message: `each must be one of ${JWT_ALGORITHMS.join(', ')}` }))),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  JWT_CLOCK_TOLERANCE_S: intIn(0, 3600, 0),
+  AUTH_DEFAULT_ROOMS: list,
+  ADMIN_TOKEN: optionalString.refine((s) => s === undefined || s.length >= 16, {
+    message: 'must be at least 16 characters',
+  }),
+  ALLOWED_ORIGINS: list,
+
+  MAX_FRAME_BYTES: intIn(1024, 16 * 1024 * 1024, 65536),
+  MAX_BODY_BYTES: intIn(1, 1024 * 1024, 4096),
+  RATE_PER_S: intIn(1, 100_000, 20),
+  RATE_BURST: intIn(1, 100_000, 40),
+  MAX_BAD_FRAMES: intIn(1, 100_000, 10),
+  MAX_ROOMS_PER_CONN: intIn(1, 100_000, 100),
+  MAX_CONNS_PER_USER: intIn(1, 100_000, 20),
+  SLOW_BYTES: intIn(1024, 1024 * 1024 * 1024, 1024 * 1024),
+  DEDUPE_TTL_S: intIn(1, 30 * 86400, 600),
+  PRESENCE_GRACE_S: intIn(0, 3600, 5),
+  TYPING_TTL_S: intIn(1, 3600, 6),
+  RECOVERY_MAX: intIn(1, 100_000, 1000),
+  RECENT_MAX: intIn(1, 1_000_000, 1000),
+  STORE_MAX_PER_ROOM: intIn(1, 10_000_000, 10_000),
+  HEARTBEAT_S: intIn(1, 3600, 25),
+  DRAIN_S: intIn(0, 3600, 5),
+
+  REDIS_URL: url(['redis:', 'rediss:']),
+  REDIS_CLUSTER_NODES: list,
+  NATS_URL: url(['nats:', 'tls:', 'ws:', 'wss:']),
+  BUS: z.enum(['auto', 'memory', 'redis', 'nats']).default('auto'),
+  MONGODB_URL: url(['mongodb:', 'mongodb+srv:']),
+  KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 chars of [A-Za-z0-9_.:-]').default('parley'),
+  NODE_TTL_S: intIn(2, 3600, 15),
+  MAX_DELIVER: intIn(1, 1000, 5),
+});
+
+export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import type { Presence } from '../rooms/state/presence.js';
+import type { Logger } from '../shared/logger.js';
+import { AuthError, type Identity } from './auth.js';
+
+export type Admitted = { ok: true; identity: Identity; connId: string };
+export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: 'unauthorized' | 'origin_not_allowed' | 'too_many_connections' | 'draining' | 'unavailable' };
+
+/**
+ * The checks every new connection passes, whichever transport it arrives on: draining,
+ * Origin allowlist, token, and the user's cluster-wide connection cap.
+ */
+export class Admission {
+  draining = false;
+  private readonly origins: Set<string>;
+
+  constructor(
+    private readonly verify: (token: string) => Promise<Identity>,
+    private readonly presence: Presence,
+    allowedOrigins: readonly string[],
+    private readonly maxConnsPerUser: number,
+    private readonly logger: Logger,
+  ) {
+    this.origins = new Set(allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
+  }
+
+  /** Requests without an Origin header come from non-browser clients and are not restricted. */
+  originAllowed(origin: string | undefined): boolean {
+    if (this.origins.size === 0 || this.origins.has('*') || !origin) return true;
+    return this.origins.has(origin.toLowerCase().replace(/\/$/, ''));
+  }
+
+  async admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+    if (this.draining) return { ok: false, status: 503, reason: 'draining' };
+    if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
+    if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
+    let identity: Identity;
+    try {
+      identity = await this.verify(token);
+    } catch (err) {
+      if (!(err instanceof AuthError)) this.logger.error({ err }, 'token verification failed unexpectedly');
+      else this.logger.debug({ reason: err.reason }, 'connection refused: bad token');
+      return { ok: false, status: 401, reason: 'unauthorized' };
+    }
+    const connId = randomBytes(9).toString('base64url');
+    try {
+      if (!(await this.presence.registerConnection(identity.user, connId, this.maxConnsPerUser))) {
+        return { ok: false, status: 429, reason: 'too_many_connections' };
+      }
+    } catch (err) {
+      this.logger.error({ err, user: identity.user }, 'registering a connection failed');
+      return { ok: false, status: 503, reason: 'unavailable' };
+    }
+    return { ok: true, identity, connId };
+  }
+
+  /** Undoes `admit` for a connection that closed (or never opened). */
+  async release(user: string, connId: string): Promise<void> {
+    try {
+      await this.presence.unregisterConnection(user, connId);
+    } catch (err) {
+      this.logger.error({ err, user }, 'unregistering a connection failed');
+    }
+  }
+}

@@ -1,0 +1,169 @@
+import type { WireError } from '../shared/errors.js';
+
+/**
+ * The request frames of PROTOCOL.md and their decoder. The decoder is total: any input gives
+ * a typed request or a `bad_request`/`too_large` error, never a throw.
+ */
+
+export type Rid = number | string;
+
+export type Request =
+  | { t: 'join'; room: string; since?: number; epoch?: string }
+  | { t: 'leave'; room: string }
+  | { t: 'send'; room: string; cid: string; body: string; meta?: Record<string, unknown> }
+  | { t: 'typing'; room: string; on: boolean }
+  | { t: 'read'; room: string; seq: number }
+  | { t: 'history'; room: string; before?: number; limit: number }
+  | { t: 'presence'; room: string; cursor?: string; limit: number }
+  | { t: 'auth'; token: string }
+  | { t: 'ping' };
+
+export type RequestType = Request['t'];
+export type RoomRequest = Extract<Request, { room: string }>;
+
+export type Decoded =
+  | { ok: true; rid: Rid | undefined; req: Request }
+  | { ok: false; rid: Rid | undefined; error: WireError };
+
+export interface FrameLimits {
+  maxBodyBytes: number;
+  maxMetaBytes: number;
+}
+
+export const ROOM_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+export const CID_RE = /^[A-Za-z0-9_.:@-]{1,64}$/;
+const MAX_EPOCH = 64;
+const MAX_RID = 64;
+const MAX_CURSOR = 256;
+const MAX_TOKEN = 8192;
+
+class FieldError extends Error {
+  constructor(
+    readonly code: 'bad_request' | 'too_large',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Fields = Record<string, unknown>;
+
+function room(o: Fields): string {
+  const v = o['room'];
+  if (typeof v !== 'string' || !ROOM_RE.test(v)) throw new FieldError('bad_request', 'room must be 1-128 chars of [A-Za-z0-9_.:@-]');
+  return v;
+}
+
+function int(o: Fields, name: string, min: number, max: number): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new FieldError('bad_request', `${name} must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function str(o: Fields, name: string, max: number): string | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length > max) throw new FieldError('bad_request', `${name} must be a string of at most ${max} chars`);
+  return v;
+}
+
+function required<T>(v: T | undefined, name: string): T {
+  if (v === undefined) throw new FieldError('bad_request', `${name} is required`);
+  return v;
+}
+
+function isObject(v: unknown): v is Fields {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseRequest(o: Fields, limits: FrameLimits): Request {
+  const t = o['t'];
+  switch (t) {
+    case 'join': {
+      const since = int(o, 'since', 0, Number.MAX_SAFE_INTEGER);
+      const epoch = str(o, 'epoch', MAX_EPOCH);
+      return { t, room: room(o), ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) };
+    }
+    case 'leave':
+      return { t, room: room(o) };
+    case 'send': {
+      const r = room(o);
+      const cid = o['cid'];
+      if (typeof cid !== 'string' || !CID_RE.test(cid)) throw new FieldError('bad_request', 'cid must be 1-64 chars of [A-Za-z0-9_.:@-]');
+      const body = o['body'];
+      if (typeof body !== 'string') throw new FieldError('bad_request', 'body must be a string');
+      if (Buffer.byteLength(body, 'utf8') > limits.maxBodyBytes) {
+        throw new FieldError('too_large', `body is over ${limits.maxBodyBytes} bytes`);
+      }
+      const meta = o['meta'];
+      if (meta === undefined) return { t, room: r, cid, body };
+      if (!isObject(meta)) throw new FieldError('bad_request', 'meta must be a JSON object');
+      if (Buffer.byteLength(JSON.stringify(meta), 'utf8') > limits.maxMetaBytes) {
+        throw new FieldError('too_large', `meta is over ${limits.maxMetaBytes} bytes`);
+      }
+      return { t, room: r, cid, body, meta };
+    }
+    case 'typing': {
+      const on = o['on'];
+      if (typeof on !== 'boolean') throw new FieldError('bad_request', 'on must be a boolean');
+      return { t, room: room(o), on };
+    }
+    case 'read':
+      return { t, room: room(o), seq: required(int(o, 'seq', 0, Number.MAX_SAFE_INTEGER), 'seq') };
+    case 'history': {
+      const before = int(o, 'before', 1, Number.MAX_SAFE_INTEGER);
+      return { t, room: room(o), ...(before !== undefined ? { before } : {}), limit: int(o, 'limit', 1, 100) ?? 50 };
+    }
+    case 'presence': {
+      const cursor = str(o, 'cursor', MAX_CURSOR);
+      return { t, room: room(o), ...(cursor !== undefined ? { cursor } : {}), limit: int(o, 'limit', 1, 500) ?? 100 };
+    }
+    case 'auth': {
+      const token = required(str(o, 'token', MAX_TOKEN), 'token');
+      if (token.length === 0) throw new FieldError('bad_request', 'token must not be empty');
+      return { t, token };
+    }
+    case 'ping':
+      return { t };
+    default:
+      throw new FieldError('bad_request', typeof t === 'string' ? `unknown frame type "${t.slice(0, 32)}"` : 't must be a string');
+  }
+}
+
+function validRid(v: unknown): Rid | undefined {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && v.length <= MAX_RID) return v;
+  return undefined;
+}
+
+/** Decodes an already-parsed frame object; `rid` is taken from the object unless given. */
+export function decodeObject(value: unknown, limits: FrameLimits, ridFromTransport?: Rid): Decoded {
+  if (!isObject(value)) return { ok: false, rid: ridFromTransport, error: { code: 'bad_request', message: 'a frame must be a JSON object' } };
+  let rid = ridFromTransport;
+  if (rid === undefined && value['rid'] !== undefined) {
+    rid = validRid(value['rid']);
+    if (rid === undefined) {
+      return { ok: false, rid: undefined, error: { code: 'bad_request', message: 'rid must be an integer or a string of at most 64 chars' } };
+    }
+  }
+  try {
+    return { ok: true, rid, req: parseRequest(value, limits) };
+  } catch (err) {
+    if (err instanceof FieldError) return { ok: false, rid, error: { code: err.code, message: err.message } };
+    return { ok: false, rid, error: { code: 'bad_request', message: 'malformed frame' } };
+  }
+}
+
+/** Decodes one text frame of the native `/ws` endpoint. */
+export function decodeText(text: string, limits: FrameLimits): Decoded {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, rid: undefined, error: { code: 'bad_request', message: 'a frame must be valid JSON' } };
+  }
+  return decodeObject(value, limits);
+}

@@ -1,0 +1,116 @@
+import type { Limits } from '../config/index.js';
+import type { Logger } from '../shared/logger.js';
+import type { Admission } from './admission.js';
+import type { Identity } from './auth.js';
+import { decodeText, type FrameLimits } from './frames.js';
+import { statusLine } from './http.js';
+import { NativeTransport } from './native-transport.js';
+import type { Session } from './session.js';
+import type { TemplatedApp, WebSocket } from './uws.js';
+
+interface WsData {
+  connId: string;
+  identity: Identity;
+  transport?: NativeTransport<WsData>;
+  session?: Session;
+}
+
+export interface EndpointHooks {
+  /** Builds, registers and starts the session of a connection that just opened. */
+  opened(connId: string, identity: Identity, transport: NativeTransport<WsData>): Session;
+  /** The connection is gone: unregister and leave its rooms. */
+  closed(session: Session, code: number): void;
+  slowCheck(session: Session): void;
+}
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+/** The native `/ws` endpoint: upgrade with admission, JSON text frames into the session layer. */
+export function mountNativeEndpoint(
+  app: TemplatedApp,
+  admission: Admission,
+  limits: Limits,
+  hooks: EndpointHooks,
+  logger: Logger,
+): void {
+  const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
+  app.ws<WsData>('/ws', {
+    maxPayloadLength: limits.maxFrameBytes,
+    // The slow-consumer sweep closes at 2x SLOW_BYTES with 4029; this is only the backstop, and
+    // closing beats uWS's default of skipping publishes to a socket over its limit.
+    maxBackpressure: 4 * limits.slowBytes,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+
+    upgrade: (res, req, context) => {
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const origin = req.getHeader('origin') || undefined;
+      const token = BEARER.exec(req.getHeader('authorization'))?.[1] ?? (req.getQuery('token') || undefined);
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      admission.admit(origin, token).then(
+        (verdict) => {
+          if (aborted) {
+            if (verdict.ok) void admission.release(verdict.identity.user, verdict.connId);
+            return;
+          }
+          res.cork(() => {
+            if (!verdict.ok) {
+              res.writeStatus(statusLine(verdict.status)).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: verdict.reason, message: verdict.reason.replace(/_/g, ' ') } }));
+              return;
+            }
+            res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity }, key, protocol, extensions, context);
+          });
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'upgrade failed');
+          if (!aborted) res.cork(() => res.writeStatus(statusLine(500)).end());
+        },
+      );
+    },
+
+    open: (ws) => {
+      const data = ws.getUserData();
+      const transport = new NativeTransport<WsData>(ws);
+      data.transport = transport;
+      data.session = hooks.opened(data.connId, data.identity, transport);
+    },
+
+    message: (ws, message, isBinary) => {
+      const session = ws.getUserData().session;
+      if (!session) return;
+      if (isBinary) {
+        session.handle({ ok: false, rid: undefined, error: { code: 'bad_request', message: 'frames are JSON text, not binary' } }, undefined);
+        return;
+      }
+      const decoded = decodeText(Buffer.from(message).toString('utf8'), frameLimits);
+      const rid = decoded.rid;
+      const transport = ws.getUserData().transport;
+      session.handle(
+        decoded,
+        rid === undefined || !transport ? undefined : (result) => transport.sendText(JSON.stringify({ t: 'reply', rid, ...result })),
+      );
+    },
+
+    pong: (ws) => {
+      const session = ws.getUserData().session;
+      if (session) session.lastSeen = Date.now();
+    },
+
+    drain: (ws) => {
+      const session = ws.getUserData().session;
+      if (session) hooks.slowCheck(session);
+    },
+
+    close: (ws: WebSocket<WsData>, code: number) => {
+      const data = ws.getUserData();
+      if (data.transport) data.transport.open = false;
+      if (data.session) hooks.closed(data.session, code);
+    },
+  });
+}

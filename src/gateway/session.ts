@@ -1,0 +1,219 @@
+import type { Limits } from '../config/index.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { LocalConnection } from '../rooms/ports.js';
+import type { RoomService } from '../rooms/room-service.js';
+import { CloseCode, CLOSE_REASONS } from '../shared/close-codes.js';
+import { ParleyError, toWireError, type WireError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Identity } from './auth.js';
+import { FrameGuard } from './frame-guard.js';
+import type { Decoded, Request, RoomRequest } from './frames.js';
+import type { Respond, Transport } from './transport.js';
+
+export interface SessionDeps {
+  rooms: RoomService;
+  verify: (token: string) => Promise<Identity>;
+  limits: Limits;
+  metrics: Metrics;
+  logger: Logger;
+  nodeId: string;
+  heartbeatS: number;
+  clockToleranceS: number;
+}
+
+/** The longest timer Node keeps exact; longer token lifetimes re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * One authenticated client connection, whatever its transport: validates and rate-limits
+ * frames, enforces the token's room ACL and expiry, and answers requests through the room
+ * service. The request rules are written here once for both transports.
+ */
+export class Session implements LocalConnection {
+  readonly user: string;
+  lastSeen = Date.now();
+  slow = false;
+  /** The code this server closed the connection with, if it did. */
+  closeCode: number | undefined;
+  /** Joined rooms; the promise settles when the join's membership is in place. */
+  readonly joined = new Map<string, Promise<void>>();
+  private identity: Identity;
+  private readonly guard: FrameGuard;
+  private expiry: NodeJS.Timeout | undefined;
+  private ended = false;
+  /** Requests still being answered: a closing node lets them finish. */
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(
+    readonly connId: string,
+    readonly transport: Transport,
+    identity: Identity,
+    private readonly deps: SessionDeps,
+  ) {
+    this.identity = identity;
+    this.user = identity.user;
+    const { ratePerS, rateBurst, maxBadFrames } = deps.limits;
+    this.guard = new FrameGuard(ratePerS, rateBurst, maxBadFrames);
+  }
+
+  /** Sends `hello` and arms the token expiry. */
+  start(): void {
+    this.transport.push({ t: 'hello', session: this.connId, user: this.user, node: this.deps.nodeId, exp: this.identity.exp, heartbeat: this.deps.heartbeatS });
+    this.armExpiry();
+  }
+
+  subscribe(room: string): void {
+    this.transport.subscribe(room);
+  }
+
+  unsubscribe(room: string): void {
+    this.transport.unsubscribe(room);
+  }
+
+  close(code: number, reason = CLOSE_REASONS[code] ?? 'closed'): void {
+    if (!this.transport.open) return;
+    this.closeCode = code;
+    this.transport.close(code, reason);
+  }
+
+  /** Entry point for every decoded frame; `respond` is present when the request can be answered. */
+  handle(decoded: Decoded, respond: Respond | undefined): void {
+    this.lastSeen = Date.now();
+    if (!decoded.ok) {
+      this.deps.metrics.frames.inc({ outcome: 'bad' });
+      this.fail(respond, decoded.error);
+      if (this.guard.bad()) this.close(CloseCode.BAD_FRAMES);
+      return;
+    }
+    const verdict = this.guard.take();
+    if (verdict !== 'ok') {
+      this.deps.metrics.frames.inc({ outcome: 'rate_limited' });
+      this.fail(respond, { code: 'rate_limited', message: `over ${this.deps.limits.ratePerS} frames per second` });
+      if (verdict === 'abuse') this.close(CloseCode.RATE_ABUSE);
+      return;
+    }
+    this.deps.metrics.frames.inc({ outcome: 'ok' });
+    const started = process.hrtime.bigint();
+    const work = this.dispatch(decoded.req);
+    this.inflight.add(work);
+    work.then(
+      (data) => {
+        if (decoded.req.t === 'send') this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        respond?.({ ok: true, data });
+      },
+      (err: unknown) => {
+        if (!(err instanceof ParleyError) || err.code === 'overloaded') {
+          this.deps.logger.error({ err, user: this.user, session: this.connId, t: decoded.req.t }, 'request failed');
+        }
+        this.fail(respond, toWireError(err));
+      },
+    ).finally(() => this.inflight.delete(work));
+  }
+
+  /** Called once by the transport when the connection is gone: leaves every room. */
+  async dispose(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.expiry) clearTimeout(this.expiry);
+    const rooms = [...this.joined];
+    this.joined.clear();
+    // A join still in flight settles first, so its membership is undone too.
+    await Promise.all(
+      rooms.map(async ([room, pending]) => {
+        await pending;
+        await this.deps.rooms.leave(this, room).catch((err: unknown) =>
+          this.deps.logger.error({ err, room, user: this.user }, 'leaving a room on disconnect failed'),
+        );
+      }),
+    );
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private fail(respond: Respond | undefined, error: WireError): void {
+    if (respond) respond({ ok: false, error });
+    else this.transport.push({ t: 'error', code: error.code, message: error.message });
+  }
+
+  private async dispatch(req: Request): Promise<unknown> {
+    if ('room' in req) {
+      this.checkRoom(req);
+      if (req.t !== 'join') await this.whenJoined(req.room);
+    }
+    const rooms = this.deps.rooms;
+    switch (req.t) {
+      case 'join':
+        return this.join(req.room, req.since, req.epoch);
+      case 'leave':
+        this.joined.delete(req.room);
+        await rooms.leave(this, req.room);
+        return { room: req.room };
+      case 'send':
+        return rooms.send({ room: req.room, from: this.user, cid: req.cid, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}) });
+      case 'typing':
+        await rooms.setTyping(this, req.room, req.on);
+        return {};
+      case 'read':
+        return { room: req.room, seq: await rooms.read(this, req.room, req.seq) };
+      case 'history':
+        return rooms.historyPage(req.room, req.before, req.limit);
+      case 'presence':
+        return rooms.presencePage(req.room, req.cursor, req.limit);
+      case 'auth':
+        return this.refresh(req.token);
+      case 'ping':
+        return {};
+    }
+  }
+
+  /** `forbidden` before `not_joined` (PROTOCOL.md, rule order). */
+  private checkRoom(req: RoomRequest): void {
+    if (!this.identity.rooms.allows(req.room)) throw new ParleyError('forbidden', `room "${req.room}" is outside the token's rooms`);
+    if (req.t === 'join') return;
+    if (!this.joined.has(req.room)) throw new ParleyError('not_joined', `join "${req.room}" first`);
+  }
+
+  /** Waits for a join still in flight; `not_joined` if it failed meanwhile. */
+  private async whenJoined(room: string): Promise<void> {
+    await this.joined.get(room);
+    if (!this.joined.has(room)) throw new ParleyError('not_joined', `join "${room}" first`);
+  }
+
+  private async join(room: string, since: number | undefined, epoch: string | undefined): Promise<unknown> {
+    const pending = this.joined.get(room);
+    if (pending) {
+      await pending;
+      return this.deps.rooms.join(this, room, { since, epoch, rejoin: true });
+    }
+    if (this.joined.size >= this.deps.limits.maxRoomsPerConn) {
+      throw new ParleyError('forbidden', `at most ${this.deps.limits.maxRoomsPerConn} rooms per connection`);
+    }
+    let settle!: () => void;
+    this.joined.set(room, new Promise<void>((resolve) => (settle = resolve)));
+    try {
+      return await this.deps.rooms.join(this, room, { since, epoch, rejoin: false });
+    } catch (err) {
+      this.joined.delete(room);
+      throw err;
+    } finally {
+      settle();
+    }
+  }
+
+  private async refresh(token: string): Promise<{ exp: number }> {
+    const next = await this.deps.verify(token);
+    if (next.user !== this.user) throw new ParleyError('unauthorized', 'the token is for another user');
+    this.identity = next;
+    this.armExpiry();
+    return { exp: next.exp };
+  }
+
+  private armExpiry(): void {
+    if (this.expiry) clearTimeout(this.expiry);
+    const due = (this.identity.exp + this.deps.clockToleranceS) * 1000 - Date.now();
+    this.expiry = setTimeout(() => {
+      if (due > MAX_TIMER_MS) this.armExpiry();
+      else this.close(CloseCode.UNAUTHORIZED, 'token expired');
+    }, Math.max(0, Math.min(due, MAX_TIMER_MS)));
+    this.expiry.unref();
+  }
+}

@@ -1,0 +1,34 @@
+import uWS from 'uWebSockets.js';
+
+export type { TemplatedApp, WebSocket, HttpResponse, HttpRequest, us_listen_socket } from 'uWebSockets.js';
+
+/** The uWS module shape Parley relies on, enough to tell the native build from the JS fallback. */
+export interface UwsModule {
+  App: (...args: never[]) => unknown;
+  getParts?: unknown;
+}
+
+export class NativeUwsMissingError extends Error {
+  override readonly name = 'NativeUwsMissingError';
+}
+
+/**
+ * uWebSockets.js silently falls back to a slow JavaScript implementation when its native
+ * binary does not load for this Node.js build; Parley refuses to run on that fallback.
+ */
+export function assertNativeUws(mod: UwsModule): void {
+  const native = typeof mod.getParts === 'function' && /\[native code\]/.test(Function.prototype.toString.call(mod.App));
+  if (!native) {
+    throw new NativeUwsMissingError(
+      `uWebSockets.js could not load its native binary for Node.js ${process.version} ` +
+        `(${process.platform}-${process.arch}, ABI ${process.versions.modules}) and fell back to a slow JavaScript ` +
+        'implementation; Parley refuses to start on it. Use Node.js 18, 20 or 22 on linux/darwin x64/arm64, and do not set UWS_USE_FALLBACK.',
+    );
+  }
+}
+
+/** The native uWS module, after checking it is native. */
+export function loadUws(): typeof uWS {
+  assertNativeUws(uWS);
+  return uWS;
+}

@@ -1,0 +1,150 @@
+import { fileURLToPath } from 'node:url';
+import { Server } from 'socket.io';
+import { mountAdminApi } from './admin/admin-api.js';
+import { mountDev } from './admin/dev.js';
+import { mountHealth, type ReadinessCheck } from './admin/health.js';
+import { Metrics } from './admin/metrics.js';
+import type { Broadcast } from './bus/broadcast.js';
+import type { DurableQueue } from './bus/durable-queue.js';
+import type { Config } from './config/index.js';
+import { Admission } from './gateway/admission.js';
+import { TokenVerifier } from './gateway/auth.js';
+import { Fanout } from './gateway/fanout.js';
+import { Gateway } from './gateway/gateway.js';
+import { SessionRegistry } from './gateway/registry.js';
+import { loadUws, type us_listen_socket } from './gateway/uws.js';
+import type { MessageStore } from './persistence/message-store.js';
+import { RoomService } from './rooms/room-service.js';
+import type { Presence } from './rooms/state/presence.js';
+import type { RoomState } from './rooms/state/room-state.js';
+import { CloseCode } from './shared/close-codes.js';
+import type { Logger } from './shared/logger.js';
+
+/** The adapters behind the room service's ports, chosen by main.ts from the configuration. */
+export interface Adapters {
+  state: RoomState;
+  presence: Presence;
+  bus: Broadcast;
+  queue: DurableQueue;
+  store: MessageStore;
+  /** Readiness of each configured dependency. */
+  checks: Record<string, ReadinessCheck>;
+}
+
+const WEB_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
+const INFLIGHT_WAIT_MS = 10_000;
+
+/**
+ * One gateway node: the uWS app with /ws, Socket.IO, admin, health and dev routes over the
+ * given adapters. `start()` listens; `drain()` is the SIGTERM path; `close()` stops at once.
+ */
+export class ParleyNode {
+  readonly metrics = new Metrics();
+  port = 0;
+  private readonly uws = loadUws();
+  private readonly app = this.uws.App();
+  private readonly io: Server;
+  private readonly admission: Admission;
+  private readonly gateway: Gateway;
+  private readonly rooms: RoomService;
+  private listenSocket: us_listen_socket | undefined;
+  private closed: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly config: Config,
+    private readonly adapters: Adapters,
+    private readonly logger: Logger,
+  ) {
+    const verifier = new TokenVerifier(config.auth);
+    const verify = (token: string) => verifier.verify(token);
+    const registry = new SessionRegistry();
+    this.io = new Server({
+      path: '/socket.io/',
+      serveClient: false,
+      maxHttpBufferSize: config.limits.maxFrameBytes,
+      pingInterval: config.timing.heartbeatS * 1000,
+      pingTimeout: config.timing.heartbeatS * 1000,
+      cors: config.allowedOrigins.length > 0 ? { origin: config.allowedOrigins } : { origin: true },
+      allowRequest: (req, callback) => callback(null, this.admission.originAllowed(req.headers.origin)),
+    });
+    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger);
+    this.rooms = new RoomService({
+      ...adapters,
+      delivery: new Fanout(this.app, this.io, registry, this.metrics),
+      metrics: this.metrics,
+      logger,
+      config: {
+        nodeId: config.nodeId,
+        dedupeTtlS: config.timing.dedupeTtlS,
+        presenceGraceS: config.timing.presenceGraceS,
+        typingTtlS: config.timing.typingTtlS,
+        recoveryMax: config.recoveryMax,
+      },
+    });
+    this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, bus: adapters.bus, verify, metrics: this.metrics, logger });
+  }
+
+  get draining(): boolean {
+    return this.admission.draining;
+  }
+
+  async start(): Promise<number> {
+    const { state, presence, bus, queue, store, checks } = this.adapters;
+    for (const c of [state, presence, bus, store, queue]) await c.start();
+    this.rooms.start();
+    // Socket.IO first: its routes must win over the dev page's catch-all.
+    this.io.attachApp(this.app, { maxBackpressure: 4 * this.config.limits.slowBytes } as Parameters<Server['attachApp']>[1]);
+    this.gateway.start();
+    mountHealth({ app: this.app, metrics: this.metrics, checks, isDraining: () => this.draining, logger: this.logger });
+    mountAdminApi({
+      app: this.app,
+      adminToken: this.config.adminToken,
+      nodeId: this.config.nodeId,
+      startedAt: this.startedAt,
+      rooms: this.rooms,
+      state,
+      presence,
+      bus,
+      limits: this.config.limits,
+      logger: this.logger,
+    });
+    mountDev(this.app, this.config.devMode, this.config.auth.secret, WEB_ROOT, this.logger);
+    this.port = await new Promise<number>((resolve, reject) => {
+      this.app.listen(this.config.host, this.config.port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${this.config.host}:${this.config.port} (PORT in use?)`));
+        this.listenSocket = socket;
+        resolve(this.uws.us_socket_local_port(socket));
+      });
+    });
+    return this.port;
+  }
+
+  /** SIGTERM: readiness 503 and no new upgrades, clients get 1001 after DRAIN_S, in-flight work finishes. */
+  async drain(): Promise<void> {
+    if (this.admission.draining) return this.close();
+    this.admission.draining = true;
+    this.logger.info({ drainS: this.config.timing.drainS }, 'draining');
+    await new Promise((r) => setTimeout(r, this.config.timing.drainS * 1000));
+    await this.gateway.closeAll(CloseCode.DRAINING, 'node is draining');
+    await this.close();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.admission.draining = true;
+    this.gateway.stopTimers();
+    if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    await Promise.race([this.gateway.closeAll(CloseCode.DRAINING, 'node is shutting down'), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
+    this.rooms.close();
+    const { state, presence, bus, queue, store } = this.adapters;
+    for (const c of [queue, bus, presence, state, store]) {
+      await c.close().catch((err: unknown) => this.logger.error({ err }, 'closing an adapter failed'));
+    }
+  }
+}

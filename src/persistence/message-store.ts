@@ -1,0 +1,14 @@
+import type { Lifecycle } from '../shared/lifecycle.js';
+import type { ChatMessage } from '../rooms/types.js';
+
+/**
+ * Long-term history of every room, keyed by (room, seq).
+ *
+ * Guarantees: `put` is idempotent per (room, seq); the memory adapter keeps a bounded tail per
+ * room and loses everything on restart.
+ */
+export interface MessageStore extends Lifecycle {
+  put(messages: readonly ChatMessage[]): Promise<void>;
+  /** Stored messages with `from <= seq <= to`, oldest first. */
+  range(room: string, from: number, to: number): Promise<ChatMessage[]>;
+}

@@ -1,0 +1,109 @@
+import type { Member, Page } from '../types.js';
+import { pageOf } from './cursor.js';
+import type { Presence, RoomOccupancy, UserPresence } from './presence.js';
+
+interface RoomMember {
+  conns: Set<string>;
+  since: number;
+}
+
+/** Presence of embedded mode: one node, everything in this process. */
+export class MemoryPresence implements Presence {
+  private readonly users = new Map<string, Set<string>>();
+  private readonly roomMembers = new Map<string, Map<string, RoomMember>>();
+  private connections = 0;
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  registerConnection(user: string, connId: string, max: number): Promise<boolean> {
+    let conns = this.users.get(user);
+    if (!conns) {
+      conns = new Set();
+      this.users.set(user, conns);
+    }
+    if (conns.has(connId)) return Promise.resolve(true);
+    if (conns.size >= max) {
+      if (conns.size === 0) this.users.delete(user);
+      return Promise.resolve(false);
+    }
+    conns.add(connId);
+    this.connections++;
+    return Promise.resolve(true);
+  }
+
+  unregisterConnection(user: string, connId: string): Promise<void> {
+    const conns = this.users.get(user);
+    if (conns?.delete(connId)) {
+      this.connections--;
+      if (conns.size === 0) this.users.delete(user);
+    }
+    return Promise.resolve();
+  }
+
+  join(room: string, user: string, connId: string, now: number): Promise<{ first: boolean }> {
+    let members = this.roomMembers.get(room);
+    if (!members) {
+      members = new Map();
+      this.roomMembers.set(room, members);
+    }
+    const member = members.get(user);
+    if (member) {
+      member.conns.add(connId);
+      return Promise.resolve({ first: false });
+    }
+    members.set(user, { conns: new Set([connId]), since: now });
+    return Promise.resolve({ first: true });
+  }
+
+  leave(room: string, user: string, connId: string): Promise<{ last: boolean }> {
+    const member = this.roomMembers.get(room)?.get(user);
+    if (!member || !member.conns.delete(connId)) return Promise.resolve({ last: false });
+    return Promise.resolve({ last: member.conns.size === 0 });
+  }
+
+  expire(room: string, user: string): Promise<boolean> {
+    const members = this.roomMembers.get(room);
+    const member = members?.get(user);
+    if (!members || !member || member.conns.size > 0) return Promise.resolve(false);
+    members.delete(user);
+    if (members.size === 0) this.roomMembers.delete(room);
+    return Promise.resolve(true);
+  }
+
+  occupancy(room: string): Promise<number> {
+    return Promise.resolve(this.roomMembers.get(room)?.size ?? 0);
+  }
+
+  members(room: string, cursor: string | undefined, limit: number): Promise<Page<Member>> {
+    const members = this.roomMembers.get(room) ?? new Map<string, RoomMember>();
+    const page = pageOf(members.entries(), cursor, limit);
+    return Promise.resolve({
+      items: page.items.map(([user, m]) => ({ user, devices: m.conns.size, since: new Date(m.since).toISOString() })),
+      next: page.next,
+    });
+  }
+
+  rooms(cursor: string | undefined, limit: number): Promise<Page<RoomOccupancy>> {
+    const page = pageOf(this.roomMembers.entries(), cursor, limit);
+    return Promise.resolve({ items: page.items.map(([room, m]) => ({ room, occupancy: m.size })), next: page.next });
+  }
+
+  user(user: string): Promise<UserPresence> {
+    const devices = this.users.get(user)?.size ?? 0;
+    const rooms: string[] = [];
+    for (const [room, members] of this.roomMembers) {
+      if ((members.get(user)?.conns.size ?? 0) > 0) rooms.push(room);
+    }
+    return Promise.resolve({ user, online: devices > 0, devices, rooms });
+  }
+
+  stats(): Promise<{ connections: number; rooms: number; nodes: number }> {
+    return Promise.resolve({ connections: this.connections, rooms: this.roomMembers.size, nodes: 1 });
+  }
+}

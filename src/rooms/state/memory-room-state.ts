@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import type { ChatMessage } from '../types.js';
+import type { AppendInput, AppendResult, RoomHead, RoomState } from './room-state.js';
+
+interface DedupeEntry {
+  message: ChatMessage;
+  expiresAt: number;
+}
+
+interface RoomRecord {
+  epoch: string;
+  head: number;
+  /** The recent buffer: consecutive seqs, oldest first, at most `recentMax`. */
+  recent: ChatMessage[];
+  dedupe: Map<string, DedupeEntry>;
+  reads: Map<string, number>;
+}
+
+const SWEEP_MS = 30_000;
+
+/** RoomState of embedded mode: everything in this process; a restart starts every room at a new epoch. */
+export class MemoryRoomState implements RoomState {
+  private readonly rooms = new Map<string, RoomRecord>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly recentMax: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): Promise<void> {
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    return Promise.resolve();
+  }
+
+  append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult> {
+    const rec = this.record(input.room);
+    const key = `${input.from}\u0000${input.cid}`;
+    const now = this.now();
+    const seen = rec.dedupe.get(key);
+    if (seen && seen.expiresAt > now) return Promise.resolve({ message: seen.message, dup: true, epoch: rec.epoch });
+    const message: ChatMessage = {
+      room: input.room,
+      seq: rec.head + 1,
+      cid: input.cid,
+      from: input.from,
+      body: input.body,
+      ...(input.meta !== undefined ? { meta: input.meta } : {}),
+      ts: input.ts,
+    };
+    rec.head = message.seq;
+    rec.recent.push(message);
+    if (rec.recent.length > this.recentMax) rec.recent.shift();
+    rec.dedupe.set(key, { message, expiresAt: now + dedupeTtlS * 1000 });
+    return Promise.resolve({ message, dup: false, epoch: rec.epoch });
+  }
+
+  head(room: string): Promise<RoomHead> {
+    const rec = this.record(room);
+    return Promise.resolve({ epoch: rec.epoch, head: rec.head });
+  }
+
+  range(room: string, from: number, to: number): Promise<ChatMessage[]> {
+    const rec = this.rooms.get(room);
+    const first = rec?.recent[0];
+    if (!rec || !first || to < from) return Promise.resolve([]);
+    const start = Math.max(0, from - first.seq);
+    const end = Math.min(rec.recent.length, to - first.seq + 1);
+    return Promise.resolve(end > start ? rec.recent.slice(start, end) : []);
+  }
+
+  setRead(room: string, user: string, seq: number): Promise<{ seq: number; moved: boolean }> {
+    const rec = this.record(room);
+    const current = rec.reads.get(user) ?? 0;
+    const stored = Math.max(current, Math.min(seq, rec.head));
+    rec.reads.set(user, stored);
+    return Promise.resolve({ seq: stored, moved: stored > current });
+  }
+
+  getRead(room: string, user: string): Promise<number> {
+    return Promise.resolve(this.rooms.get(room)?.reads.get(user) ?? 0);
+  }
+
+  private record(room: string): RoomRecord {
+    let rec = this.rooms.get(room);
+    if (!rec) {
+      rec = { epoch: randomBytes(6).toString('base64url'), head: 0, recent: [], dedupe: new Map(), reads: new Map() };
+      this.rooms.set(room, rec);
+    }
+    return rec;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const rec of this.rooms.values()) {
+      for (const [key, entry] of rec.dedupe) if (entry.expiresAt <= now) rec.dedupe.delete(key);
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/** A chat message as stored, sequenced and delivered (the `msg` push without `t`). */
+export interface ChatMessage {
+  room: string;
+  seq: number;
+  cid: string;
+  from: string;
+  body: string;
+  meta?: Record<string, unknown>;
+  ts: number;
+}
+
+/** Events fanned out to a room's members on every node. */
+export type RoomEvent =
+  | { kind: 'msg'; message: ChatMessage }
+  | { kind: 'presence'; user: string; status: 'online' | 'offline' }
+  | { kind: 'typing'; user: string; on: boolean; origin?: string }
+  | { kind: 'read'; user: string; seq: number; origin?: string };
+
+/** Cluster-wide commands carried by the bus's control channel. */
+export type ControlEvent = { kind: 'disconnect'; user: string; code: number; reason: string };
+
+export interface Member {
+  user: string;
+  devices: number;
+  /** ISO time the user came online in the room. */
+  since: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
