@@ -1,0 +1,65 @@
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { mintToken } from '../../src/gateway/auth.js';
+import { createNode } from '../../src/main.js';
+import type { ParleyNode } from '../../src/node.js';
+import { createLogger } from '../../src/shared/logger.js';
+
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestNode {
+  node: ParleyNode;
+  config: Config;
+  port: number;
+  wsUrl: string;
+  httpUrl: string;
+  /** An HS256 token for `user` (rooms: `["*"]` unless given; `null` for no claim). */
+  token(user: string, opts?: { rooms?: string[] | null; ttlS?: number }): Promise<string>;
+  admin(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+/** Starts one in-process Parley node on a free loopback port with a known secret and admin token. */
+export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
+  const { config } = loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    JWT_SECRET: TEST_SECRET,
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    DRAIN_S: '0',
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+    ...env,
+  });
+  const node = createNode(config, createLogger(config.logLevel));
+  const port = await node.start();
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const secret = new TextEncoder().encode(TEST_SECRET);
+  return {
+    node,
+    config,
+    port,
+    httpUrl,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    token: async (user, opts = {}) => {
+      const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
+      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
+    },
+    admin: async (method, path, body, token = TEST_ADMIN_TOKEN) => {
+      const res = await fetch(`${httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // non-JSON answers stay text
+      }
+      return { status: res.status, body: parsed };
+    },
+    close: () => node.close(),
+  };
+}
