@@ -12,7 +12,6 @@ export interface Frame {
 
 export interface Reply {
   ok: boolean;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read reply data freely
   data?: any;
   error?: { code: string; message: string };
 }

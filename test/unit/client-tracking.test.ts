@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { Emitter } from '../../src/client/emitter.js';
+import { ParleyClientError } from '../../src/client/errors.js';
+import { Outbox, isValidCid, newCid } from '../../src/client/outbox.js';
+import { RoomTracker } from '../../src/client/rooms.js';
+import type { GapEvent } from '../../src/client/rooms.js';
+import { endpointUrl } from '../../src/client/transport.js';
+import type { ChatMessage, JoinReply } from '../../src/client/types.js';
+
+const msg = (seq: number, room = 'r'): ChatMessage => ({ room, seq, cid: `c${seq}`, from: 'u', body: `m${seq}`, ts: seq });
+const reply = (over: Partial<JoinReply>): JoinReply => ({
+  room: 'r',
+  epoch: 'e1',
+  head: 0,
+  lastRead: 0,
+  unread: 0,
+  occupancy: 1,
+  messages: [],
+  recovered: false,
+  ...over,
+});
+
+function tracker() {
+  const seen: number[] = [];
+  const gaps: GapEvent[] = [];
+  const rooms = new RoomTracker({ msg: (m) => seen.push(m.seq), gap: (g) => gaps.push(g) });
+  return { rooms, seen, gaps };
+}
+
+describe('RoomTracker', () => {
+  it('a fresh join starts at the head and drops msgs not above it', () => {
+    const { rooms, seen } = tracker();
+    const ticket = rooms.beginJoin('r');
+    expect(ticket.since).toBeUndefined();
+    rooms.applyJoin(ticket, reply({ head: 5 }));
+    for (const s of [4, 5, 6, 6, 7]) rooms.onMsg(msg(s));
+    expect(seen).toEqual([6, 7]);
+    expect(rooms.position('r')).toEqual({ epoch: 'e1', seq: 7 });
+  });
+
+  it('a rejoin asks since/epoch, delivers the reply first, then what was buffered meanwhile', () => {
+    const { rooms, seen } = tracker();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 2 }));
+    rooms.disconnected();
+    const ticket = rooms.beginJoin('r');
+    expect(ticket).toMatchObject({ since: 2, epoch: 'e1' });
+    rooms.onMsg(msg(5)); // live push racing the recovery
+    rooms.onMsg(msg(4));
+    rooms.applyJoin(ticket, reply({ head: 5, recovered: true, messages: [msg(3), msg(4), msg(5)] }));
+    rooms.onMsg(msg(5));
+    rooms.onMsg(msg(6));
+    expect(seen).toEqual([3, 4, 5, 6]);
+  });
+
+  it('recovered:false emits a gap and restarts from the reply head and epoch', () => {
+    const { rooms, seen, gaps } = tracker();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 9 }));
+    rooms.disconnected();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ epoch: 'e2', head: 1, recovered: false }));
+    expect(gaps).toEqual([{ room: 'r', epoch: 'e2', head: 1, messages: [] }]);
+    rooms.onMsg(msg(1));
+    rooms.onMsg(msg(2));
+    expect(seen).toEqual([2]);
+    expect(rooms.position('r')).toEqual({ epoch: 'e2', seq: 2 });
+  });
+
+  it('ignores replies from a connection that dropped, and forgets rooms never joined', () => {
+    const { rooms, seen } = tracker();
+    const stale = rooms.beginJoin('r');
+    rooms.disconnected();
+    rooms.applyJoin(stale, reply({ head: 3 }));
+    expect(rooms.has('r')).toBe(false);
+    rooms.onMsg(msg(4));
+    expect(seen).toEqual([]);
+  });
+
+  it('a failed first join forgets the room; leave stops delivery and rejoin', () => {
+    const { rooms, seen } = tracker();
+    rooms.abortJoin(rooms.beginJoin('a'));
+    expect(rooms.has('a')).toBe(false);
+    rooms.applyJoin(rooms.beginJoin('b'), reply({ room: 'b', head: 0 }));
+    expect(rooms.joinedRooms()).toEqual(['b']);
+    rooms.forget('b');
+    rooms.onMsg(msg(1, 'b'));
+    expect(rooms.joinedRooms()).toEqual([]);
+    expect(seen).toEqual([]);
+  });
+});
+
+describe('Outbox', () => {
+  it('makes cids of 21 chars of [A-Za-z0-9_-], all different', () => {
+    const cids = new Set(Array.from({ length: 1000 }, () => newCid()));
+    expect(cids.size).toBe(1000);
+    for (const cid of cids) expect(cid).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    expect(isValidCid('a'.repeat(64))).toBe(true);
+    expect(isValidCid('a'.repeat(65))).toBe(false);
+    expect(isValidCid('no spaces')).toBe(false);
+  });
+
+  it('settles each entry once and shares an entry sent twice with the same cid', async () => {
+    const outbox = new Outbox();
+    const a = outbox.add('r', 'c1', 'hi', undefined);
+    expect(outbox.add('r', 'c1', 'hi', undefined)).toBe(a);
+    expect(outbox.add('other', 'c1', 'hi', undefined)).not.toBe(a);
+    const data = { room: 'r', cid: 'c1', seq: 1, ts: 1, dup: false };
+    outbox.resolve(a, data);
+    outbox.resolve(a, { ...data, seq: 2 });
+    outbox.reject(a, new ParleyClientError('internal', 'late'));
+    await expect(a.promise).resolves.toEqual(data);
+    expect(outbox.size).toBe(1);
+  });
+
+  it('requeues what was in flight, oldest first', () => {
+    const outbox = new Outbox();
+    const [a, b, c] = ['1', '2', '3'].map((cid) => outbox.add(cid === '2' ? 's' : 'r', cid, 'x', undefined));
+    a!.status = 'inflight';
+    b!.status = 'waiting';
+    expect(outbox.queued().map((e) => e.cid)).toEqual(['3']);
+    outbox.requeueAll();
+    expect(outbox.queued().map((e) => e.cid)).toEqual(['1', '2', '3']);
+    expect(outbox.queued('r')).toEqual([a, c]);
+  });
+});
+
+describe('Emitter', () => {
+  it('calls listeners in order, once() only once, and off() removes', () => {
+    const e = new Emitter<{ n: number }>();
+    const got: string[] = [];
+    const off = e.on('n', (n) => got.push(`a${n}`));
+    e.once('n', (n) => got.push(`b${n}`));
+    e.emit('n', 1);
+    off();
+    e.emit('n', 2);
+    expect(got).toEqual(['a1', 'b1']);
+  });
+});
+
+describe('endpointUrl', () => {
+  it('targets /ws with the token in ?token=', () => {
+    expect(endpointUrl('ws://h:1', 'a.b.c')).toBe('ws://h:1/ws?token=a.b.c');
+    expect(endpointUrl('https://h/chat/', 't')).toBe('wss://h/chat/ws?token=t');
+    expect(endpointUrl('ws://h/ws?x=1', 't t')).toBe('ws://h/ws?x=1&token=t+t');
+    expect(() => endpointUrl('ftp://h', 't')).toThrow(TypeError);
+  });
+});
