@@ -78,7 +78,7 @@ export class TestClient {
       ws.on('error', (err) => reject(err));
       ws.on('close', (code, reason) => client.settleClosed({ code, reason: reason.toString() }));
       ws.on('message', (data) => {
-        const frame = JSON.parse(String(data)) as Frame & { rid?: number };
+        const frame = JSON.parse((data as Buffer).toString("utf8")) as Frame & { rid?: number };
         if (frame.t === 'reply' && typeof frame.rid === 'number' && client.pending.has(frame.rid)) {
           const done = client.pending.get(frame.rid);
           client.pending.delete(frame.rid);
