@@ -7,7 +7,7 @@ import type { Presence } from '../rooms/state/presence.js';
 import type { RoomState } from '../rooms/state/room-state.js';
 import { ParleyError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { intParam, jsonRoute, type RouteContext, type RouteHandler } from './routes.js';
+import { intParam, jsonRoute, type RouteHandler } from './routes.js';
 
 export interface AdminDeps {
   app: TemplatedApp;
@@ -28,18 +28,15 @@ const USER_RE = /^.{1,128}$/su;
 export function mountAdminApi(deps: AdminDeps): void {
   const { app, logger } = deps;
   const expected = deps.adminToken === undefined ? undefined : digest(deps.adminToken);
-  const authorized = (ctx: RouteContext): void => {
-    const m = /^Bearer\s+(.+)$/i.exec(ctx.headers['authorization'] ?? '');
+  const authorized = (headers: Record<string, string>): void => {
+    const m = /^Bearer\s+(.+)$/i.exec(headers['authorization'] ?? '');
     // Digests make the comparison constant-time whatever the presented token's length.
     if (!expected || !m?.[1] || !timingSafeEqual(digest(m[1]), expected)) {
       throw new ParleyError('unauthorized', 'a valid admin bearer token is required');
     }
   };
-  const route = (method: 'get' | 'post', pattern: string, params: number, handler: RouteHandler) =>
-    jsonRoute(app, method, pattern, params, async (ctx) => {
-      authorized(ctx);
-      return handler(ctx);
-    }, logger);
+  const route = (method: 'get' | 'post' | 'any', pattern: string, params: number, handler: RouteHandler) =>
+    jsonRoute(app, method, pattern, params, handler, logger, authorized);
 
   route('get', '/admin/stats', 0, async () => {
     const stats = await deps.presence.stats();
@@ -79,7 +76,9 @@ export function mountAdminApi(deps: AdminDeps): void {
 
   route('post', '/admin/users/:user/disconnect', 1, async ({ params, body }) => {
     const user = userParam(params);
-    const fields = isObject(body) ? body : {};
+    // An empty body is `{}`; anything but a JSON object is refused, as on every POST.
+    if (!isObject(body)) throw new ParleyError('bad_request', 'the body must be a JSON object');
+    const fields = body;
     const code = fields['code'] ?? 4003;
     const reason = fields['reason'] ?? 'disconnected by an administrator';
     if (typeof code !== 'number' || !Number.isInteger(code) || code < 4000 || code > 4999) {
@@ -91,12 +90,11 @@ export function mountAdminApi(deps: AdminDeps): void {
     return { status: 200, body: { disconnected: devices } };
   });
 
-  const notFound: RouteHandler = (ctx) => {
-    authorized(ctx);
-    return Promise.reject(new ParleyError('not_found', 'no such admin route'));
-  };
-  jsonRoute(app, 'get', '/admin/*', 0, notFound, logger);
-  jsonRoute(app, 'post', '/admin/*', 0, notFound, logger);
+  const notFound: RouteHandler = () => Promise.reject(new ParleyError('not_found', 'no such admin route'));
+  route('get', '/admin/*', 0, notFound);
+  route('post', '/admin/*', 0, notFound);
+  // Other methods (PUT, DELETE, ...) on any admin path: uWS would otherwise drop the connection.
+  route('any', '/admin/*', 0, notFound);
 }
 
 function digest(s: string): Buffer {

@@ -18,25 +18,33 @@ const MAX_BODY = 64 * 1024;
 /**
  * Registers an async JSON route on uWS: copies what it needs from the stack-allocated request,
  * reads and parses the body, and turns ParleyErrors into `{"error":{code,message}}` answers.
+ * `authorize` runs before the body is parsed, so an unauthorized request gets its 401 whatever
+ * its body. `any` answers every method (uWS prefers a route of the request's own method).
  */
 export function jsonRoute(
   app: TemplatedApp,
-  method: 'get' | 'post',
+  method: 'get' | 'post' | 'any',
   pattern: string,
   paramCount: number,
   handler: RouteHandler,
   logger: Logger,
+  authorize?: (headers: Record<string, string>) => void,
 ): void {
   app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
     const guard = new ResponseGuard(res);
-    const params = Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? ''));
+    const params = Array.from({ length: paramCount }, (_, i) => decodeParam(req.getParameter(i) ?? ''));
     const query = new URLSearchParams(req.getQuery() ?? '');
     const headers: Record<string, string> = {};
     req.forEach((k, v) => {
       headers[k] = v;
     });
     const body = method === 'post' ? readBody(res, guard, MAX_BODY) : Promise.resolve(undefined);
-    void run(guard, logger, pattern, async () => handler({ params, query, headers, body: parseJson(await body) }));
+    // Handled here too: a request refused by `authorize` never awaits its body.
+    body.catch(() => undefined);
+    void run(guard, logger, pattern, async () => {
+      authorize?.(headers);
+      return handler({ params, query, headers, body: parseJson(await body) });
+    });
   });
 }
 
@@ -50,6 +58,15 @@ async function run(guard: ResponseGuard, logger: Logger, pattern: string, fn: ()
     logger.error({ err, route: pattern }, 'admin request failed');
     const wire = toWireError(err);
     guard.json({ status: 500, body: errorBody(wire.code, wire.message) });
+  }
+}
+
+/** A malformed percent-encoding stays as sent (and fails the route's own validation) instead of throwing out of the uWS handler. */
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
   }
 }
 

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection, type Subscription } from 'nats';
+import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
 import { ClusterBroadcast } from './cluster-broadcast.js';
@@ -86,10 +86,10 @@ export class NatsBroadcast extends ClusterBroadcast {
 
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect') {
+      if (s.type === Events.Disconnect) {
         this.isConnected = false;
         this.logger.warn({ server: redactUrl(this.url) }, 'NATS disconnected');
-      } else if (s.type === 'reconnect') {
+      } else if (s.type === Events.Reconnect) {
         this.isConnected = true;
         this.logger.info({ server: redactUrl(this.url) }, 'NATS reconnected');
       }

@@ -63,3 +63,42 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
     close: () => node.close(),
   };
 }
+
+/**
+ * Starts a node the caller built itself (its own config, logger or adapters, e.g. dev mode or
+ * a captured log) and wraps it like startNode. `token()` signs with the config's HS secret
+ * (dev mode: the generated one); `admin()` defaults to the config's admin token.
+ */
+export async function startBuiltNode(node: ParleyNode, config: Config): Promise<TestNode> {
+  const port = await node.start();
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const secret = config.auth.secret;
+  return {
+    node,
+    config,
+    port,
+    httpUrl,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    token: async (user, opts = {}) => {
+      if (!secret) throw new Error('this node has no HS secret to sign test tokens with');
+      const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
+      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
+    },
+    admin: async (method, path, body, token = config.adminToken ?? '') => {
+      const res = await fetch(`${httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // non-JSON answers stay text
+      }
+      return { status: res.status, body: parsed };
+    },
+    close: () => node.close(),
+  };
+}
