@@ -1,0 +1,326 @@
+import { backoffDelay } from './backoff.js';
+import { Emitter } from './emitter.js';
+import type { Listener } from './emitter.js';
+import { ParleyClientError, toClientError } from './errors.js';
+import type { ClientState, Hello, ParleyEvents } from './events.js';
+import { Link } from './link.js';
+import { resolveOptions } from './options.js';
+import type { ClientOptions, ResolvedOptions } from './options.js';
+import { Outbox, isValidCid, newCid } from './outbox.js';
+import type { OutboxEntry } from './outbox.js';
+import { RequestTracker } from './requests.js';
+import type { RequestFields } from './requests.js';
+import { RoomTracker } from './rooms.js';
+import type { JoinTicket, RoomPosition } from './rooms.js';
+import { TimerGroup } from './timers.js';
+import { TokenSource } from './token.js';
+import type { AuthSource } from './token.js';
+import { endpointUrl } from './transport.js';
+import type { Connection } from './transport.js';
+import type * as W from './types.js';
+
+export interface JoinOptions {
+  /** Resume from this seq (e.g. kept by the application); default: the position the client holds. */
+  since?: number;
+  epoch?: string;
+}
+
+/** Something that waits for a ready connection; run in the order the calls were made. */
+interface Waiter {
+  run(conn: Connection): void;
+  fail(err: ParleyClientError): void;
+}
+
+/** Send refusals that are retried, with the same cid, after a backoff on the same connection. */
+const SEND_RETRY: ReadonlySet<string> = new Set(['overloaded', 'rate_limited', 'timeout']);
+
+/**
+ * A Parley connection that survives reconnects: rejoins its rooms with `since`, delivers each
+ * message once in seq order, resends unacknowledged sends with their cid, refreshes its token.
+ *
+ * Requests wait for a ready connection (open, rooms rejoined) within the request timeout. A
+ * request in flight when the connection drops rejects with the retryable `disconnected`, except
+ * `send` (kept in the outbox, resent after the rejoin of its room) and `leave` (resolves: the next
+ * connection does not rejoin the room). None is retried by the SDK: `join`, `history`, `presence`
+ * and `read` are safe to call again; `typing` and `ping` are moot after a reconnect.
+ */
+export class ParleyClient {
+  readonly #events = new Emitter<ParleyEvents>();
+  readonly #opts: ResolvedOptions;
+  /** Waiters for a ready connection: they outlive reconnects. */
+  readonly #timers: TimerGroup;
+  /** Retries bound to the ready connection: cleared when it drops. */
+  readonly #connTimers: TimerGroup;
+  readonly #tokens: TokenSource;
+  readonly #requests: RequestTracker;
+  readonly #outbox = new Outbox();
+  readonly #rooms: RoomTracker;
+  readonly #link: Link;
+  readonly #waiters = new Set<Waiter>();
+  /** The connection that said hello, until it drops. */
+  #conn: Connection | undefined;
+  /** True once every room of `#conn` was rejoined. */
+  #ready = false;
+
+  /** Prefer `connect()`. Starts connecting at once. */
+  constructor(url: string, auth: AuthSource, options: ClientOptions = {}) {
+    this.#opts = resolveOptions(options);
+    endpointUrl(url, 'x'); // a bad URL throws here, not on every reconnect
+    this.#timers = new TimerGroup(this.#opts.clock);
+    this.#connTimers = new TimerGroup(this.#opts.clock);
+    this.#tokens = new TokenSource(auth, this.#opts.clock);
+    this.#requests = new RequestTracker(this.#opts.clock, this.#opts.maxFrameBytes);
+    this.#rooms = new RoomTracker({ msg: (m) => this.#events.emit('msg', m), gap: (g) => this.#events.emit('gap', g) });
+    this.#link = new Link(url, this.#tokens, this.#opts, this.#events, this.#requests, {
+      open: (conn) => {
+        this.#conn = conn;
+        void this.#resync(conn);
+      },
+      frame: (_conn, frame) => this.#onFrame(frame),
+      lost: () => this.#onLost(),
+      stopped: (error) => this.#onStopped(error),
+    });
+    this.#link.start();
+  }
+
+  get state(): ClientState {
+    return this.#link.state;
+  }
+
+  /** The `hello` of the current (or last) connection. */
+  get session(): Hello | undefined {
+    return this.#link.hello;
+  }
+
+  /** The epoch and highest seq held for a room the client is in. */
+  position(room: string): RoomPosition | undefined {
+    return this.#rooms.position(room);
+  }
+
+  on<K extends keyof ParleyEvents>(type: K, listener: Listener<ParleyEvents[K]>): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  once<K extends keyof ParleyEvents>(type: K, listener: Listener<ParleyEvents[K]>): () => void {
+    return this.#events.once(type, listener);
+  }
+
+  off<K extends keyof ParleyEvents>(type: K, listener: Listener<ParleyEvents[K]>): void {
+    this.#events.off(type, listener);
+  }
+
+  /** Joins (or re-joins) a room; its `messages` are also delivered as `msg` events. */
+  join(room: string, options?: JoinOptions): Promise<W.JoinReply> {
+    return this.#whenReady((conn, timeLeft) => {
+      const ticket = this.#rooms.beginJoin(room, options);
+      return this.#requests.send(conn, 'join', joinFields(ticket), timeLeft).then(
+        (reply) => {
+          this.#rooms.applyJoin(ticket, reply);
+          return reply;
+        },
+        (err: unknown) => {
+          this.#rooms.abortJoin(ticket);
+          throw err;
+        },
+      );
+    });
+  }
+
+  /** Leaves a room at once for this client: no more messages from it, and no rejoin. */
+  async leave(room: string): Promise<W.LeaveReply> {
+    this.#rooms.forget(room);
+    if (this.#link.state !== 'open') return { room };
+    try {
+      return await this.#call('leave', { room });
+    } catch (err) {
+      if (err instanceof ParleyClientError && (err.code === 'not_joined' || err.code === 'disconnected')) return { room };
+      throw err;
+    }
+  }
+
+  /**
+   * Sends a message. It stays in the outbox until its reply, across reconnects, with the same
+   * `cid`; the promise settles once: the reply (`dup:true` included), a non-retryable error
+   * (`forbidden`, `too_large`, `bad_request`, `not_joined`...), or `closed`.
+   */
+  send(room: string, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+    if (this.#link.stopped) return Promise.reject(new ParleyClientError('closed', 'client closed'));
+    const cid = options?.cid ?? newCid();
+    if (!isValidCid(cid)) return Promise.reject(new ParleyClientError('bad_request', 'cid: 1-64 chars of [A-Za-z0-9_.:@-]'));
+    const entry = this.#outbox.add(room, cid, body, meta);
+    if (entry.status !== 'queued') return entry.promise;
+    const run = (conn: Connection): void => {
+      if (entry.status === 'queued' && this.#outbox.holds(entry)) this.#transmit(conn, entry);
+    };
+    if (this.#ready && this.#conn) run(this.#conn);
+    else this.#waiters.add({ run, fail: () => undefined }); // the outbox rejects it if the client stops
+    return entry.promise;
+  }
+
+  typing(room: string, on: boolean): Promise<W.TypingReply> {
+    return this.#call('typing', { room, on });
+  }
+
+  read(room: string, seq: number): Promise<W.ReadReply> {
+    return this.#call('read', { room, seq });
+  }
+
+  history(room: string, options: { before?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+    return this.#call('history', { room, ...options });
+  }
+
+  presence(room: string, options: { cursor?: string; limit?: number } = {}): Promise<W.PresenceReply> {
+    return this.#call('presence', { room, ...options });
+  }
+
+  ping(): Promise<W.PingReply> {
+    return this.#call('ping', {});
+  }
+
+  /** Presents a new token; it is also the one used for later reconnects. */
+  async auth(token: string): Promise<W.AuthReply> {
+    const reply = await this.#call('auth', { token });
+    this.#tokens.update(token, reply.exp);
+    this.#link.scheduleRefresh(reply.exp);
+    return reply;
+  }
+
+  /** Closes for good (code 1000): pending calls reject with `closed`. Resolves once the socket is closed. */
+  close(): Promise<void> {
+    return this.#link.close();
+  }
+
+  #call<K extends W.RequestType>(t: K, fields: RequestFields<K>): Promise<W.ReplyDataMap[K]> {
+    return this.#whenReady((conn, timeLeft) => this.#requests.send(conn, t, fields, timeLeft));
+  }
+
+  /** Runs `run` on a ready connection, now or once there is one, within the request timeout. */
+  #whenReady<T>(run: (conn: Connection, timeLeft: number) => Promise<T>): Promise<T> {
+    if (this.#link.stopped) return Promise.reject(new ParleyClientError('closed', 'client closed'));
+    const { clock, requestTimeout } = this.#opts;
+    if (this.#ready && this.#conn) return run(this.#conn, requestTimeout);
+    const deadline = clock.now() + requestTimeout;
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.#timers.after(requestTimeout, () => {
+        this.#waiters.delete(waiter);
+        reject(new ParleyClientError('timeout', 'not connected within the request timeout'));
+      });
+      const waiter: Waiter = {
+        run: (conn) => {
+          cancel();
+          run(conn, deadline - clock.now()).then(resolve, reject);
+        },
+        fail: (err) => {
+          cancel();
+          reject(err);
+        },
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  #onFrame(frame: W.ServerFrame): void {
+    switch (frame.t) {
+      case 'reply':
+        return this.#requests.settle(frame);
+      case 'msg':
+        if (typeof frame.room !== 'string' || !Number.isInteger(frame.seq)) return;
+        return this.#rooms.onMsg(strip(frame));
+      case 'presence':
+        return this.#events.emit('presence', strip(frame));
+      case 'typing':
+        return this.#events.emit('typing', strip(frame));
+      case 'read':
+        return this.#events.emit('read', strip(frame));
+      case 'error':
+        return this.#events.emit('error', strip(frame));
+    }
+  }
+
+  /** The connection dropped: requests in flight fail (sends stay), joins on the wire are void. */
+  #onLost(): void {
+    this.#conn = undefined;
+    this.#ready = false;
+    this.#connTimers.clear();
+    this.#requests.failAll(new ParleyClientError('disconnected', 'connection lost'));
+    this.#outbox.requeueAll();
+    this.#rooms.disconnected();
+  }
+
+  #onStopped(error: ParleyClientError): void {
+    this.#conn = undefined;
+    this.#ready = false;
+    this.#timers.clear();
+    this.#connTimers.clear();
+    this.#requests.failAll(error);
+    this.#outbox.rejectAll(error);
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.fail(error);
+  }
+
+  /** Rejoins every room (each room's outbox follows its rejoin), then runs the calls made meanwhile, in order. */
+  async #resync(conn: Connection): Promise<void> {
+    await Promise.all(this.#rooms.joinedRooms().map((room) => this.#rejoin(conn, room)));
+    if (conn !== this.#conn) return;
+    this.#ready = true;
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.run(conn);
+    this.#flushOutbox(conn); // resends to rooms not rejoined: they get their error (not_joined)
+  }
+
+  async #rejoin(conn: Connection, room: string): Promise<void> {
+    for (let attempt = 0; conn === this.#conn && this.#rooms.has(room); attempt++) {
+      const ticket = this.#rooms.beginJoin(room);
+      try {
+        const reply = await this.#requests.send(conn, 'join', joinFields(ticket), this.#opts.requestTimeout);
+        this.#rooms.applyJoin(ticket, reply);
+        if (conn === this.#conn) this.#flushOutbox(conn, room);
+        return;
+      } catch (err) {
+        this.#rooms.abortJoin(ticket);
+        if (conn !== this.#conn || !this.#rooms.has(room)) return;
+        const error = toClientError(err);
+        if (error.retryable) {
+          await new Promise<void>((resolve) => this.#connTimers.after(backoffDelay(attempt, this.#opts.backoff), resolve));
+          continue;
+        }
+        this.#rooms.forget(room);
+        this.#outbox.rejectRoom(room, error);
+        this.#events.emit('rejoinFailed', { room, error });
+        return;
+      }
+    }
+  }
+
+  #flushOutbox(conn: Connection, room?: string): void {
+    for (const entry of this.#outbox.queued(room)) this.#transmit(conn, entry);
+  }
+
+  #transmit(conn: Connection, entry: OutboxEntry): void {
+    entry.status = 'inflight';
+    const fields = { room: entry.room, cid: entry.cid, body: entry.body, meta: entry.meta };
+    void this.#requests.send(conn, 'send', fields, this.#opts.requestTimeout).then(
+      (reply) => this.#outbox.resolve(entry, reply),
+      (err: unknown) => {
+        if (conn !== this.#conn) return; // requeued when the connection dropped
+        const error = toClientError(err);
+        if (!SEND_RETRY.has(error.code)) return this.#outbox.reject(entry, error);
+        entry.status = 'waiting';
+        this.#connTimers.after(backoffDelay(entry.attempt++, this.#opts.backoff), () => {
+          if (entry.status === 'waiting') this.#transmit(conn, entry);
+        });
+      },
+    );
+  }
+}
+
+function joinFields(ticket: JoinTicket): RequestFields<'join'> {
+  return { room: ticket.room, since: ticket.since, epoch: ticket.epoch };
+}
+
+function strip<F extends { t: string }>(frame: F): Omit<F, 't'> {
+  const { t: _t, ...rest } = frame;
+  return rest;
+}

@@ -1,0 +1,56 @@
+import type { ParleyClientError } from './errors.js';
+import type { GapEvent } from './rooms.js';
+import type { ChatMessage, ErrorPush, HelloPush, PresencePush, PushPayload, ReadPush, TypingPush } from './types.js';
+
+/**
+ * - `connecting`: before the first `hello` (a failed first attempt retries in this state);
+ * - `open`: a `hello` arrived on the current connection;
+ * - `reconnecting`: the connection dropped after having been open; a new one is on its way;
+ * - `closed`: for good, by `close()` or a close code that forbids reconnecting.
+ */
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export type Hello = PushPayload<HelloPush>;
+export type PresenceEvent = PushPayload<PresencePush>;
+export type TypingEvent = PushPayload<TypingPush>;
+export type ReadEvent = PushPayload<ReadPush>;
+export type ServerErrorEvent = PushPayload<ErrorPush>;
+
+/** A connection closed. `code` 4000 is the client's own: no `hello`, or no frame for 2x heartbeat. */
+export interface ClosedEvent {
+  code: number;
+  reason: string;
+  willReconnect: boolean;
+}
+
+/** A reconnect was scheduled `delay` ms from now; `error` is why the last attempt failed, if it threw. */
+export interface ReconnectEvent {
+  attempt: number;
+  delay: number;
+  error?: unknown;
+}
+
+/** A room could not be rejoined after a reconnect (e.g. `forbidden`): the client is no longer in it. */
+export interface RejoinFailedEvent {
+  room: string;
+  error: ParleyClientError;
+}
+
+export type { GapEvent };
+
+/** Every event of `ParleyClient`, by name. Pushes come without their `t`. */
+export interface ParleyEvents {
+  hello: Hello;
+  /** Each message once, in seq order per room: live pushes and messages recovered by a rejoin. */
+  msg: ChatMessage;
+  presence: PresenceEvent;
+  typing: TypingEvent;
+  read: ReadEvent;
+  /** An `error` push: a problem with a frame that had no valid rid. */
+  error: ServerErrorEvent;
+  state: ClientState;
+  gap: GapEvent;
+  close: ClosedEvent;
+  reconnect: ReconnectEvent;
+  rejoinFailed: RejoinFailedEvent;
+}

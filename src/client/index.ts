@@ -1,0 +1,45 @@
+/**
+ * `parley/client`: the TypeScript SDK of the Parley protocol (PROTOCOL.md) over native
+ * WebSocket, for browsers and Node. It imports nothing from the server.
+ */
+import { ParleyClient } from './client.js';
+import type { ClientOptions } from './options.js';
+import type { AuthSource } from './token.js';
+
+/**
+ * Connects to a Parley server: `url` is its base (`wss://chat.example.com`) or its `/ws`
+ * endpoint. Returns at once, in state `connecting`; requests made before the connection is
+ * ready wait for it (within the request timeout).
+ */
+export function connect(url: string, auth: AuthSource, options?: ClientOptions): ParleyClient {
+  return new ParleyClient(url, auth, options);
+}
+
+export { ParleyClient } from './client.js';
+export type { JoinOptions } from './client.js';
+export { ParleyClientError } from './errors.js';
+export type { ClientErrorCode } from './errors.js';
+export type {
+  ClientState,
+  ClosedEvent,
+  GapEvent,
+  Hello,
+  ParleyEvents,
+  PresenceEvent,
+  ReadEvent,
+  ReconnectEvent,
+  RejoinFailedEvent,
+  ServerErrorEvent,
+  TypingEvent,
+} from './events.js';
+export type { ClientOptions } from './options.js';
+export type { AuthSource } from './token.js';
+export type { RoomPosition } from './rooms.js';
+export type { Clock } from './timers.js';
+export type { WebSocketConstructor, WebSocketLike } from './transport.js';
+export { backoffDelay, closeAction, DEFAULT_BACKOFF } from './backoff.js';
+export type { BackoffOptions, CloseAction } from './backoff.js';
+export { refreshDelay } from './token.js';
+export { newCid } from './outbox.js';
+export { CloseCode, ERROR_CODES } from './types.js';
+export type * from './types.js';

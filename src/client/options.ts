@@ -1,0 +1,56 @@
+import { DEFAULT_BACKOFF } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { systemClock } from './timers.js';
+import type { Clock } from './timers.js';
+import { globalWebSocket } from './transport.js';
+import type { WebSocketConstructor } from './transport.js';
+
+export interface ClientOptions {
+  /** The WebSocket implementation; default the global one. Node 20 has none: pass `WebSocket` from `ws`. */
+  WebSocket?: WebSocketConstructor;
+  /** Milliseconds a request waits for its reply (and for a connection, if there is none). Default 10 000. */
+  requestTimeout?: number;
+  /** Milliseconds from opening a socket to its `hello` before giving it up. Default 10 000. */
+  connectTimeout?: number;
+  /** Reconnect backoff in milliseconds. Default base 500, cap 30 000. */
+  backoff?: { base?: number; cap?: number };
+  /** The jitter source, uniform in [0, 1). Default `Math.random`. */
+  random?: () => number;
+  /** Time and timers. Default the host's. */
+  clock?: Clock;
+  /** Frames over this many bytes are refused locally (`too_large`), as the server would close. Default 65 536. */
+  maxFrameBytes?: number;
+}
+
+export interface ResolvedOptions {
+  WebSocket: WebSocketConstructor;
+  requestTimeout: number;
+  connectTimeout: number;
+  backoff: BackoffOptions;
+  clock: Clock;
+  maxFrameBytes: number;
+}
+
+export function resolveOptions(options: ClientOptions): ResolvedOptions {
+  const WebSocket = options.WebSocket ?? globalWebSocket();
+  if (!WebSocket) {
+    throw new TypeError("no global WebSocket: pass options.WebSocket (e.g. `import { WebSocket } from 'ws'`)");
+  }
+  return {
+    WebSocket,
+    requestTimeout: positive('requestTimeout', options.requestTimeout ?? 10_000),
+    connectTimeout: positive('connectTimeout', options.connectTimeout ?? 10_000),
+    backoff: {
+      base: positive('backoff.base', options.backoff?.base ?? DEFAULT_BACKOFF.base),
+      cap: positive('backoff.cap', options.backoff?.cap ?? DEFAULT_BACKOFF.cap),
+      random: options.random ?? Math.random,
+    },
+    clock: options.clock ?? systemClock,
+    maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? 65_536),
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a positive number`);
+  return value;
+}

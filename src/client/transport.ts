@@ -1,0 +1,161 @@
+import type { ServerFrame } from './types.js';
+
+/**
+ * The part of the WebSocket API the SDK uses: met by the browser's and Node 22's global
+ * `WebSocket` and by the `ws` package. Handler parameters are `never` so that any of those
+ * implementations' event types fit; the SDK reads the events through the shapes below.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: never) => unknown) | null;
+  onmessage: ((event: never) => unknown) | null;
+  onerror: ((event: never) => unknown) | null;
+  onclose: ((event: never) => unknown) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+interface MessageEventLike {
+  data: unknown;
+}
+interface ErrorEventLike {
+  message?: unknown;
+  error?: unknown;
+}
+interface CloseEventLike {
+  code: number;
+  reason: string;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** The upgrade was refused with HTTP 401 (seen only where the WebSocket implementation tells). */
+  unauthorized: boolean;
+  /** The socket failed before opening without saying why, as browsers do: it may have been a 401. */
+  opaqueFailure: boolean;
+}
+
+export interface ConnectionHandlers {
+  onFrame(frame: ServerFrame): void;
+  onClose(info: CloseInfo): void;
+}
+
+const OPEN = 1;
+const CLOSED = 3;
+
+/** The global WebSocket if the host has one (browsers, Node >= 22), else undefined. */
+export function globalWebSocket(): WebSocketConstructor | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+}
+
+/**
+ * The `/ws` URL with the token in `?token=` (browsers cannot set headers). `http(s)` becomes
+ * `ws(s)`; a path not ending in `/ws` gets `/ws` appended.
+ */
+export function endpointUrl(base: string, token: string): string {
+  const origin = (globalThis as { location?: { href?: string } }).location?.href;
+  const url = origin === undefined ? new URL(base) : new URL(base, origin);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new TypeError(`not a WebSocket URL: ${base}`);
+  if (!url.pathname.endsWith('/ws')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws`;
+  url.searchParams.set('token', token);
+  return url.toString();
+}
+
+/** One WebSocket: parses frames, and turns its error/close events into one `onClose`. */
+export class Connection {
+  readonly #ws: WebSocketLike;
+  #done = false;
+  #opened = false;
+  #errorText: string | undefined;
+
+  constructor(WebSocket: WebSocketConstructor, url: string, handlers: ConnectionHandlers) {
+    const ws = new WebSocket(url);
+    this.#ws = ws;
+    ws.onmessage = (event: MessageEventLike) => {
+      if (this.#done) return;
+      const frame = parseFrame(event.data);
+      if (frame) handlers.onFrame(frame);
+    };
+    ws.onopen = () => {
+      this.#opened = true;
+    };
+    ws.onerror = (event: ErrorEventLike) => {
+      // A refused upgrade shows as an error before open; `ws` names the HTTP status, browsers do not.
+      if (!this.#opened) this.#errorText = errorText(event);
+    };
+    ws.onclose = (event: CloseEventLike) => {
+      if (this.#done) return;
+      this.#done = true;
+      const text = this.#errorText;
+      handlers.onClose({
+        code: event.code,
+        reason: event.reason,
+        unauthorized: text !== undefined && /\b401\b/.test(text),
+        opaqueFailure: !this.#opened && !text,
+      });
+    };
+  }
+
+  /** Sends one text frame; false if the socket is not open (the close event follows). */
+  send(text: string): boolean {
+    if (this.#done || this.#ws.readyState !== OPEN) return false;
+    try {
+      this.#ws.send(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops reporting and closes; resolves once the socket is closed. */
+  shutdown(code: number, reason: string): Promise<void> {
+    this.#done = true;
+    return new Promise((resolve) => {
+      if (this.#ws.readyState === CLOSED) return resolve();
+      this.#ws.onclose = () => resolve();
+      this.#close(code, reason, resolve);
+    });
+  }
+
+  /** Gives up on a socket (dead, or never opened): no more callbacks. */
+  abandon(code: number, reason: string): void {
+    this.#done = true;
+    this.#ws.onclose = null;
+    this.#close(code, reason, () => undefined);
+  }
+
+  #close(code: number, reason: string, onThrow: () => void): void {
+    this.#ws.onmessage = null;
+    // Stays set: `ws` throws an 'error' event that has no listener.
+    this.#ws.onerror = () => undefined;
+    try {
+      this.#ws.close(code, reason);
+    } catch {
+      onThrow();
+    }
+  }
+}
+
+function errorText(event: ErrorEventLike): string {
+  if (typeof event.message === 'string') return event.message;
+  if (event.error instanceof Error) return event.error.message;
+  return '';
+}
+
+function parseFrame(data: unknown): ServerFrame | undefined {
+  if (typeof data !== 'string') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (typeof (value as { t?: unknown }).t !== 'string') return undefined;
+  return value as ServerFrame;
+}

@@ -1,0 +1,243 @@
+/**
+ * Wire types of the Parley protocol v1 (PROTOCOL.md), the SDK's own copy: `client/` imports
+ * nothing from the server, so these are kept in step with PROTOCOL.md by hand.
+ */
+
+export const ERROR_CODES = [
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_joined',
+  'too_large',
+  'rate_limited',
+  'overloaded',
+  'not_found',
+  'internal',
+] as const;
+
+/** A protocol error code, as carried by `reply.error.code` and `error` pushes. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** WebSocket close codes of PROTOCOL.md ("Close codes"). */
+export const CloseCode = {
+  NORMAL: 1000,
+  DRAINING: 1001,
+  TOO_LARGE: 1009,
+  UNAUTHORIZED: 4001,
+  FORBIDDEN: 4003,
+  RATE_ABUSE: 4008,
+  SLOW_CONSUMER: 4029,
+  BAD_FRAMES: 4400,
+} as const;
+
+/** Request id: an integer, or a string of at most 64 chars. */
+export type Rid = number | string;
+
+/** A JSON object of at most 1024 bytes serialized. */
+export type Meta = Record<string, unknown>;
+
+/** A stored chat message, as pushed in `msg` and returned by `join` and `history`. */
+export interface ChatMessage {
+  room: string;
+  seq: number;
+  cid: string;
+  from: string;
+  body: string;
+  meta?: Meta;
+  /** Milliseconds since the epoch, set by the server. */
+  ts: number;
+}
+
+// ---- requests (client → server) ----
+
+export interface JoinRequest {
+  t: 'join';
+  rid?: Rid;
+  room: string;
+  since?: number;
+  epoch?: string;
+}
+export interface LeaveRequest {
+  t: 'leave';
+  rid?: Rid;
+  room: string;
+}
+export interface SendRequest {
+  t: 'send';
+  rid?: Rid;
+  room: string;
+  cid: string;
+  body: string;
+  meta?: Meta;
+}
+export interface TypingRequest {
+  t: 'typing';
+  rid?: Rid;
+  room: string;
+  on: boolean;
+}
+export interface ReadRequest {
+  t: 'read';
+  rid?: Rid;
+  room: string;
+  seq: number;
+}
+export interface HistoryRequest {
+  t: 'history';
+  rid?: Rid;
+  room: string;
+  before?: number;
+  /** 1-100, default 50. */
+  limit?: number;
+}
+export interface PresenceRequest {
+  t: 'presence';
+  rid?: Rid;
+  room: string;
+  cursor?: string;
+  /** 1-500, default 100. */
+  limit?: number;
+}
+export interface AuthRequest {
+  t: 'auth';
+  rid?: Rid;
+  token: string;
+}
+export interface PingRequest {
+  t: 'ping';
+  rid?: Rid;
+}
+
+export type ClientRequest =
+  | JoinRequest
+  | LeaveRequest
+  | SendRequest
+  | TypingRequest
+  | ReadRequest
+  | HistoryRequest
+  | PresenceRequest
+  | AuthRequest
+  | PingRequest;
+
+export type RequestType = ClientRequest['t'];
+
+// ---- reply data ----
+
+export interface JoinReply {
+  room: string;
+  epoch: string;
+  head: number;
+  lastRead: number;
+  unread: number;
+  occupancy: number;
+  /** With `since`: the messages with `seq > since`, oldest first. */
+  messages: ChatMessage[];
+  /** True when `messages` holds every message from `since + 1` to `head`. */
+  recovered: boolean;
+}
+export interface LeaveReply {
+  room: string;
+}
+export interface SendReply {
+  room: string;
+  cid: string;
+  seq: number;
+  ts: number;
+  /** True when this cid was already accepted: `seq` and `ts` are the first ones. */
+  dup: boolean;
+}
+export type TypingReply = Record<string, never>;
+export interface ReadReply {
+  room: string;
+  /** The stored pointer, never lowered. */
+  seq: number;
+}
+export interface HistoryReply {
+  room: string;
+  messages: ChatMessage[];
+  more: boolean;
+}
+export interface PresenceMember {
+  user: string;
+  devices: number;
+  /** ISO time the user came online. */
+  since: string;
+}
+export interface PresenceReply {
+  room: string;
+  occupancy: number;
+  members: PresenceMember[];
+  next: string | null;
+}
+export interface AuthReply {
+  /** JWT NumericDate (seconds since the epoch) of the new token. */
+  exp: number;
+}
+export type PingReply = Record<string, never>;
+
+/** The `data` of a successful reply, by request type. */
+export interface ReplyDataMap {
+  join: JoinReply;
+  leave: LeaveReply;
+  send: SendReply;
+  typing: TypingReply;
+  read: ReadReply;
+  history: HistoryReply;
+  presence: PresenceReply;
+  auth: AuthReply;
+  ping: PingReply;
+}
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type ReplyFrame =
+  | { t: 'reply'; rid: Rid; ok: true; data: unknown }
+  | { t: 'reply'; rid: Rid; ok: false; error: WireError };
+
+// ---- pushes (server → client) ----
+
+export interface HelloPush {
+  t: 'hello';
+  session: string;
+  user: string;
+  node: string;
+  /** JWT NumericDate of the connection's token. */
+  exp: number;
+  /** Seconds between server pings. */
+  heartbeat: number;
+}
+export interface MsgPush extends ChatMessage {
+  t: 'msg';
+}
+export interface PresencePush {
+  t: 'presence';
+  room: string;
+  user: string;
+  status: 'online' | 'offline';
+}
+export interface TypingPush {
+  t: 'typing';
+  room: string;
+  user: string;
+  on: boolean;
+}
+export interface ReadPush {
+  t: 'read';
+  room: string;
+  user: string;
+  seq: number;
+}
+export interface ErrorPush {
+  t: 'error';
+  code: ErrorCode;
+  message: string;
+}
+
+export type ServerPush = HelloPush | MsgPush | PresencePush | TypingPush | ReadPush | ErrorPush;
+export type ServerFrame = ServerPush | ReplyFrame;
+
+/** A push as delivered to event listeners: the frame without its `t`. */
+export type PushPayload<P extends ServerPush> = Omit<P, 't'>;
