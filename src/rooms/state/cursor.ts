@@ -22,3 +22,18 @@ export function pageOf<T>(all: Iterable<T>, cursor: string | undefined, limit: n
   }
   return { items, next: more ? String(offset + limit) : null };
 }
+
+/**
+ * Key cursors for listings kept sorted by name (Redis lex ranges): the last name of the
+ * previous page, base64url, so a page never repeats or skips a name that stayed listed.
+ */
+export function encodeKeyCursor(last: string): string {
+  return Buffer.from(last, 'utf8').toString('base64url');
+}
+
+/** undefined: from the start. */
+export function decodeKeyCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new ParleyError('bad_request', 'cursor is not one this server issued');
+  return Buffer.from(cursor, 'base64url').toString('utf8');
+}

@@ -1,0 +1,87 @@
+// Lua of RedisPresence, kept as string constants (see lua/room-state.ts for why). Each script
+// touches the keys of one hash tag only; cross-tag indexes are kept by the adapter in TS.
+//
+// Keys (P = prefix):
+//   room  {P:r:<room>}:m      zset  users online or in grace, all scored 0 (a lex-ordered roster)
+//         {P:r:<room>}:since  hash  user -> ms they came online
+//         {P:r:<room>}:dev    hash  user -> connections in the room (0 inside the grace period)
+//         {P:r:<room>}:c      hash  JSON [user, connId] -> node id
+//   user  {P:u:<user>}:conns  hash  connId -> node id (the cluster-wide connection cap)
+//         {P:u:<user>}:rooms  set   rooms the user may have a connection in (a superset)
+//   node  {P:n:<node>}:alive  string, PX = node TTL (the heartbeat)
+//         {P:n:<node>}:conns  set   JSON [user, connId] registered through this node
+//         {P:n:<node>}:joins  set   JSON [room, user, connId] joined through this node
+//         {P:n:<node>}:grace  zset  JSON [room, user] left last through this node, scored by
+//                                   the ms after which anyone may expire them
+//   all   {P}:nodes           set   node ids that may own entries
+//         {P}:rooms           zset  rooms with someone online, scored 0 (a superset)
+
+/** KEYS: user conns. ARGV: connId, node, max. Atomic check-and-add; 1 when counted, 0 when full. */
+export const REGISTER_LUA = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+/** KEYS: m, since, dev, c. ARGV: user, conn field, now, node. Returns 1 when first. */
+export const JOIN_LUA = `
+local first = 0
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], 0, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('HSET', KEYS[3], ARGV[1], 0)
+  first = 1
+end
+if redis.call('HSETNX', KEYS[4], ARGV[2], ARGV[4]) == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+end
+return first
+`;
+
+/** KEYS: dev, c. ARGV: user, conn field. Returns 1 when that was the user's last connection in the room. */
+export const LEAVE_LUA = `
+if redis.call('HDEL', KEYS[2], ARGV[2]) == 0 then return 0 end
+local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if left > 0 then return 0 end
+if left < 0 then redis.call('HSET', KEYS[1], ARGV[1], 0) end
+return 1
+`;
+
+/** KEYS: m, since, dev. ARGV: user. Removes a user with no connection; returns {removed, members left}. */
+export const EXPIRE_LUA = `
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0, redis.call('ZCARD', KEYS[1])} end
+if (tonumber(redis.call('HGET', KEYS[3], ARGV[1])) or 0) > 0 then return {0, redis.call('ZCARD', KEYS[1])} end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return {1, redis.call('ZCARD', KEYS[1])}
+`;
+
+/**
+ * KEYS: m, since, dev. ARGV: lex start ('-' or '(' .. last user of the previous page), limit.
+ * Returns {more (0/1), {user, since, devices, …}}: one consistent snapshot per page.
+ */
+export const MEMBERS_LUA = `
+local limit = tonumber(ARGV[2])
+local users = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, limit + 1)
+local out = {}
+for i, user in ipairs(users) do
+  if i > limit then break end
+  out[#out + 1] = user
+  out[#out + 1] = redis.call('HGET', KEYS[2], user) or '0'
+  out[#out + 1] = redis.call('HGET', KEYS[3], user) or '0'
+end
+return {#users > limit and 1 or 0, out}
+`;
+
+/**
+ * KEYS: alive, conns, joins, grace of one node. Deletes the node's keys once it is not alive
+ * and owns nothing any more; returns 1 then, else 0. Atomic against a reaper adding a grace entry.
+ */
+export const DROP_NODE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SCARD', KEYS[2]) + redis.call('SCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4]) > 0 then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+return 1
+`;

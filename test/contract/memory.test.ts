@@ -1,0 +1,17 @@
+// Embedded mode's adapters against the shared contracts.
+import { MemoryPresence } from '../../src/rooms/state/memory-presence.js';
+import { MemoryRoomState } from '../../src/rooms/state/memory-room-state.js';
+import { presenceContract } from './presence.contract.js';
+import { roomStateContract } from './room-state.contract.js';
+
+roomStateContract('memory', async ({ recentMax }) => {
+  const state = new MemoryRoomState(recentMax);
+  await state.start();
+  return state;
+});
+
+presenceContract('memory', async () => {
+  const presence = new MemoryPresence();
+  await presence.start();
+  return presence;
+});

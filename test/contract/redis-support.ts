@@ -1,0 +1,51 @@
+// Redis plumbing for the contract tests: key cleanup per prefix, and a client that fails any
+// script call whose keys do not share one hash tag (so the whole suite checks cluster safety).
+import type { Redis } from 'ioredis';
+
+/** UNLINKs every key of a prefix; the adapters' keys all start with `{<prefix>`. */
+export async function deleteKeys(client: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await client.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** The part of a key Redis Cluster hashes: what is inside the first non-empty `{…}`, else the key. */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  if (close === -1 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
+
+/**
+ * Wraps `client` so that every script defined through it (defineCommand) rejects, without
+ * running, when its keys span more than one hash tag: what Redis Cluster would refuse.
+ */
+export function tagCheckedClient(client: Redis): Redis {
+  const keyCounts = new Map<string, number>();
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'defineCommand') {
+        return (name: string, def: { lua: string; numberOfKeys?: number }) => {
+          keyCounts.set(name, def.numberOfKeys ?? 0);
+          target.defineCommand(name, def);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      const count = typeof prop === 'string' ? keyCounts.get(prop) : undefined;
+      if (count === undefined) return (value as (...a: unknown[]) => unknown).bind(target);
+      return (...args: unknown[]) => {
+        const tags = new Set(args.slice(0, count).map((k) => hashTagOf(String(k))));
+        if (tags.size > 1) return Promise.reject(new Error(`script ${String(prop)} spans hash tags ${[...tags].join(', ')}`));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}

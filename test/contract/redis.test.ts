@@ -1,0 +1,171 @@
+// The Redis adapters against the shared contracts, plus what only Redis can do: lose a room,
+// and run many gateway nodes whose presence entries outlive a crashed one until reaped.
+import { Redis, type Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisPresence, type PresenceClient } from '../../src/rooms/state/redis-presence.js';
+import { RedisRoomState, type RoomStateClient } from '../../src/rooms/state/redis-room-state.js';
+import { defineScript } from '../../src/rooms/state/redis-scripts.js';
+import { requireRedis, uniquePrefix } from '../helpers/services.js';
+import { presenceContract } from './presence.contract.js';
+import { deleteKeys, tagCheckedClient } from './redis-support.js';
+import { roomStateContract, until } from './room-state.contract.js';
+
+let raw: Redis;
+let client: Redis;
+const prefixes: string[] = [];
+const presences: RedisPresence[] = [];
+
+beforeAll(async () => {
+  await requireRedis();
+  raw = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
+  client = tagCheckedClient(raw);
+});
+afterEach(async () => {
+  await Promise.all(presences.splice(0).map((p) => p.close()));
+  for (const prefix of prefixes.splice(0)) await deleteKeys(raw, `{${prefix}*`);
+});
+afterAll(async () => {
+  await raw.quit();
+});
+
+function newPrefix(name: string): string {
+  const prefix = uniquePrefix(name);
+  prefixes.push(prefix);
+  return prefix;
+}
+
+function presenceOn(prefix: string, nodeId: string, nodeTtlS: number): RedisPresence {
+  const presence = new RedisPresence(client, { prefix, nodeId, nodeTtlS });
+  presences.push(presence);
+  return presence;
+}
+
+// Both ioredis clients fit the adapters' narrow interfaces.
+const _fits: [RoomStateClient, PresenceClient, RoomStateClient, PresenceClient] = [
+  null as unknown as Redis,
+  null as unknown as Redis,
+  null as unknown as Cluster,
+  null as unknown as Cluster,
+];
+
+roomStateContract('redis', async ({ recentMax }) => {
+  const state = new RedisRoomState(client, { prefix: newPrefix('state'), recentMax });
+  await state.start();
+  return state;
+});
+
+presenceContract('redis', async () => {
+  const presence = new RedisPresence(client, { prefix: newPrefix('presence'), nodeId: 'node-a', nodeTtlS: 30 });
+  await presence.start();
+  return presence;
+});
+
+describe('redis: the test client itself', () => {
+  it('rejects a script whose keys span two hash tags', async () => {
+    const call = defineScript(client, 'parleyTestTwoTags', 2, "return redis.call('EXISTS', KEYS[1], KEYS[2])");
+    await expect(call('{a}:x', '{b}:x')).rejects.toThrow(/spans hash tags a, b/);
+    await expect(call('{a}:x', '{a}:y')).resolves.toBe(0);
+  });
+});
+
+describe('redis: RoomState when Redis loses a room', () => {
+  const input = (room: string, cid: string) => ({ room, from: 'alice', cid, body: cid, ts: 1 });
+
+  it('a room whose keys are all gone starts a new epoch at seq 1', async () => {
+    const prefix = newPrefix('lost');
+    const state = new RedisRoomState(client, { prefix, recentMax: 10 });
+    for (const cid of ['c1', 'c2', 'c3']) await state.append(input('r', cid), 60);
+    await state.setRead('r', 'alice', 3);
+    const before = await state.head('r');
+    expect(before.head).toBe(3);
+    expect(await deleteKeys(raw, `{${prefix}:r}*`)).toBeGreaterThanOrEqual(3);
+    const after = await state.head('r');
+    expect(after.epoch).not.toBe(before.epoch);
+    expect(after.head).toBe(0);
+    const next = await state.append(input('r', 'c1'), 60);
+    expect({ dup: next.dup, seq: next.message.seq, epoch: next.epoch }).toEqual({ dup: false, seq: 1, epoch: after.epoch });
+    expect(await state.getRead('r', 'alice')).toBe(0);
+    expect((await state.range('r', 1, 10)).map((m) => m.seq)).toEqual([1]);
+  });
+
+  it('losing only the counter drops the old epoch: buffer, read pointers and dedupe entries', async () => {
+    const prefix = newPrefix('evicted');
+    const state = new RedisRoomState(client, { prefix, recentMax: 10 });
+    const first = await state.append(input('r', 'c1'), 60);
+    await state.append(input('r', 'c2'), 60);
+    await state.setRead('r', 'alice', 2);
+    await raw.del(`{${prefix}:r}:meta`);
+    expect(await state.getRead('r', 'alice')).toBe(0);
+    const again = await state.append(input('r', 'c1'), 60);
+    expect(again.epoch).not.toBe(first.epoch);
+    expect({ dup: again.dup, seq: again.message.seq }).toEqual({ dup: false, seq: 1 });
+    expect((await state.range('r', 1, 10)).map((m) => m.cid)).toEqual(['c1']);
+    expect((await state.append(input('r', 'c1'), 60)).dup).toBe(true);
+  });
+});
+
+describe('redis: Presence across gateway nodes', () => {
+  it('counts devices, the cap and stats across nodes', async () => {
+    const prefix = newPrefix('nodes');
+    const a = presenceOn(prefix, 'node-a', 30);
+    const b = presenceOn(prefix, 'node-b', 30);
+    await Promise.all([a.start(), b.start()]);
+    expect(await a.registerConnection('alice', 'a1', 2)).toBe(true);
+    expect(await b.registerConnection('alice', 'a2', 2)).toBe(true);
+    expect(await b.registerConnection('alice', 'a3', 2)).toBe(false);
+    expect(await a.join('r', 'alice', 'a1', 1)).toEqual({ first: true });
+    expect(await b.join('r', 'alice', 'a2', 2)).toEqual({ first: false });
+    expect((await b.members('r', undefined, 10)).items).toEqual([{ user: 'alice', devices: 2, since: new Date(1).toISOString() }]);
+    expect(await a.stats()).toEqual({ connections: 2, rooms: 1, nodes: 2 });
+    expect(await b.leave('r', 'alice', 'a2', 3)).toEqual({ last: false });
+    expect(await a.leave('r', 'alice', 'a1', 4)).toEqual({ last: true });
+  });
+
+  it("close() removes the node's entries and its users leave the roster", async () => {
+    const prefix = newPrefix('close');
+    const a = presenceOn(prefix, 'node-a', 30);
+    const b = presenceOn(prefix, 'node-b', 30);
+    await Promise.all([a.start(), b.start()]);
+    const reaped: string[] = [];
+    b.onReaped((room, user) => reaped.push(`${room}/${user}`));
+    await b.registerConnection('bob', 'b1', 5);
+    await b.join('r', 'bob', 'b1', 1);
+    await a.registerConnection('carol', 'c1', 5);
+    await a.join('r', 'carol', 'c1', 1);
+    await b.close();
+    expect(reaped).toEqual(['r/bob']);
+    expect(await a.occupancy('r')).toBe(1);
+    expect(await a.user('bob')).toEqual({ user: 'bob', online: false, devices: 0, rooms: [] });
+    expect(await a.stats()).toEqual({ connections: 1, rooms: 1, nodes: 1 });
+  });
+
+  it("a node that stops heartbeating is reaped by another node, which reports who went offline", async () => {
+    const prefix = newPrefix('reap');
+    const a = presenceOn(prefix, 'node-a', 3);
+    const b = presenceOn(prefix, 'node-b', 2);
+    await Promise.all([a.start(), b.start()]);
+    const reaped: string[] = [];
+    a.onReaped((room, user) => reaped.push(`${room}/${user}`));
+    await b.registerConnection('dave', 'd1', 5);
+    await b.join('r', 'dave', 'd1', 1);
+    // In grace on node-b when it dies: its timer died with it, the reaper must expire erin.
+    await b.join('r', 'erin', 'e1', 1);
+    await b.leave('r', 'erin', 'e1', 2);
+    // frank's leave ran its script on node-b, which crashed before recording the grace entry.
+    await b.join('r', 'frank', 'f1', 1);
+    await raw.hdel(`{${prefix}:r:r}:c`, JSON.stringify(['frank', 'f1']));
+    await raw.hincrby(`{${prefix}:r:r}:dev`, 'frank', -1);
+    // carol keeps a connection on node-a: still online in the room after the reap.
+    await b.join('r', 'carol', 'c-b', 1);
+    await a.join('r', 'carol', 'c-a', 1);
+    expect(await a.occupancy('r')).toBe(4);
+    expect((await a.stats()).nodes).toBe(2);
+    b.stopHeartbeat();
+    await until(() => Promise.resolve(reaped.length >= 3), 15_000, 'node-a to reap node-b');
+    expect(reaped.sort()).toEqual(['r/dave', 'r/erin', 'r/frank']);
+    expect(await a.occupancy('r')).toBe(1);
+    expect((await a.members('r', undefined, 10)).items).toEqual([{ user: 'carol', devices: 1, since: new Date(1).toISOString() }]);
+    expect(await a.user('dave')).toEqual({ user: 'dave', online: false, devices: 0, rooms: [] });
+    expect(await a.stats()).toEqual({ connections: 0, rooms: 1, nodes: 1 });
+  });
+});
