@@ -18,6 +18,7 @@ import { RoomService } from './rooms/room-service.js';
 import type { Presence } from './rooms/state/presence.js';
 import type { RoomState } from './rooms/state/room-state.js';
 import { CloseCode } from './shared/close-codes.js';
+import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 
 /** The adapters behind the room service's ports, chosen by main.ts from the configuration. */
@@ -29,6 +30,8 @@ export interface Adapters {
   store: MessageStore;
   /** Readiness of each configured dependency. */
   checks: Record<string, ReadinessCheck>;
+  /** Connections the adapters share: started before them, closed after them. */
+  extra: Lifecycle[];
 }
 
 const WEB_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
@@ -90,8 +93,8 @@ export class ParleyNode {
   }
 
   async start(): Promise<number> {
-    const { state, presence, bus, queue, store, checks } = this.adapters;
-    for (const c of [state, presence, bus, store, queue]) await c.start();
+    const { state, presence, bus, queue, store, checks, extra } = this.adapters;
+    for (const c of [...extra, state, presence, bus, store, queue]) await c.start();
     this.rooms.start();
     // Socket.IO first: its routes must win over the dev page's catch-all.
     this.io.attachApp(this.app, { maxBackpressure: 4 * this.config.limits.slowBytes } as Parameters<Server['attachApp']>[1]);
@@ -142,8 +145,8 @@ export class ParleyNode {
     this.listenSocket = undefined;
     await Promise.race([this.gateway.closeAll(CloseCode.DRAINING, 'node is shutting down'), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
     this.rooms.close();
-    const { state, presence, bus, queue, store } = this.adapters;
-    for (const c of [queue, bus, presence, state, store]) {
+    const { state, presence, bus, queue, store, extra } = this.adapters;
+    for (const c of [queue, bus, presence, state, store, ...extra]) {
       await c.close().catch((err: unknown) => this.logger.error({ err }, 'closing an adapter failed'));
     }
   }

@@ -37,6 +37,8 @@ export class NatsBroadcast extends ClusterBroadcast {
     this.isConnected = true;
     void this.watch(nc);
     this.track(this.controlChannel(), nc.subscribe(this.controlChannel(), { callback: (err, msg) => !err && this.receivedControl(decoder.decode(msg.data)) }));
+    // Started means subscribed: the server knows the control subscription before anyone publishes.
+    await nc.flush();
   }
 
   async close(): Promise<void> {

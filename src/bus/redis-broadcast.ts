@@ -1,19 +1,20 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { ClusterBroadcast } from './cluster-broadcast.js';
 
 /**
  * Broadcast over Redis pub/sub: a channel per room, `<prefix>:room:{<room>}`. Uses sharded
  * pub/sub (SPUBLISH/SSUBSCRIBE) on Redis 7+, so each room's traffic stays on one shard of a
- * cluster; plain PUBLISH/SUBSCRIBE on older servers. `sub` is a dedicated connection.
+ * cluster; plain PUBLISH/SUBSCRIBE on older servers. `sub` is a dedicated connection. Both
+ * clients are the caller's: `close()` unsubscribes but does not quit them.
  */
 export class RedisBroadcast extends ClusterBroadcast {
   private sharded = false;
   private started = false;
 
   constructor(
-    private readonly pub: Redis,
-    private readonly sub: Redis,
+    private readonly pub: Redis | Cluster,
+    private readonly sub: Redis | Cluster,
     private readonly prefix: string,
     nodeId: string,
     logger: Logger,
@@ -46,7 +47,9 @@ export class RedisBroadcast extends ClusterBroadcast {
     this.started = false;
     this.sub.removeAllListeners('message');
     this.sub.removeAllListeners('smessage');
-    await Promise.allSettled([this.sub.quit(), this.pub.quit()]);
+    if (this.sub.status === 'ready') {
+      await Promise.allSettled([this.sub.unsubscribe(), ...(this.sharded ? [this.sub.sunsubscribe()] : [])]);
+    }
   }
 
   protected async publishRaw(channel: string, data: string): Promise<void> {

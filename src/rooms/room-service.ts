@@ -76,6 +76,11 @@ export class RoomService {
 
   start(): void {
     this.deps.bus.onRoomEvent((room, event) => this.onBusEvent(room, event));
+    this.deps.presence.onReaped((room, user) => {
+      this.publish(room, { kind: 'presence', user, status: 'offline' }).catch((err: unknown) =>
+        this.deps.logger.error({ err, room, user }, 'publishing offline for a reaped user failed'),
+      );
+    });
   }
 
   close(): void {

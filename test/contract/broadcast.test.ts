@@ -32,7 +32,15 @@ broadcastContract(
   (nodeId) => {
     if (nodeId === 'a') redisPrefix = uniquePrefix('bus');
     const url = 'redis://127.0.0.1:6379';
-    return Promise.resolve(new RedisBroadcast(new Redis(url), new Redis(url), redisPrefix, nodeId, logger));
+    const pub = new Redis(url);
+    const sub = new Redis(url);
+    const bus = new RedisBroadcast(pub, sub, redisPrefix, nodeId, logger);
+    const close = bus.close.bind(bus);
+    bus.close = async () => {
+      await close();
+      await Promise.all([pub.quit(), sub.quit()]);
+    };
+    return Promise.resolve(bus);
   },
   { cluster: true },
 );

@@ -94,7 +94,7 @@ describe('a node at LOG_LEVEL=debug', () => {
     const { config } = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', JWT_SECRET: secret, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'debug', DRAIN_S: '0' });
     const captured = captureLogs(config.logLevel);
     logs = captured.lines;
-    const adapters = buildAdapters(config);
+    const adapters = buildAdapters(config, captured.logger);
     // Failing dependencies, so requests fail and get logged with their errors.
     const append = adapters.state.append.bind(adapters.state);
     adapters.state.append = (input, ttl) => (input.room === 'log-broken' ? Promise.reject(new Error('disk on fire')) : append(input, ttl));

@@ -103,6 +103,9 @@ export class MemoryPresence implements Presence {
     return Promise.resolve({ user, online: devices > 0, devices, rooms });
   }
 
+  /** One node, in this process: there is never another node to reap. */
+  onReaped(): void {}
+
   stats(): Promise<{ connections: number; rooms: number; nodes: number }> {
     return Promise.resolve({ connections: this.connections, rooms: this.roomMembers.size, nodes: 1 });
   }

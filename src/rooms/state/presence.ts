@@ -36,4 +36,9 @@ export interface Presence extends Lifecycle {
   rooms(cursor: string | undefined, limit: number): Promise<Page<RoomOccupancy>>;
   user(user: string): Promise<UserPresence>;
   stats(): Promise<{ connections: number; rooms: number; nodes: number }>;
+  /**
+   * Called for each (room, user) this adapter took offline because the node holding their
+   * connections died (cluster adapters only): the room service publishes `offline` for them.
+   */
+  onReaped(listener: (room: string, user: string) => void): void;
 }

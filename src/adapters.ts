@@ -1,0 +1,69 @@
+import type { Adapters } from './node.js';
+import type { Config } from './config/index.js';
+import { ConfigError } from './config/index.js';
+import type { Broadcast } from './bus/broadcast.js';
+import { MemoryBroadcast } from './bus/memory-broadcast.js';
+import { MemoryQueue } from './bus/memory-queue.js';
+import { NatsBroadcast } from './bus/nats-broadcast.js';
+import { RedisBroadcast } from './bus/redis-broadcast.js';
+import { MemoryMessageStore } from './persistence/memory-store.js';
+import { MemoryPresence } from './rooms/state/memory-presence.js';
+import { MemoryRoomState } from './rooms/state/memory-room-state.js';
+import { RedisPresence } from './rooms/state/redis-presence.js';
+import { RedisRoomState } from './rooms/state/redis-room-state.js';
+import { RedisConnection } from './redis-connection.js';
+import type { Logger } from './shared/logger.js';
+
+/** Chooses the adapters for the configured mode (ARCHITECTURE.md, "Modes"). */
+export function buildAdapters(config: Config, logger: Logger): Adapters {
+  const redisConfigured = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
+  if (!redisConfigured) {
+    if (config.natsUrl !== undefined) throw new ConfigError('NATS_URL', 'needs REDIS_URL (or REDIS_CLUSTER_NODES) for room state');
+    if (config.mongodbUrl !== undefined) throw new ConfigError('MONGODB_URL', 'needs REDIS_URL and NATS_URL');
+    return embedded(config);
+  }
+  if (config.mongodbUrl !== undefined) {
+    throw new ConfigError('MONGODB_URL', 'the MongoDB store is not wired into gateways yet; unset it');
+  }
+  const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger);
+  const extra = [redis];
+  const prefix = config.keyPrefix;
+  const store = new MemoryMessageStore(config.storeMaxPerRoom);
+  let bus: Broadcast & { connected: boolean };
+  if (config.bus === 'nats' && config.natsUrl !== undefined) {
+    bus = new NatsBroadcast(config.natsUrl, prefix, config.nodeId, logger);
+  } else {
+    const pub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-pub`, logger);
+    const sub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sub`, logger);
+    extra.push(pub, sub);
+    bus = new RedisBroadcast(pub.client, sub.client, prefix, config.nodeId, logger);
+  }
+  return {
+    state: new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax }),
+    presence: new RedisPresence(redis.client, {
+      prefix,
+      nodeId: config.nodeId,
+      nodeTtlS: config.timing.nodeTtlS,
+      graceS: config.timing.presenceGraceS,
+      onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
+    }),
+    bus,
+    queue: new MemoryQueue(store),
+    store,
+    checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected },
+    extra,
+  };
+}
+
+function embedded(config: Config): Adapters {
+  const store = new MemoryMessageStore(config.storeMaxPerRoom);
+  return {
+    state: new MemoryRoomState(config.recentMax),
+    presence: new MemoryPresence(),
+    bus: new MemoryBroadcast(),
+    queue: new MemoryQueue(store),
+    store,
+    checks: {},
+    extra: [],
+  };
+}

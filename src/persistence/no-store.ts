@@ -1,0 +1,25 @@
+import type { ChatMessage } from '../rooms/types.js';
+import type { MessageStore } from './message-store.js';
+
+/**
+ * The gateway side of a deployment whose long-term history is written by workers elsewhere
+ * and not configured here (no MONGODB_URL): history and recovery come from the room state's
+ * recent buffer only.
+ */
+export class NoLongTermStore implements MessageStore {
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  put(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  range(): Promise<ChatMessage[]> {
+    return Promise.resolve([]);
+  }
+}

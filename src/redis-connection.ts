@@ -1,0 +1,64 @@
+import { Cluster, Redis } from 'ioredis';
+import type { Lifecycle } from './shared/lifecycle.js';
+import { redactUrl, type Logger } from './shared/logger.js';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * A Redis (or Redis Cluster) connection for the gateway. Commands fail fast while it is down
+ * (no offline queue), so a send answers `overloaded` instead of hanging; it reconnects by
+ * itself.
+ */
+export class RedisConnection implements Lifecycle {
+  readonly client: RedisClient;
+  private closed = false;
+
+  constructor(
+    url: string | undefined,
+    clusterNodes: readonly string[],
+    private readonly name: string,
+    private readonly logger: Logger,
+  ) {
+    const options = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 2000,
+      connectionName: name,
+      retryStrategy: (times: number) => Math.min(100 * times, 2000),
+    };
+    this.client =
+      clusterNodes.length > 0
+        ? new Cluster(clusterNodes.map(parseHostPort), { lazyConnect: true, enableOfflineQueue: false, redisOptions: options })
+        : new Redis(url ?? 'redis://127.0.0.1:6379', options);
+    const where = clusterNodes.length > 0 ? clusterNodes.join(',') : redactUrl(url ?? '');
+    let down = false;
+    this.client.on('error', (err: Error) => {
+      if (!down) logger.warn({ err: err.message, redis: where, connection: name }, 'redis connection error');
+      down = true;
+    });
+    this.client.on('ready', () => {
+      if (down) logger.info({ redis: where, connection: name }, 'redis connection ready again');
+      down = false;
+    });
+  }
+
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  async start(): Promise<void> {
+    await this.client.connect();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.quit().catch((err: unknown) => this.logger.warn({ err, connection: this.name }, 'closing redis failed'));
+  }
+}
+
+function parseHostPort(hostPort: string): { host: string; port: number } {
+  const i = hostPort.lastIndexOf(':');
+  return i < 0 ? { host: hostPort, port: 6379 } : { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
+}

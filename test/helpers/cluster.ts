@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { mintToken } from '../../src/gateway/auth.js';
+import type { TestNode } from './node.js';
+import { TEST_ADMIN_TOKEN, TEST_SECRET } from './node.js';
+
+/** A free loopback port: bind to 0, read it, release it. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+export interface ProcessNode extends TestNode {
+  child: ChildProcess;
+  nodeId: string;
+  /** Everything the process printed. */
+  output: string[];
+  /** Resolves with the exit code (or signal) when the process ends. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Spawns a real gateway process (`src/cli.ts` through tsx) on a free loopback port and waits
+ * until it logs that it listens. `env` adds to a test configuration with known secrets.
+ */
+export async function spawnNode(nodeId: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ProcessNode> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts'], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      NODE_ID: nodeId,
+      JWT_SECRET: TEST_SECRET,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      DRAIN_S: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${nodeId} did not start within ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (chunk.toString().includes('parley is listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => output.push(c.toString()));
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${nodeId} exited with ${code} before listening:\n${output.join('')}`));
+    });
+  });
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const secret = new TextEncoder().encode(TEST_SECRET);
+  return {
+    child,
+    nodeId,
+    output,
+    exited,
+    node: undefined as never,
+    config: undefined as never,
+    port,
+    httpUrl,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    token: async (user, opts = {}) => {
+      const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
+      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
+    },
+    admin: async (method, path, body, token = TEST_ADMIN_TOKEN) => {
+      const res = await fetch(`${httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      try {
+        return { status: res.status, body: JSON.parse(text) as unknown };
+      } catch {
+        return { status: res.status, body: text };
+      }
+    },
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+    },
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
