@@ -137,16 +137,19 @@ export class Session implements LocalConnection {
   private async dispatch(req: Request): Promise<unknown> {
     if ('room' in req) {
       this.checkRoom(req);
-      if (req.t !== 'join') await this.whenJoined(req.room);
+      if (req.t !== 'join' && req.t !== 'leave') await this.whenJoined(req.room);
     }
     const rooms = this.deps.rooms;
     switch (req.t) {
       case 'join':
         return this.join(req.room, req.since, req.epoch);
-      case 'leave':
-        this.joined.delete(req.room);
+      case 'leave': {
+        // A join still in flight settles first, so the membership it set up is undone.
+        await this.joined.get(req.room);
+        if (!this.joined.delete(req.room)) return { room: req.room };
         await rooms.leave(this, req.room);
         return { room: req.room };
+      }
       case 'send':
         return rooms.send({ room: req.room, from: this.user, cid: req.cid, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}) });
       case 'typing':
@@ -165,10 +168,10 @@ export class Session implements LocalConnection {
     }
   }
 
-  /** `forbidden` before `not_joined` (PROTOCOL.md, rule order). */
+  /** `forbidden` before `not_joined` (PROTOCOL.md, rule order); `join` and `leave` need no joined room. */
   private checkRoom(req: RoomRequest): void {
     if (!this.identity.rooms.allows(req.room)) throw new ParleyError('forbidden', `room "${req.room}" is outside the token's rooms`);
-    if (req.t === 'join') return;
+    if (req.t === 'join' || req.t === 'leave') return;
     if (!this.joined.has(req.room)) throw new ParleyError('not_joined', `join "${req.room}" first`);
   }
 

@@ -143,12 +143,12 @@ export class RoomService {
       state.append({ ...input, ts: Date.now() }, config.dedupeTtlS),
     );
     const m = result.message;
-    if (!result.dup) {
-      // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
-      this.publish(m.room, { kind: 'msg', message: m }).catch((err: unknown) =>
-        this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
-      );
-    }
+    // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
+    // A dup is re-published too: the first attempt may have been sequenced but never published (a call that
+    // timed out, then ran in Redis), and nothing else would reveal it; feeds drop a seq they already delivered.
+    this.publish(m.room, { kind: 'msg', message: m }).catch((err: unknown) =>
+      this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
+    );
     // A dup is re-queued too: the first attempt may have been sequenced but never made durable.
     await dependency('durable queue', () => queue.publish(m));
     metrics.messageAccepted(result.dup);
@@ -158,8 +158,9 @@ export class RoomService {
   async setTyping(conn: LocalConnection, room: string, on: boolean): Promise<void> {
     const k = key(room, conn.user);
     if (on) {
+      // Like the `on:true` it ends, the push is for the other members: not the typing connection.
       this.typing.schedule(k, this.deps.config.typingTtlS * 1000, () =>
-        this.publish(room, { kind: 'typing', user: conn.user, on: false }),
+        this.publish(room, { kind: 'typing', user: conn.user, on: false, origin: conn.connId }),
       );
     } else {
       this.typing.cancel(k);
