@@ -232,3 +232,4 @@ ensure redis 6379 REDIS_LOG
 ensure nats 4222 NATS_LOG
 ensure postgres 5432 PG_LOG
 ensure ferretdb 27017 FERRETDB_LOG
+bash "$ROOT/scripts/ensure-chromium.sh"

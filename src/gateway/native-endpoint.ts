@@ -59,13 +59,19 @@ export function mountNativeEndpoint(
             if (verdict.ok) void admission.release(verdict.identity.user, verdict.connId);
             return;
           }
-          res.cork(() => {
-            if (!verdict.ok) {
+          if (!verdict.ok) {
+            res.cork(() => {
               res.writeStatus(statusLine(verdict.status)).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: verdict.reason, message: verdict.reason.replace(/_/g, ' ') } }));
-              return;
-            }
-            res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity }, key, protocol, extensions, context);
-          });
+            });
+            return;
+          }
+          // Not inside res.cork(): after its callback, uWS 20.30's cork() reads the HTTP state of
+          // the socket, and when upgrade() kept the socket's memory for the WebSocket it reads
+          // garbage that can shut the new WebSocket down (1006 right after its hello; about one
+          // reconnect in ten under churn). The price: uWS prints a "writes must be made from
+          // within a corked callback" warning to stderr for each upgrade.
+          // test/integration/ws-upgrade.test.ts covers it.
+          res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity }, key, protocol, extensions, context);
         },
         (err: unknown) => {
           logger.error({ err }, 'upgrade failed');
