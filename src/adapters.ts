@@ -1,3 +1,4 @@
+import { createAdapter } from '@socket.io/redis-adapter';
 import type { Adapters } from './node.js';
 import type { Config } from './config/index.js';
 import { ConfigError } from './config/index.js';
@@ -34,10 +35,15 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
     bus = new NatsBroadcast(config.natsUrl, prefix, config.nodeId, logger);
   } else {
     const pub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-pub`, logger);
-    const sub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sub`, logger);
+    const sub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sub`, logger, { shardedSubscribers: true });
     extra.push(pub, sub);
     bus = new RedisBroadcast(pub.client, sub.client, prefix, config.nodeId, logger);
   }
+  // Socket.IO's own cluster operations (fetchSockets, serverSideEmit, non-local emits) over
+  // Redis; room events never take this path (Fanout emits with `local`).
+  const sioPub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-pub`, logger, { queueWhileDown: true });
+  const sioSub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-sub`, logger, { queueWhileDown: true });
+  extra.push(sioPub, sioSub);
   return {
     state: new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax }),
     presence: new RedisPresence(redis.client, {
@@ -52,6 +58,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
     store,
     checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected },
     extra,
+    sioAdapter: createAdapter(sioPub.client, sioSub.client, { key: `${prefix}:sio` }),
   };
 }
 

@@ -32,6 +32,11 @@ export interface Adapters {
   checks: Record<string, ReadinessCheck>;
   /** Connections the adapters share: started before them, closed after them. */
   extra: Lifecycle[];
+  /**
+   * Socket.IO's adapter in cluster modes, installed once `extra` is connected (it subscribes
+   * at once); its connections are in `extra`. Without it Socket.IO stays node-local.
+   */
+  sioAdapter?: Parameters<Server['adapter']>[0];
 }
 
 const WEB_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
@@ -95,6 +100,9 @@ export class ParleyNode {
   async start(): Promise<number> {
     const { state, presence, bus, queue, store, checks, extra } = this.adapters;
     for (const c of [...extra, state, presence, bus, store, queue]) await c.start();
+    // Before any socket connects. attachApp patches the base Adapter's prototype, which the
+    // Redis adapter inherits, so its local broadcasts stay uWS topic publishes.
+    if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
     this.rooms.start();
     // Socket.IO first: its routes must win over the dev page's catch-all.
     this.io.attachApp(this.app, { maxBackpressure: 4 * this.config.limits.slowBytes } as Parameters<Server['attachApp']>[1]);

@@ -4,10 +4,23 @@ import { redactUrl, type Logger } from './shared/logger.js';
 
 export type RedisClient = Redis | Cluster;
 
+const QUIT_WAIT_MS = 2000;
+
+export interface RedisConnectionOptions {
+  /** Redis Cluster only: one subscriber connection per shard, which SSUBSCRIBE (sharded pub/sub) needs. */
+  shardedSubscribers?: boolean;
+  /**
+   * Queue commands while disconnected and retry them after the reconnect, instead of failing
+   * them: for a library that fires commands without handling their rejection (the Socket.IO
+   * Redis adapter), where a failed command would be an unhandled rejection.
+   */
+  queueWhileDown?: boolean;
+}
+
 /**
  * A Redis (or Redis Cluster) connection for the gateway. Commands fail fast while it is down
- * (no offline queue), so a send answers `overloaded` instead of hanging; it reconnects by
- * itself.
+ * (no offline queue, unless `queueWhileDown`), so a send answers `overloaded` instead of
+ * hanging; it reconnects by itself.
  */
 export class RedisConnection implements Lifecycle {
   readonly client: RedisClient;
@@ -18,18 +31,25 @@ export class RedisConnection implements Lifecycle {
     clusterNodes: readonly string[],
     private readonly name: string,
     private readonly logger: Logger,
+    opts: RedisConnectionOptions = {},
   ) {
+    const queue = opts.queueWhileDown === true;
     const options = {
       lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 2000,
+      enableOfflineQueue: queue,
+      maxRetriesPerRequest: queue ? null : 1,
+      ...(queue ? {} : { commandTimeout: 2000 }),
       connectionName: name,
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
     };
     this.client =
       clusterNodes.length > 0
-        ? new Cluster(clusterNodes.map(parseHostPort), { lazyConnect: true, enableOfflineQueue: false, redisOptions: options })
+        ? new Cluster(clusterNodes.map(parseHostPort), {
+            lazyConnect: true,
+            enableOfflineQueue: queue,
+            shardedSubscribers: opts.shardedSubscribers === true,
+            redisOptions: options,
+          })
         : new Redis(url ?? 'redis://127.0.0.1:6379', options);
     const where = clusterNodes.length > 0 ? clusterNodes.join(',') : redactUrl(url ?? '');
     let down = false;
@@ -54,7 +74,16 @@ export class RedisConnection implements Lifecycle {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.client.quit().catch((err: unknown) => this.logger.warn({ err, connection: this.name }, 'closing redis failed'));
+    // quit() on a connection that is down fails (or waits in the offline queue), and on a hung
+    // server it waits for ever: what quit() has not closed in time is dropped.
+    if (this.ready) {
+      const quit = this.client.quit().then(
+        () => undefined,
+        (err: unknown) => this.logger.warn({ err, connection: this.name }, 'closing redis failed'),
+      );
+      await Promise.race([quit, new Promise((resolve) => setTimeout(resolve, QUIT_WAIT_MS).unref())]);
+    }
+    if (this.client.status !== 'end') this.client.disconnect();
   }
 }
 

@@ -5,12 +5,16 @@ import { ClusterBroadcast } from './cluster-broadcast.js';
 /**
  * Broadcast over Redis pub/sub: a channel per room, `<prefix>:room:{<room>}`. Uses sharded
  * pub/sub (SPUBLISH/SSUBSCRIBE) on Redis 7+, so each room's traffic stays on one shard of a
- * cluster; plain PUBLISH/SUBSCRIBE on older servers. `sub` is a dedicated connection. Both
- * clients are the caller's: `close()` unsubscribes but does not quit them.
+ * cluster; plain PUBLISH/SUBSCRIBE on older servers. `sub` is a dedicated connection; on Redis
+ * Cluster it needs ioredis' `shardedSubscribers` (a subscriber per shard: SSUBSCRIBE must reach
+ * the shard that owns the channel's slot). Both clients are the caller's: `close()`
+ * unsubscribes but does not quit them.
  */
 export class RedisBroadcast extends ClusterBroadcast {
   private sharded = false;
   private started = false;
+  /** Sharded channels subscribed: a Cluster unsubscribes them one slot at a time, never all at once. */
+  private readonly shardedChannels = new Set<string>();
 
   constructor(
     private readonly pub: Redis | Cluster,
@@ -38,8 +42,10 @@ export class RedisBroadcast extends ClusterBroadcast {
     };
     this.sub.on('message', onMessage);
     this.sub.on('smessage', onMessage);
-    // Control is cluster-wide, so it uses classic pub/sub even when rooms are sharded.
-    await this.sub.subscribe(this.controlChannel());
+    // Control takes the rooms' kind of pub/sub: a sharded channel reaches every subscriber too,
+    // and a connection with both kinds breaks in ioredis (SUNSUBSCRIBE of the last room reports
+    // 0 sharded channels left and ioredis leaves subscriber mode under the classic one).
+    await this.subscribeRaw(this.controlChannel());
   }
 
   async close(): Promise<void> {
@@ -48,24 +54,33 @@ export class RedisBroadcast extends ClusterBroadcast {
     this.sub.removeAllListeners('message');
     this.sub.removeAllListeners('smessage');
     if (this.sub.status === 'ready') {
-      await Promise.allSettled([this.sub.unsubscribe(), ...(this.sharded ? [this.sub.sunsubscribe()] : [])]);
+      const channels = [...this.shardedChannels];
+      await Promise.allSettled(this.sharded ? channels.map(async (c) => this.sub.sunsubscribe(c)) : [this.sub.unsubscribe()]);
     }
+    this.shardedChannels.clear();
   }
 
   protected async publishRaw(channel: string, data: string): Promise<void> {
-    if (channel === this.controlChannel()) await this.pub.publish(channel, data);
-    else if (this.sharded) await this.pub.spublish(channel, data);
+    if (this.sharded) await this.pub.spublish(channel, data);
     else await this.pub.publish(channel, data);
   }
 
   protected async subscribeRaw(channel: string): Promise<void> {
-    if (this.sharded) await this.sub.ssubscribe(channel);
-    else await this.sub.subscribe(channel);
+    if (this.sharded) {
+      await this.sub.ssubscribe(channel);
+      this.shardedChannels.add(channel);
+    } else {
+      await this.sub.subscribe(channel);
+    }
   }
 
   protected async unsubscribeRaw(channel: string): Promise<void> {
-    if (this.sharded) await this.sub.sunsubscribe(channel);
-    else await this.sub.unsubscribe(channel);
+    if (this.sharded) {
+      this.shardedChannels.delete(channel);
+      await this.sub.sunsubscribe(channel);
+    } else {
+      await this.sub.unsubscribe(channel);
+    }
   }
 
   protected roomChannel(room: string): string {

@@ -109,6 +109,19 @@ export function broadcastContract(name: string, make: (nodeId: string) => Promis
       await vi.waitFor(() => expect(gotB.control).toEqual([{ kind: 'disconnect', user: 'x', code: 4000, reason: 'r' }]), { timeout: 5000 });
     });
 
+    it('still carries control events after the node unsubscribed its last room', async () => {
+      const a = await node('a');
+      const b = await node('b');
+      const gotB = listen(b);
+      await b.subscribe('only-room');
+      await b.unsubscribe('only-room');
+      await a.publishControl({ kind: 'disconnect', user: 'y', code: 4001, reason: 'after' });
+      await vi.waitFor(() => expect(gotB.control).toEqual([{ kind: 'disconnect', user: 'y', code: 4001, reason: 'after' }]), { timeout: 5000 });
+      await b.subscribe('again');
+      await a.publish('again', typing('u', 7));
+      expect(await gotB.next(1)).toEqual([{ room: 'again', event: typing('u', 7) }]);
+    });
+
     it('coalesces one turn’s events of a room into one bus message', async () => {
       const a = await node('a');
       const b = await node('b');
