@@ -45,13 +45,37 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** `parley worker`: a persist worker (JetStream → MongoDB); SIGTERM finishes the batch in hand, then exits 0. */
+async function worker(): Promise<void> {
+  const { config } = loadConfig(process.env);
+  const logger = createLogger(config.logLevel);
+  // Loaded on demand: gateways never load the MongoDB driver.
+  const { runWorker } = await import('./workers/main.js');
+  const running = await runWorker(config, logger);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping the persist worker');
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'stopping the persist worker failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
 function main(): void {
   const command = process.argv[2] ?? 'serve';
-  if (command !== 'serve') {
-    process.stderr.write(`parley: unknown command "${command}" (commands: serve)\n`);
+  if (command !== 'serve' && command !== 'worker') {
+    process.stderr.write(`parley: unknown command "${command}" (commands: serve, worker)\n`);
     process.exit(2);
   }
-  serve().catch((err: unknown) => {
+  (command === 'worker' ? worker() : serve()).catch((err: unknown) => {
     if (err instanceof ConfigError) process.stderr.write(`parley: invalid configuration: ${err.message}\n`);
     else if (err instanceof NativeUwsMissingError) process.stderr.write(`parley: ${err.message}\n`);
     else process.stderr.write(`parley: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

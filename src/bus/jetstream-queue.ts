@@ -1,0 +1,186 @@
+import { connect, DeliverPolicy, Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import type { ChatMessage } from '../rooms/types.js';
+import type { Logger } from '../shared/logger.js';
+import { redactUrl } from '../shared/logger.js';
+import type { DurableQueue } from './durable-queue.js';
+import {
+  DEFAULT_STREAM_LIMITS,
+  ensureStream,
+  jsErrCode,
+  JS_ERR,
+  persistSubject,
+  queueNames,
+  streamConfigs,
+  type QueueNames,
+  type StreamLimits,
+} from './jetstream-streams.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** Upper bound on `lastSeq`'s scan of a room's recent messages. */
+const SCAN_DEADLINE_MS = 30_000;
+
+export interface JetStreamQueueOptions {
+  /**
+   * A NATS url: the queue opens its connection in `start()` and drains it in `close()`.
+   * Or a connection the caller opened: the caller closes it; `close()` leaves it open.
+   */
+  nats: string | NatsConnection;
+  /** The deployment's key prefix: subjects `<prefix>.persist.<room>`, stream `PARLEY_<prefix>_MESSAGES`. */
+  prefix: string;
+  logger: Logger;
+  limits?: Partial<StreamLimits>;
+  /** How long to wait for the stream's PubAck before a publish fails. */
+  publishTimeoutMs?: number;
+  /**
+   * How far back before a room's last queued message `lastSeq` looks for a higher seq. Sends
+   * of one room reach the stream out of seq order when they race, and a client's retry re-queues
+   * its message's old seq after the duplicate window: cover DEDUPE_TTL_S (10 min by default).
+   */
+  lastSeqScanMs?: number;
+}
+
+/**
+ * DurableQueue on NATS JetStream: a file-backed stream per deployment, a subject per room.
+ * `publish` resolves once the stream has acknowledged the message; the msg id "room:seq" makes a
+ * re-publish within the duplicate window a no-op (its PubAck says duplicate, which is success).
+ * At start-up it creates or updates, idempotently, the queue stream and its dead-letter stream.
+ */
+export class JetStreamQueue implements DurableQueue {
+  readonly names: QueueNames;
+  private readonly limits: StreamLimits;
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private isConnected = false;
+
+  constructor(private readonly opts: JetStreamQueueOptions) {
+    this.names = queueNames(opts.prefix);
+    this.limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
+  }
+
+  /** True while the NATS connection is up (readiness). */
+  get connected(): boolean {
+    return this.isConnected && this.nc !== undefined && !this.nc.isClosed();
+  }
+
+  async start(): Promise<void> {
+    if (this.nc) return;
+    const owned = typeof this.opts.nats === 'string';
+    const nc = typeof this.opts.nats === 'string' ? await connect({ servers: this.opts.nats, name: `parley-queue-${this.opts.prefix}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 }) : this.opts.nats;
+    try {
+      const jsm = await nc.jetstreamManager();
+      const configs = streamConfigs(this.names, this.limits);
+      await ensureStream(jsm, { ...configs.queue, name: this.names.stream, subjects: [this.names.subjects] });
+      await ensureStream(jsm, { ...configs.dead, name: this.names.deadStream, subjects: [this.names.deadSubjects] });
+      this.jsm = jsm;
+      this.js = nc.jetstream();
+    } catch (err) {
+      if (owned) await nc.close();
+      throw new Error(`setting up the JetStream streams ${this.names.stream} and ${this.names.deadStream} failed: ${(err as Error).message}`, { cause: err });
+    }
+    this.nc = nc;
+    this.isConnected = !nc.isClosed();
+    void this.watch(nc);
+  }
+
+  async close(): Promise<void> {
+    const nc = this.nc;
+    this.nc = undefined;
+    this.js = undefined;
+    this.jsm = undefined;
+    this.isConnected = false;
+    if (nc && typeof this.opts.nats === 'string' && !nc.isClosed()) {
+      await nc.drain().catch((err: unknown) => this.opts.logger.error({ err, stream: this.names.stream }, 'draining the JetStream queue connection failed'));
+    }
+  }
+
+  async publish(message: ChatMessage): Promise<void> {
+    const js = this.client();
+    const id = `${message.room}:${message.seq}`;
+    try {
+      await js.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(message)), {
+        msgID: id,
+        expect: { streamName: this.names.stream },
+        timeout: this.opts.publishTimeoutMs ?? 5_000,
+      });
+    } catch (err) {
+      throw new Error(`queueing ${id} on ${this.names.stream} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * The highest seq among the room's queued messages (0 when the stream holds none): the last
+   * one on the room's subject, and every one within `lastSeqScanMs` before it. Used to restore a
+   * room's counter; messages older than the stream's max age are MongoDB's to answer for.
+   */
+  async lastSeq(room: string): Promise<number> {
+    const jsm = this.manager();
+    const subject = persistSubject(this.opts.prefix, room);
+    let last;
+    try {
+      last = await jsm.streams.getMessage(this.names.stream, { last_by_subj: subject });
+    } catch (err) {
+      if (jsErrCode(err) === JS_ERR.noMessageFound) return 0;
+      throw new Error(`reading the last queued message of ${room} failed: ${(err as Error).message}`, { cause: err });
+    }
+    let max = seqOf(last.data);
+    const scanMs = this.opts.lastSeqScanMs ?? 10 * 60_000;
+    if (scanMs <= 0) return max;
+    const since = new Date(last.time.getTime() - scanMs).toISOString();
+    const consumer = await this.client().consumers.get(this.names.stream, {
+      filterSubjects: subject,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: since,
+    });
+    const messages = await consumer.consume({ max_messages: 1000 });
+    const deadline = setTimeout(() => void messages.close(), SCAN_DEADLINE_MS);
+    let reached = false;
+    try {
+      for await (const m of messages) {
+        max = Math.max(max, seqOf(m.data));
+        reached = m.seq >= last.seq || m.info.pending === 0;
+        if (reached) break;
+      }
+    } finally {
+      clearTimeout(deadline);
+      await messages.close();
+    }
+    if (!reached) throw new Error(`scanning the queued messages of ${room} did not reach stream seq ${last.seq} in time`);
+    return max;
+  }
+
+  private client(): JetStreamClient {
+    if (!this.js || !this.nc || this.nc.isClosed()) throw new Error(`the JetStream queue ${this.names.stream} is not started`);
+    return this.js;
+  }
+
+  private manager(): JetStreamManager {
+    this.client();
+    return this.jsm as JetStreamManager;
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    const server = typeof this.opts.nats === 'string' ? redactUrl(this.opts.nats) : nc.getServer();
+    for await (const s of nc.status()) {
+      if (this.nc !== nc) return;
+      if (s.type === Events.Disconnect) {
+        this.isConnected = false;
+        this.opts.logger.warn({ server, stream: this.names.stream }, 'JetStream queue disconnected from NATS');
+      } else if (s.type === Events.Reconnect) {
+        this.isConnected = true;
+        this.opts.logger.info({ server, stream: this.names.stream }, 'JetStream queue reconnected to NATS');
+      }
+    }
+  }
+}
+
+/** The seq of a queued message's JSON; 0 for one that cannot be read (the worker dead-letters those). */
+function seqOf(data: Uint8Array): number {
+  try {
+    const seq = (JSON.parse(decoder.decode(data)) as { seq?: unknown }).seq;
+    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,142 @@
+import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type NatsError, type StreamConfig, type StreamUpdateConfig } from 'nats';
+import { natsToken } from './nats-broadcast.js';
+
+/**
+ * Names of one deployment's JetStream resources, all derived from the key prefix.
+ *
+ * Stream and consumer names keep only [A-Za-z0-9_-] of the prefix, so two prefixes that differ
+ * only in other characters ("a.b", "a:b", "a_b") map to the same stream: `ensureStream` refuses
+ * to take over a stream whose subjects belong to another prefix instead of rewriting them.
+ */
+export interface QueueNames {
+  /** `PARLEY_<prefix>_MESSAGES`: accepted messages waiting for (and kept after) persistence. */
+  stream: string;
+  /** `<prefix>.persist.>` */
+  subjects: string;
+  /** `PARLEY_<prefix>_DEAD`: messages the worker gave up on, with headers saying why. */
+  deadStream: string;
+  /** `<prefix>.dead.>` */
+  deadSubjects: string;
+  /** `<prefix>_persist`: the durable pull consumer every persist worker shares. */
+  consumer: string;
+}
+
+export function queueNames(prefix: string): QueueNames {
+  const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
+  return {
+    stream: `PARLEY_${safe}_MESSAGES`,
+    subjects: `${prefix}.persist.>`,
+    deadStream: `PARLEY_${safe}_DEAD`,
+    deadSubjects: `${prefix}.dead.>`,
+    consumer: `${safe}_persist`,
+  };
+}
+
+/** The subject of a room's messages in the queue stream. */
+export function persistSubject(prefix: string, room: string): string {
+  return `${prefix}.persist.${natsToken(room)}`;
+}
+
+/** The dead-letter subject of a message from `room`, or of one whose room could not be read. */
+export function deadSubject(prefix: string, room: string | undefined): string {
+  return `${prefix}.dead.${room === undefined ? '_unreadable' : natsToken(room)}`;
+}
+
+/**
+ * Explicit limits of the queue streams. Retention is by limits (not work-queue), so a room's
+ * newest messages stay readable for `lastSeq` after they were persisted. Discard is "old":
+ * `maxBytes` must stay far above the backlog a MongoDB outage can build, or the oldest
+ * unpersisted messages are dropped.
+ */
+export interface StreamLimits {
+  maxAgeMs: number;
+  maxBytes: number;
+  /** Publishes of the same msg id ("room:seq") within this window are stored once. */
+  duplicateWindowMs: number;
+  deadMaxAgeMs: number;
+  deadMaxBytes: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * 1 GiB is some 3 million messages of backlog. JetStream reserves `max_bytes` of file storage
+ * per stream out of the server's limit, so these are kept modest rather than generous.
+ */
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxAgeMs: 7 * DAY_MS,
+  maxBytes: 1024 ** 3,
+  duplicateWindowMs: 2 * 60_000,
+  deadMaxAgeMs: 30 * DAY_MS,
+  deadMaxBytes: 256 * 1024 ** 2,
+};
+
+/** The configuration of both streams of a deployment. */
+export function streamConfigs(names: QueueNames, limits: StreamLimits): { queue: Partial<StreamConfig>; dead: Partial<StreamConfig> } {
+  const common = { retention: RetentionPolicy.Limits, storage: StorageType.File, discard: DiscardPolicy.Old, num_replicas: 1, max_msgs: -1 };
+  return {
+    queue: {
+      ...common,
+      name: names.stream,
+      subjects: [names.subjects],
+      max_age: nanos(limits.maxAgeMs),
+      max_bytes: limits.maxBytes,
+      duplicate_window: nanos(limits.duplicateWindowMs),
+    },
+    dead: {
+      ...common,
+      name: names.deadStream,
+      subjects: [names.deadSubjects],
+      max_age: nanos(limits.deadMaxAgeMs),
+      max_bytes: limits.deadMaxBytes,
+      duplicate_window: nanos(limits.duplicateWindowMs),
+    },
+  };
+}
+
+/** JetStream API error codes this module tells apart. */
+export const JS_ERR = { streamNotFound: 10059, streamNameInUse: 10058, consumerNotFound: 10014, noMessageFound: 10037 } as const;
+
+export function jsErrCode(err: unknown): number | undefined {
+  const e = err as Partial<NatsError> | undefined;
+  return typeof e?.jsError === 'function' ? e.jsError()?.err_code : undefined;
+}
+
+/**
+ * Creates the stream, or brings an existing one to `config`'s limits. Idempotent and safe when
+ * several processes start at once. Throws when the existing stream listens on other subjects
+ * or uses another storage type (JetStream cannot change it in place).
+ */
+export async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let current: StreamConfig;
+    try {
+      current = (await jsm.streams.info(config.name)).config;
+    } catch (err) {
+      if (jsErrCode(err) !== JS_ERR.streamNotFound) throw err;
+      try {
+        await jsm.streams.add(config);
+        return;
+      } catch (addErr) {
+        // Another process created it between our info and add: read it again and update.
+        if (jsErrCode(addErr) === JS_ERR.streamNameInUse) continue;
+        throw addErr;
+      }
+    }
+    const subjects = [...(current.subjects ?? [])].sort().join(',');
+    if (subjects !== [...config.subjects].sort().join(',')) {
+      throw new Error(`stream ${config.name} exists with subjects [${subjects}], not [${config.subjects.join(',')}]: another key prefix owns it`);
+    }
+    const { name, retention, storage, ...updatable } = config;
+    if ((storage !== undefined && current.storage !== storage) || (retention !== undefined && current.retention !== retention)) {
+      throw new Error(`stream ${name} exists with ${current.storage} storage and ${current.retention} retention: JetStream cannot change them in place`);
+    }
+    if (differs(current, updatable)) await jsm.streams.update(name, updatable);
+    return;
+  }
+  throw new Error(`stream ${config.name} could not be created or read`);
+}
+
+function differs(current: StreamConfig, wanted: Partial<StreamUpdateConfig>): boolean {
+  return (Object.keys(wanted) as (keyof StreamUpdateConfig)[]).some((k) => JSON.stringify(current[k]) !== JSON.stringify(wanted[k]));
+}

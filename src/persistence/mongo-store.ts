@@ -1,0 +1,251 @@
+import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  type AnyBulkWriteOperation,
+  type Collection,
+  type Filter,
+  type WriteError,
+} from 'mongodb';
+import type { ChatMessage } from '../rooms/types.js';
+import type { MessageStore } from './message-store.js';
+
+/** A document of the `messages` collection: the message, plus `at` (= `ts`) as a Date for humans. */
+interface MessageDoc {
+  room: string;
+  seq: number;
+  cid: string;
+  from: string;
+  body: string;
+  meta?: Record<string, unknown>;
+  ts: number;
+  at: Date;
+}
+
+/** A message that cannot be stored because another one holds its (room, seq) or its (room, from, cid). */
+export interface StoreConflict {
+  message: ChatMessage;
+  reason: 'seq-taken' | 'cid-taken';
+  existing: { seq: number; from: string; cid: string };
+}
+
+export interface PutResult {
+  /** Never stored: another message owns the slot. Retrying cannot help. */
+  conflicts: StoreConflict[];
+  /** Refused by the database for a reason of their own (e.g. an invalid `meta` key). */
+  rejected: { message: ChatMessage; error: Error }[];
+}
+
+/** `put` found conflicts or rejected messages; every other message of the call was stored. */
+export class StoreWriteError extends Error {
+  override readonly name = 'StoreWriteError';
+  constructor(readonly result: PutResult) {
+    const first = result.conflicts[0]?.message ?? result.rejected[0]?.message;
+    super(`${result.conflicts.length} conflicting and ${result.rejected.length} rejected messages (first: ${first?.room}:${first?.seq})`);
+  }
+}
+
+export interface MongoMessageStoreOptions {
+  url: string;
+  /** The database; by default the url's path, else "parley". */
+  dbName?: string;
+  /**
+   * How a batch is written, both in ONE unordered bulkWrite and verified the same way.
+   * 'insert' (default): inserts; a duplicate-key error means "already stored", then checked.
+   * 'upsert': updateOne by (room, seq) with `$setOnInsert` of the document. Equivalent, but
+   * FerretDB v1 runs upserts about 30x slower than inserts (bench/persist-worker.ts).
+   */
+  write?: 'insert' | 'upsert';
+  /** How long an operation waits for a reachable server before it fails (transiently). */
+  serverSelectionTimeoutMS?: number;
+}
+
+const DUPLICATE_KEY = 11000;
+/** Server error codes of a node that is stepping down, shutting down or unreachable. */
+const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
+
+/**
+ * MessageStore on MongoDB (FerretDB in tests): collection `messages`, unique indexes on
+ * (room, seq) and (room, from, cid), created at start-up.
+ *
+ * `putChecked` stores a batch idempotently and reports what could not be stored; `put` is
+ * `putChecked` that throws StoreWriteError when anything was not stored. Connection and
+ * server-selection failures are thrown as they are: `isTransient` tells them apart.
+ */
+export class MongoMessageStore implements MessageStore {
+  private readonly client: MongoClient;
+  private readonly messages: Collection<MessageDoc>;
+  private readonly mode: 'insert' | 'upsert';
+  private started = false;
+
+  constructor(opts: MongoMessageStoreOptions) {
+    this.client = new MongoClient(opts.url, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5_000, appName: 'parley' });
+    this.messages = this.client.db(opts.dbName ?? databaseOf(opts.url) ?? 'parley').collection<MessageDoc>('messages');
+    this.mode = opts.write ?? 'insert';
+  }
+
+  get databaseName(): string {
+    return this.messages.dbName;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    try {
+      await this.client.connect();
+      // One index per command: FerretDB 1.24 panics on a multi-index createIndexes whose indexes all exist.
+      await this.messages.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
+      await this.messages.createIndex({ room: 1, from: 1, cid: 1 }, { name: 'room_from_cid', unique: true });
+    } catch (err) {
+      // The client may hold sockets by now: close() (which callers owe a started component) frees them.
+      throw new Error(`opening the message store ${this.messages.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
+    }
+    this.started = true;
+  }
+
+  async close(): Promise<void> {
+    this.started = false;
+    await this.client.close();
+  }
+
+  async put(messages: readonly ChatMessage[]): Promise<void> {
+    const result = await this.putChecked(messages);
+    if (result.conflicts.length > 0 || result.rejected.length > 0) throw new StoreWriteError(result);
+  }
+
+  /**
+   * Stores every message whose (room, seq) and (room, from, cid) are free, and accepts as
+   * already stored those found under their (room, seq) with the same `from` and `cid`. One
+   * bulkWrite when nothing was there before; a read-back, and a retry of what a server that
+   * stops at the first error (FerretDB) left unwritten, otherwise.
+   */
+  async putChecked(messages: readonly ChatMessage[]): Promise<PutResult> {
+    const result: PutResult = { conflicts: [], rejected: [] };
+    let pending = [...messages];
+    while (pending.length > 0) {
+      const outcome = await this.write(pending);
+      if (outcome.clean) break;
+      const unwritten = await this.settle(pending, result);
+      const retry: ChatMessage[] = [];
+      for (const m of unwritten) {
+        const error = outcome.refused.get(m);
+        if (error) result.rejected.push({ message: m, error });
+        else retry.push(m);
+      }
+      if (retry.length >= pending.length) {
+        // No progress (a server that stops at its first error): one write per message isolates the refused ones.
+        const [only] = retry;
+        if (only && retry.length === 1) {
+          result.rejected.push({ message: only, error: outcome.error ?? new Error('not stored, no error reported') });
+          break;
+        }
+        for (const m of retry) {
+          const one = await this.putChecked([m]);
+          result.conflicts.push(...one.conflicts);
+          result.rejected.push(...one.rejected);
+        }
+        break;
+      }
+      pending = retry;
+    }
+    return result;
+  }
+
+  async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
+    if (to < from) return [];
+    const docs = await this.messages.find({ room, seq: { $gte: from, $lte: to } }, { projection: { _id: 0, at: 0 } }).sort({ seq: 1 }).toArray();
+    return docs.map(toMessage);
+  }
+
+  /** True for failures of reaching the database (down, unreachable, stepping down): retry later. */
+  isTransient(err: unknown): boolean {
+    if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoNotConnectedError) return true;
+    if (err instanceof MongoBulkWriteError) {
+      // A bulk write that never reached the server wraps the driver's error.
+      const cause: unknown = err.errorResponse;
+      return cause instanceof Error && cause !== err && this.isTransient(cause);
+    }
+    if (!(err instanceof MongoError)) return false;
+    return err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('ResetPool') || TRANSIENT_CODES.has(Number(err.code));
+  }
+
+  /** One unordered bulkWrite; `refused` maps messages to their own non-duplicate errors (insert mode). */
+  private async write(batch: ChatMessage[]): Promise<{ clean: boolean; refused: Map<ChatMessage, Error>; error?: Error }> {
+    const ops: AnyBulkWriteOperation<MessageDoc>[] =
+      this.mode === 'insert'
+        ? batch.map((m) => ({ insertOne: { document: toDoc(m) } }))
+        : batch.map((m) => ({ updateOne: { filter: { room: m.room, seq: m.seq }, update: { $setOnInsert: toDoc(m) }, upsert: true } }));
+    try {
+      const r = await this.messages.bulkWrite(ops, { ordered: false });
+      return { clean: this.mode === 'insert' || r.upsertedCount === batch.length, refused: new Map() };
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError()) throw err;
+      const refused = new Map<ChatMessage, Error>();
+      const writeErrors = ([] as WriteError[]).concat(err.writeErrors);
+      if (writeErrors.length === 0) throw err;
+      // FerretDB reports upsert errors at the wrong index: only inserts are attributed.
+      const attributable = this.mode === 'insert' ? writeErrors : [];
+      for (const we of attributable) {
+        const m = batch[we.index];
+        if (m && we.code !== DUPLICATE_KEY) refused.set(m, new Error(`${m.room}:${m.seq} refused: ${we.errmsg ?? `code ${we.code}`}`));
+      }
+      return { clean: false, refused, error: err };
+    }
+  }
+
+  /** Reads back what `batch` left behind: records conflicts, returns messages found nowhere. */
+  private async settle(batch: ChatMessage[], result: PutResult): Promise<ChatMessage[]> {
+    const seqsByRoom = new Map<string, number[]>();
+    for (const m of batch) {
+      const seqs = seqsByRoom.get(m.room);
+      if (seqs) seqs.push(m.seq);
+      else seqsByRoom.set(m.room, [m.seq]);
+    }
+    const slots = await this.lookup(
+      [...seqsByRoom].map(([room, seqs]) => ({ room, seq: { $in: seqs } })),
+      (d) => `${d.room}\u0000${d.seq}`,
+    );
+    const missing: ChatMessage[] = [];
+    for (const m of batch) {
+      const s = slots.get(`${m.room}\u0000${m.seq}`);
+      if (!s) missing.push(m);
+      else if (s.from !== m.from || s.cid !== m.cid) result.conflicts.push({ message: m, reason: 'seq-taken', existing: s });
+    }
+    if (missing.length === 0) return [];
+    const cids = await this.lookup(
+      missing.map((m) => ({ room: m.room, from: m.from, cid: m.cid })),
+      (d) => `${d.room}\u0000${d.from}\u0000${d.cid}`,
+    );
+    const unwritten: ChatMessage[] = [];
+    for (const m of missing) {
+      const c = cids.get(`${m.room}\u0000${m.from}\u0000${m.cid}`);
+      if (!c) unwritten.push(m);
+      else if (c.seq !== m.seq) result.conflicts.push({ message: m, reason: 'cid-taken', existing: c });
+    }
+    return unwritten;
+  }
+
+  private async lookup(
+    filters: Filter<MessageDoc>[],
+    key: (d: Pick<MessageDoc, 'room' | 'seq' | 'from' | 'cid'>) => string,
+  ): Promise<Map<string, { seq: number; from: string; cid: string }>> {
+    const docs = await this.messages.find({ $or: filters }, { projection: { _id: 0, room: 1, seq: 1, from: 1, cid: 1 } }).toArray();
+    return new Map(docs.map((d) => [key(d), { seq: d.seq, from: d.from, cid: d.cid }]));
+  }
+}
+
+function toDoc(m: ChatMessage): MessageDoc {
+  return { room: m.room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ...(m.meta !== undefined ? { meta: m.meta } : {}), ts: m.ts, at: new Date(m.ts) };
+}
+
+function toMessage(d: Omit<MessageDoc, 'at'>): ChatMessage {
+  return { room: d.room, seq: d.seq, cid: d.cid, from: d.from, body: d.body, ...(d.meta !== undefined ? { meta: d.meta } : {}), ts: d.ts };
+}
+
+/** The database named in a connection string's path, if any. */
+function databaseOf(url: string): string | undefined {
+  const name = /^mongodb(?:\+srv)?:\/\/[^/]*\/([^?]*)/.exec(url)?.[1];
+  return name ? decodeURIComponent(name) : undefined;
+}

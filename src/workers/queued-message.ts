@@ -1,0 +1,41 @@
+import { persistSubject } from '../bus/jetstream-streams.js';
+import type { ChatMessage } from '../rooms/types.js';
+
+const decoder = new TextDecoder();
+
+/** A queued message the worker cannot store as it is: it goes to the dead-letter stream. */
+export class UnreadableMessageError extends Error {
+  override readonly name = 'UnreadableMessageError';
+  constructor(
+    message: string,
+    /** The room, when the payload named one. */
+    readonly room?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Parses and checks one queued message; it must also sit on its own room's subject. */
+export function parseQueuedMessage(data: Uint8Array, subject: string, prefix: string): ChatMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decoder.decode(data));
+  } catch (err) {
+    throw new UnreadableMessageError(`not JSON: ${(err as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UnreadableMessageError('not a JSON object');
+  const m = raw as Record<string, unknown>;
+  const room = typeof m.room === 'string' && m.room.length > 0 ? m.room : undefined;
+  const bad = (what: string) => new UnreadableMessageError(`invalid ${what}`, room);
+  if (room === undefined) throw bad('room');
+  if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 1) throw bad('seq');
+  if (typeof m.cid !== 'string') throw bad('cid');
+  if (typeof m.from !== 'string') throw bad('from');
+  if (typeof m.body !== 'string') throw bad('body');
+  if (typeof m.ts !== 'number' || !Number.isFinite(m.ts)) throw bad('ts');
+  if (m.meta !== undefined && (typeof m.meta !== 'object' || m.meta === null || Array.isArray(m.meta))) throw bad('meta');
+  if (subject !== persistSubject(prefix, room)) throw new UnreadableMessageError(`room ${room} does not match the subject ${subject}`, room);
+  const message: ChatMessage = { room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ts: m.ts };
+  if (m.meta !== undefined) message.meta = m.meta as Record<string, unknown>;
+  return message;
+}

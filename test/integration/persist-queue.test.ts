@@ -1,0 +1,133 @@
+import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamQueue } from '../../src/bus/jetstream-queue.js';
+import { queueNames } from '../../src/bus/jetstream-streams.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { requireNats, uniquePrefix } from '../helpers/services.js';
+import { deleteStreams, message, natsConnection, NATS_URL } from './persist-support.js';
+
+const logger = createLogger('silent');
+let nc: NatsConnection;
+const prefixes: string[] = [];
+const queues: JetStreamQueue[] = [];
+
+beforeAll(async () => {
+  await requireNats();
+  nc = await natsConnection();
+});
+afterEach(async () => {
+  for (const q of queues.splice(0)) await q.close();
+  for (const p of prefixes.splice(0)) await deleteStreams(nc, p);
+});
+afterAll(async () => {
+  await nc?.close();
+});
+
+async function started(opts: Partial<ConstructorParameters<typeof JetStreamQueue>[0]> = {}, prefix = uniquePrefix('queue')): Promise<JetStreamQueue> {
+  if (!prefixes.includes(prefix)) prefixes.push(prefix);
+  const q = new JetStreamQueue({ nats: NATS_URL, prefix, logger, ...opts });
+  queues.push(q);
+  await q.start();
+  return q;
+}
+
+const streamInfo = async (name: string) => (await nc.jetstreamManager()).streams.info(name);
+
+describe('JetStreamQueue streams', () => {
+  it('creates the queue and dead-letter streams with explicit limits', async () => {
+    const prefix = uniquePrefix('queue');
+    await started({ limits: { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 ** 2, duplicateWindowMs: 120_000 } }, prefix);
+    const names = queueNames(prefix);
+    const { config } = await streamInfo(names.stream);
+    expect(config).toMatchObject({
+      name: names.stream,
+      subjects: [names.subjects],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(3_600_000),
+      max_bytes: 64 * 1024 ** 2,
+      duplicate_window: nanos(120_000),
+    });
+    expect(names.stream).toMatch(/^PARLEY_t_queue_[0-9a-f]{8}_MESSAGES$/);
+    const dead = await streamInfo(names.deadStream);
+    expect(dead.config).toMatchObject({ subjects: [names.deadSubjects], storage: StorageType.File });
+  });
+
+  it('starting again is idempotent, and new limits update the existing stream', async () => {
+    const prefix = uniquePrefix('queue');
+    const a = await started({ limits: { maxBytes: 10 * 1024 ** 2 } }, prefix);
+    await a.publish(message('r', 1));
+    const b = await started({ limits: { maxBytes: 20 * 1024 ** 2 } }, prefix);
+    const info = await streamInfo(b.names.stream);
+    expect(info.config.max_bytes).toBe(20 * 1024 ** 2);
+    expect(info.state.messages).toBe(1);
+  });
+
+  it('refuses a stream of that name that listens on another prefix’s subjects', async () => {
+    const prefix = uniquePrefix('queue');
+    await started({}, prefix);
+    const clash = new JetStreamQueue({ nats: NATS_URL, prefix: prefix.replace('_queue_', '.queue_'), logger });
+    await expect(clash.start()).rejects.toThrow(/another key prefix owns it/);
+    await clash.close();
+  });
+});
+
+describe('JetStreamQueue publish and lastSeq', () => {
+  it('stores a room:seq once however often it is published, and the copies still succeed', async () => {
+    const q = await started();
+    await Promise.all([1, 1, 2, 1, 2, 3].map((seq) => q.publish(message('dup.room', seq))));
+    await q.publish(message('dup.room', 2, { body: 'a retry with another body is still the same id' }));
+    const info = await streamInfo(q.names.stream);
+    expect(info.state.messages).toBe(3);
+  });
+
+  it('publishes JSON on <prefix>.persist.<room with . as ~>, with the msg id room:seq', async () => {
+    const q = await started();
+    const m = message('a.b.c', 4, { meta: { k: 1 } });
+    await q.publish(m);
+    const stored = await (await nc.jetstreamManager()).streams.getMessage(q.names.stream, { seq: 1 });
+    expect(stored.subject).toBe(q.names.subjects.replace('>', 'a~b~c'));
+    expect(stored.header.get('Nats-Msg-Id')).toBe('a.b.c:4');
+    expect(JSON.parse(new TextDecoder().decode(stored.data))).toEqual(m);
+  });
+
+  it('lastSeq is 0 for a room with nothing queued, then its highest seq, rooms apart', async () => {
+    const q = await started();
+    expect(await q.lastSeq('empty')).toBe(0);
+    for (const seq of [1, 2, 3]) await q.publish(message('room.x', seq));
+    await q.publish(message('room', 9));
+    expect(await q.lastSeq('room.x')).toBe(3);
+    expect(await q.lastSeq('room')).toBe(9);
+  });
+
+  it('lastSeq sees a higher seq queued before the room’s last message (racing sends, late retries)', async () => {
+    const prefix = uniquePrefix('queue');
+    const q = await started({}, prefix);
+    for (const seq of [1, 2, 5, 3, 4]) await q.publish(message('race', seq));
+    expect(await q.lastSeq('race')).toBe(5);
+    const onlyLast = await started({ lastSeqScanMs: 0 }, prefix);
+    expect(await onlyLast.lastSeq('race')).toBe(4);
+  });
+
+  it('connected follows the connection; a caller-owned connection stays open after close', async () => {
+    const own = await natsConnection();
+    const q = await started({ nats: own });
+    expect(q.connected).toBe(true);
+    await q.close();
+    expect(q.connected).toBe(false);
+    expect(own.isClosed()).toBe(false);
+    await expect(q.publish(message('r', 1))).rejects.toThrow(/not started/);
+    await own.close();
+    const owned = await started();
+    expect(owned.connected).toBe(true);
+    await owned.close();
+    expect(owned.connected).toBe(false);
+  });
+
+  it('publish fails with the message id in the error when the stream is gone', async () => {
+    const q = await started();
+    await (await nc.jetstreamManager()).streams.delete(q.names.stream);
+    await expect(q.publish(message('gone', 7))).rejects.toThrow(/queueing gone:7 on PARLEY_.*_MESSAGES failed/);
+  });
+});
