@@ -11,7 +11,13 @@ import { MemoryMessageStore } from './persistence/memory-store.js';
 import { MemoryPresence } from './rooms/state/memory-presence.js';
 import { MemoryRoomState } from './rooms/state/memory-room-state.js';
 import { RedisPresence } from './rooms/state/redis-presence.js';
-import { RedisRoomState } from './rooms/state/redis-room-state.js';
+import { RedisRoomState, type DurablePosition } from './rooms/state/redis-room-state.js';
+import type { DurableQueue } from './bus/durable-queue.js';
+import { JetStreamQueue } from './bus/jetstream-queue.js';
+import { CombinedPosition } from './persistence/durable-position.js';
+import type { MessageStore } from './persistence/message-store.js';
+import { MongoMessageStore } from './persistence/mongo-store.js';
+import { NoLongTermStore } from './persistence/no-store.js';
 import { RedisConnection } from './redis-connection.js';
 import type { Logger } from './shared/logger.js';
 
@@ -23,13 +29,13 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
     if (config.mongodbUrl !== undefined) throw new ConfigError('MONGODB_URL', 'needs REDIS_URL and NATS_URL');
     return embedded(config);
   }
-  if (config.mongodbUrl !== undefined) {
-    throw new ConfigError('MONGODB_URL', 'the MongoDB store is not wired into gateways yet; unset it');
+  if (config.mongodbUrl !== undefined && config.natsUrl === undefined) {
+    throw new ConfigError('MONGODB_URL', 'needs NATS_URL: messages reach MongoDB through the JetStream queue and the workers');
   }
   const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger);
   const extra = [redis];
   const prefix = config.keyPrefix;
-  const store = new MemoryMessageStore(config.storeMaxPerRoom);
+  const { queue, store, durable, queueCheck } = persistence(config, logger);
   let bus: Broadcast & { connected: boolean };
   if (config.bus === 'nats' && config.natsUrl !== undefined) {
     bus = new NatsBroadcast(config.natsUrl, prefix, config.nodeId, logger);
@@ -45,7 +51,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
   const sioSub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-sub`, logger, { queueWhileDown: true });
   extra.push(sioPub, sioSub);
   return {
-    state: new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax }),
+    state: new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, ...(durable ? { durable } : {}) }),
     presence: new RedisPresence(redis.client, {
       prefix,
       nodeId: config.nodeId,
@@ -54,12 +60,31 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
       onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
     }),
     bus,
-    queue: new MemoryQueue(store),
+    queue,
     store,
-    checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected },
+    // MongoDB is left out on purpose: while it is down chat goes on and the queue holds the backlog.
+    checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected, ...(queueCheck ? { queue: queueCheck } : {}) },
     extra,
     sioAdapter: createAdapter(sioPub.client, sioSub.client, { key: `${prefix}:sio` }),
   };
+}
+
+/**
+ * The durable side of a cluster mode: with NATS, JetStream carries accepted messages to the
+ * workers and a lost room is restored from it (and from MongoDB when the gateway can read it);
+ * with Redis alone, messages live in a bounded memory store and a lost room starts a new epoch.
+ */
+function persistence(config: Config, logger: Logger): { queue: DurableQueue; store: MessageStore; durable?: DurablePosition; queueCheck?: () => boolean } {
+  if (config.natsUrl === undefined) {
+    const store = new MemoryMessageStore(config.storeMaxPerRoom);
+    return { queue: new MemoryQueue(store), store };
+  }
+  const queue = new JetStreamQueue({ nats: config.natsUrl, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000 });
+  if (config.mongodbUrl === undefined) {
+    return { queue, store: new NoLongTermStore(), durable: queue, queueCheck: () => queue.connected };
+  }
+  const store = new MongoMessageStore({ url: config.mongodbUrl });
+  return { queue, store, durable: new CombinedPosition([queue, store]), queueCheck: () => queue.connected };
 }
 
 function embedded(config: Config): Adapters {

@@ -47,9 +47,8 @@ async function serve(): Promise<void> {
 
 /** `parley worker`: a persist worker (JetStream → MongoDB); SIGTERM finishes the batch in hand, then exits 0. */
 async function worker(): Promise<void> {
-  const { config } = loadConfig(process.env);
+  const { config } = loadConfig(process.env, { role: 'worker' });
   const logger = createLogger(config.logLevel);
-  // Loaded on demand: gateways never load the MongoDB driver.
   const { runWorker } = await import('./workers/main.js');
   const running = await runWorker(config, logger);
   let stopping = false;

@@ -5,8 +5,12 @@ import type { ChatMessage } from '../rooms/types.js';
  * The hand-off of accepted messages to persistence.
  *
  * Guarantees: at-least-once; `publish` resolves only once the message is durable in the queue;
- * publishing the same (room, seq) twice stores it once (the msg id is "room:seq").
+ * publishing the same (room, seq) twice stores it once (the msg id is "room:seq"). The room's
+ * `epoch` travels with the durable copy, so a room Redis lost can be restored in its epoch.
  */
 export interface DurableQueue extends Lifecycle {
-  publish(message: ChatMessage): Promise<void>;
+  publish(message: ChatMessage, epoch?: string): Promise<void>;
 }
+
+/** A message as the durable queue carries it to the workers and the store. */
+export type QueuedMessage = ChatMessage & { epoch?: string };

@@ -2,7 +2,7 @@ import { connect, DeliverPolicy, Events, type JetStreamClient, type JetStreamMan
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
-import type { DurableQueue } from './durable-queue.js';
+import type { DurableQueue, QueuedMessage } from './durable-queue.js';
 import {
   DEFAULT_STREAM_LIMITS,
   ensureStream,
@@ -95,11 +95,12 @@ export class JetStreamQueue implements DurableQueue {
     }
   }
 
-  async publish(message: ChatMessage): Promise<void> {
+  async publish(message: ChatMessage, epoch?: string): Promise<void> {
     const js = this.client();
     const id = `${message.room}:${message.seq}`;
+    const queued: QueuedMessage = epoch === undefined ? message : { ...message, epoch };
     try {
-      await js.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(message)), {
+      await js.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), {
         msgID: id,
         expect: { streamName: this.names.stream },
         timeout: this.opts.publishTimeoutMs ?? 5_000,
@@ -114,6 +115,14 @@ export class JetStreamQueue implements DurableQueue {
    * one on the room's subject, and every one within `lastSeqScanMs` before it. Used to restore a
    * room's counter; messages older than the stream's max age are MongoDB's to answer for.
    */
+  /** The room's epoch (of its last queued message) and `lastSeq`; undefined when nothing is queued. */
+  async lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined> {
+    const seq = await this.lastSeq(room);
+    if (seq === 0) return undefined;
+    const last = await this.manager().streams.getMessage(this.names.stream, { last_by_subj: persistSubject(this.opts.prefix, room) });
+    return { epoch: epochOf(last.data), seq };
+  }
+
   async lastSeq(room: string): Promise<number> {
     const jsm = this.manager();
     const subject = persistSubject(this.opts.prefix, room);
@@ -176,6 +185,15 @@ export class JetStreamQueue implements DurableQueue {
 }
 
 /** The seq of a queued message's JSON; 0 for one that cannot be read (the worker dead-letters those). */
+function epochOf(data: Uint8Array): string | undefined {
+  try {
+    const epoch = (JSON.parse(decoder.decode(data)) as { epoch?: unknown }).epoch;
+    return typeof epoch === 'string' && epoch.length > 0 ? epoch : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function seqOf(data: Uint8Array): number {
   try {
     const seq = (JSON.parse(decoder.decode(data)) as { seq?: unknown }).seq;

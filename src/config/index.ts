@@ -88,8 +88,12 @@ export interface LoadedConfig {
   generated?: Partial<DevSecrets>;
 }
 
-/** Reads and validates `env`; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+/**
+ * Reads and validates `env`; throws ConfigError naming the first bad variable. A `worker`
+ * serves no clients: it needs no JWT key and never runs in dev mode.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, opts: { role?: 'gateway' | 'worker' } = {}): LoadedConfig {
+  const worker = opts.role === 'worker';
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -98,7 +102,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): L
   }
   const e = parsed.data;
   const keyConfigured = e.JWT_SECRET !== undefined || e.JWT_PUBLIC_KEY !== undefined || e.JWT_JWKS_URL !== undefined;
-  const devMode = e.DEV_MODE === 'auto' ? !keyConfigured : ['true', '1', 'yes'].includes(e.DEV_MODE);
+  const devMode = worker ? false : e.DEV_MODE === 'auto' ? !keyConfigured : ['true', '1', 'yes'].includes(e.DEV_MODE);
 
   if (devMode && e.NODE_ENV === 'production') {
     throw new ConfigError(
@@ -106,7 +110,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): L
       'dev mode is refused when NODE_ENV=production: configure JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL',
     );
   }
-  if (!devMode && !keyConfigured) {
+  if (!devMode && !keyConfigured && !worker) {
     throw new ConfigError('JWT_SECRET', 'one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required outside dev mode');
   }
   if (e.JWT_PUBLIC_KEY !== undefined && e.JWT_JWKS_URL !== undefined) {

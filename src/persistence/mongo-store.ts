@@ -10,6 +10,7 @@ import {
   type Filter,
   type WriteError,
 } from 'mongodb';
+import type { QueuedMessage } from '../bus/durable-queue.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { MessageStore } from './message-store.js';
 
@@ -20,7 +21,10 @@ interface MessageDoc {
   cid: string;
   from: string;
   body: string;
-  meta?: Record<string, unknown>;
+  /** `meta` as JSON text: client-chosen keys (`$x`, `a.b`) are not always legal field names. */
+  meta?: string;
+  /** The room's epoch when the message was queued (absent for messages of embedded mode). */
+  epoch?: string;
   ts: number;
   at: Date;
 }
@@ -138,7 +142,8 @@ export class MongoMessageStore implements MessageStore {
         // No progress (a server that stops at its first error): one write per message isolates the refused ones.
         const [only] = retry;
         if (only && retry.length === 1) {
-          result.rejected.push({ message: only, error: outcome.error ?? new Error('not stored, no error reported') });
+          const reason = outcome.error?.message ?? 'not stored, no error reported';
+          result.rejected.push({ message: only, error: new Error(`${only.room}:${only.seq} refused: ${reason}`, { cause: outcome.error }) });
           break;
         }
         for (const m of retry) {
@@ -157,6 +162,18 @@ export class MongoMessageStore implements MessageStore {
     if (to < from) return [];
     const docs = await this.messages.find({ room, seq: { $gte: from, $lte: to } }, { projection: { _id: 0, at: 0 } }).sort({ seq: 1 }).toArray();
     return docs.map(toMessage);
+  }
+
+  /** The room's newest stored message's epoch and the highest seq stored in that epoch. */
+  async lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined> {
+    const newest = await this.messages.find({ room }, { projection: { _id: 0, epoch: 1, seq: 1 } }).sort({ ts: -1, seq: -1 }).limit(1).next();
+    if (!newest) return undefined;
+    const top = await this.messages
+      .find(newest.epoch === undefined ? { room } : { room, epoch: newest.epoch }, { projection: { _id: 0, seq: 1 } })
+      .sort({ seq: -1 })
+      .limit(1)
+      .next();
+    return { epoch: newest.epoch, seq: Math.max(newest.seq, top?.seq ?? 0) };
   }
 
   /** True for failures of reaching the database (down, unreachable, stepping down): retry later. */
@@ -184,7 +201,12 @@ export class MongoMessageStore implements MessageStore {
       if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError()) throw err;
       const refused = new Map<ChatMessage, Error>();
       const writeErrors = ([] as WriteError[]).concat(err.writeErrors);
-      if (writeErrors.length === 0) throw err;
+      // A batch refused whole (FerretDB aborts on one bad document) makes no progress, so
+      // putChecked falls back to one write per message and isolates the refused one.
+      if (writeErrors.length === 0) {
+        if (this.isTransient(err)) throw err;
+        return { clean: false, refused: new Map(), error: err };
+      }
       // FerretDB reports upsert errors at the wrong index: only inserts are attributed.
       const attributable = this.mode === 'insert' ? writeErrors : [];
       for (const we of attributable) {
@@ -236,12 +258,22 @@ export class MongoMessageStore implements MessageStore {
   }
 }
 
-function toDoc(m: ChatMessage): MessageDoc {
-  return { room: m.room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ...(m.meta !== undefined ? { meta: m.meta } : {}), ts: m.ts, at: new Date(m.ts) };
+function toDoc(m: QueuedMessage): MessageDoc {
+  return {
+    room: m.room,
+    seq: m.seq,
+    cid: m.cid,
+    from: m.from,
+    body: m.body,
+    ...(m.meta !== undefined ? { meta: JSON.stringify(m.meta) } : {}),
+    ...(m.epoch !== undefined ? { epoch: m.epoch } : {}),
+    ts: m.ts,
+    at: new Date(m.ts),
+  };
 }
 
 function toMessage(d: Omit<MessageDoc, 'at'>): ChatMessage {
-  return { room: d.room, seq: d.seq, cid: d.cid, from: d.from, body: d.body, ...(d.meta !== undefined ? { meta: d.meta } : {}), ts: d.ts };
+  return { room: d.room, seq: d.seq, cid: d.cid, from: d.from, body: d.body, ...(d.meta !== undefined ? { meta: JSON.parse(d.meta) as Record<string, unknown> } : {}), ts: d.ts };
 }
 
 /** The database named in a connection string's path, if any. */

@@ -150,7 +150,7 @@ export class RoomService {
       this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
     );
     // A dup is re-queued too: the first attempt may have been sequenced but never made durable.
-    await dependency('durable queue', () => queue.publish(m));
+    await dependency('durable queue', () => queue.publish(m, result.epoch));
     metrics.messageAccepted(result.dup);
     return { room: m.room, cid: m.cid, seq: m.seq, ts: m.ts, dup: result.dup };
   }

@@ -1,5 +1,5 @@
 import { persistSubject } from '../bus/jetstream-streams.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { QueuedMessage } from '../bus/durable-queue.js';
 
 const decoder = new TextDecoder();
 
@@ -16,7 +16,7 @@ export class UnreadableMessageError extends Error {
 }
 
 /** Parses and checks one queued message; it must also sit on its own room's subject. */
-export function parseQueuedMessage(data: Uint8Array, subject: string, prefix: string): ChatMessage {
+export function parseQueuedMessage(data: Uint8Array, subject: string, prefix: string): QueuedMessage {
   let raw: unknown;
   try {
     raw = JSON.parse(decoder.decode(data));
@@ -35,7 +35,9 @@ export function parseQueuedMessage(data: Uint8Array, subject: string, prefix: st
   if (typeof m.ts !== 'number' || !Number.isFinite(m.ts)) throw bad('ts');
   if (m.meta !== undefined && (typeof m.meta !== 'object' || m.meta === null || Array.isArray(m.meta))) throw bad('meta');
   if (subject !== persistSubject(prefix, room)) throw new UnreadableMessageError(`room ${room} does not match the subject ${subject}`, room);
-  const message: ChatMessage = { room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ts: m.ts };
+  if (m.epoch !== undefined && typeof m.epoch !== 'string') throw bad('epoch');
+  const message: QueuedMessage = { room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ts: m.ts };
+  if (m.epoch !== undefined) message.epoch = m.epoch;
   if (m.meta !== undefined) message.meta = m.meta as Record<string, unknown>;
   return message;
 }

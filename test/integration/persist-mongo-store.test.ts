@@ -85,13 +85,21 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
     expect((await store.range('e', 1, 9)).map((m) => `${m.seq}:${m.from}`)).toEqual(['1:alice', '2:alice']);
   });
 
-  it('rejects a message the database refuses (a $ key in meta) and stores the others', async () => {
+  // FerretDB (PostgreSQL jsonb) refuses a NUL character in a string; MongoDB would store it.
+  it('rejects a message the database refuses (a NUL in the body, on FerretDB) and stores the others', async () => {
     const { store } = await open(write);
-    const bad = message('f', 2, { meta: { $where: 'x' } });
+    const bad = message('f', 2, { body: 'a\u0000b' });
     const result = await store.putChecked([message('f', 1), bad, message('f', 3)]);
     expect(result.conflicts).toEqual([]);
     expect(result.rejected.map((r) => r.message)).toEqual([bad]);
     expect((await store.range('f', 1, 9)).map((m) => m.seq)).toEqual([1, 3]);
+  });
+
+  it('keeps meta keys that are not legal field names ($x, a.b)', async () => {
+    const { store } = await open(write);
+    const odd = message('g', 1, { meta: { $where: 'x', 'a.b': { $c: [1, 2] } } });
+    expect((await store.putChecked([odd])).rejected).toEqual([]);
+    expect(await store.range('g', 1, 1)).toEqual([odd]);
   });
 });
 

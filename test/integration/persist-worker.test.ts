@@ -135,12 +135,13 @@ it('invalid JSON, or a message on another room’s subject, is dead-lettered as 
 it('a message the store refuses is nak-ed with a delay and dead-lettered on its MAX_DELIVER-th failure', async () => {
   const { prefix, queue, store, registry, worker } = await setup('pw_maxdeliver', 3, { nakDelaysMs: [50, 100] });
   await worker();
-  await queue.publish(message('m', 1, { meta: { $bad: true } }));
+  // FerretDB refuses a NUL character in a string (see persist-mongo-store.test.ts).
+  await queue.publish(message('m', 1, { body: 'bad\u0000' }));
   await queue.publish(message('m', 2));
   await eventually('dead-lettered after 3 deliveries', async () => (await metricValue(registry, 'parley_persist_dead_letters_total', { reason: 'max-deliver' })) === 1);
   const [dead] = await deadLetters(nc, prefix);
   expect(dead?.header.get('Parley-Deliveries')).toBe('3');
-  expect(dead?.header.get('Parley-Dead-Detail')).toMatch(/^failed 3 times, last: m:1 refused: .*\$bad/);
+  expect(dead?.header.get('Parley-Dead-Detail')).toMatch(/^failed 3 times, last: m:1 refused: .*Unicode/);
   expect(await metricValue(registry, 'parley_persist_failures_total', { kind: 'rejected' })).toBe(3);
   expect((await store.range('m', 1, 2)).map((m) => m.seq)).toEqual([2]);
 });

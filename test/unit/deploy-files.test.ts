@@ -181,7 +181,8 @@ describe('docker-compose.yml', () => {
       const env = envOf(s);
       for (const key of Object.keys(env)) expect(known.has(key), `${name}: ${key}`).toBe(true);
       expect(env['NODE_ENV'], name).toBe('production');
-      expect(() => loadConfig(env), name).not.toThrow();
+      const role = nodeEntry(cmdOf(s)).args[0] === 'worker' ? 'worker' : 'gateway';
+      expect(() => loadConfig(env, { role }), name).not.toThrow();
     }
   });
 

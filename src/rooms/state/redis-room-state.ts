@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
-import { APPEND_LUA, GET_READ_LUA, HEAD_LUA, SET_READ_LUA } from './lua/room-state.js';
+import { APPEND_LUA, GET_READ_LUA, HEAD_LUA, RESTORE_LUA, SET_READ_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
 import type { AppendInput, AppendResult, RoomHead, RoomState } from './room-state.js';
 
@@ -14,6 +14,17 @@ export interface RedisRoomStateOptions {
   prefix: string;
   /** Messages kept per room for gap healing and recovery. */
   recentMax: number;
+  /**
+   * Where a room's position survives Redis (the durable queue, the message store). With it, a
+   * room Redis lost is restored — same epoch, counter at the highest durable seq — before any
+   * operation on it; without it (or when it knows nothing of the room) the room starts a new epoch.
+   */
+  durable?: DurablePosition;
+}
+
+/** The last position of a room that outlives Redis. */
+export interface DurablePosition {
+  lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined>;
 }
 
 /**
@@ -27,6 +38,9 @@ export class RedisRoomState implements RoomState {
   private readonly headScript: ScriptCall;
   private readonly setReadScript: ScriptCall;
   private readonly getReadScript: ScriptCall;
+  private readonly restoreScript: ScriptCall;
+  /** One restore at a time per room on this node. */
+  private readonly restoring = new Map<string, Promise<void>>();
 
   constructor(
     private readonly client: RoomStateClient,
@@ -37,6 +51,7 @@ export class RedisRoomState implements RoomState {
     this.headScript = defineScript(client, 'parleyRoomHead', 3, HEAD_LUA);
     this.setReadScript = defineScript(client, 'parleyRoomSetRead', 3, SET_READ_LUA);
     this.getReadScript = defineScript(client, 'parleyRoomGetRead', 2, GET_READ_LUA);
+    this.restoreScript = defineScript(client, 'parleyRoomRestore', 3, RESTORE_LUA);
   }
 
   start(): Promise<void> {
@@ -60,9 +75,8 @@ export class RedisRoomState implements RoomState {
     };
     const after = `,${JSON.stringify(rest).slice(1)}`;
     const ttlMs = Math.max(1, Math.round(dedupeTtlS * 1000));
-    const reply = asArray(
-      await this.appendScript(k.meta, k.recent, k.reads, k.dedupe(input.from, input.cid), newEpoch(), before, after, this.opts.recentMax, ttlMs),
-      'append',
+    const reply = await this.withRoom(input.room, (candidate) =>
+      this.appendScript(k.meta, k.recent, k.reads, k.dedupe(input.from, input.cid), candidate, before, after, this.opts.recentMax, ttlMs),
     );
     return {
       dup: asNumber(reply[0], 'append') === 1,
@@ -73,7 +87,7 @@ export class RedisRoomState implements RoomState {
 
   async head(room: string): Promise<RoomHead> {
     const k = this.keys(room);
-    const reply = asArray(await this.headScript(k.meta, k.recent, k.reads, newEpoch()), 'head');
+    const reply = await this.withRoom(room, (candidate) => this.headScript(k.meta, k.recent, k.reads, candidate));
     return { epoch: asString(reply[0], 'head'), head: asNumber(reply[1], 'head') };
   }
 
@@ -85,13 +99,40 @@ export class RedisRoomState implements RoomState {
 
   async setRead(room: string, user: string, seq: number): Promise<{ seq: number; moved: boolean }> {
     const k = this.keys(room);
-    const reply = asArray(await this.setReadScript(k.meta, k.recent, k.reads, newEpoch(), user, seq), 'setRead');
+    const reply = await this.withRoom(room, (candidate) => this.setReadScript(k.meta, k.recent, k.reads, candidate, user, seq));
     return { seq: asNumber(reply[0], 'setRead'), moved: asNumber(reply[1], 'setRead') === 1 };
   }
 
   async getRead(room: string, user: string): Promise<number> {
     const k = this.keys(room);
     return asNumber(await this.getReadScript(k.meta, k.reads, user), 'getRead');
+  }
+
+  /**
+   * Runs a script that needs the room's counter. Without a durable source the script creates a
+   * missing room itself (new epoch); with one, a missing room is restored first, then retried.
+   */
+  private async withRoom(room: string, run: (candidate: string) => Promise<unknown>): Promise<unknown[]> {
+    if (!this.opts.durable) return asArray(await run(newEpoch()), 'room script');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const reply = asArray(await run(''), 'room script');
+      if (reply[0] !== -1) return reply;
+      await this.restore(room);
+    }
+    throw new Error(`room ${room} vanished again while it was being restored`);
+  }
+
+  private restore(room: string): Promise<void> {
+    let pending = this.restoring.get(room);
+    if (!pending) {
+      pending = (async () => {
+        const k = this.keys(room);
+        const durable = await this.opts.durable?.lastPosition(room);
+        await this.restoreScript(k.meta, k.recent, k.reads, durable?.epoch ?? newEpoch(), durable?.seq ?? 0);
+      })().finally(() => this.restoring.delete(room));
+      this.restoring.set(room, pending);
+    }
+    return pending;
   }
 
   private keys(room: string) {
