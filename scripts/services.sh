@@ -233,3 +233,17 @@ ensure nats 4222 NATS_LOG
 ensure postgres 5432 PG_LOG
 ensure ferretdb 27017 FERRETDB_LOG
 bash "$ROOT/scripts/ensure-chromium.sh"
+
+# Artillery for test/e2e/loadtest-smoke.test.ts: loadtest/ has its own package, installed once
+# (a few minutes) outside the test's timeout; its .npmrc keeps Playwright from fetching a browser.
+LOADTEST_LOG="$SVC_DIR/loadtest-install.log"
+if [[ ! -e $ROOT/loadtest/node_modules/artillery/bin/run ]]; then
+  take_lock
+  if [[ ! -e $ROOT/loadtest/node_modules/artillery/bin/run ]]; then
+    say "installing loadtest dependencies (npm ci --prefix loadtest, once)"
+    LOG_OFFSET=0
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$ROOT/loadtest" --no-audit --no-fund >"$LOADTEST_LOG" 2>&1 ||
+      die loadtest "npm ci --prefix loadtest failed" "$LOADTEST_LOG"
+  fi
+fi
+say "loadtest ok"

@@ -14,6 +14,7 @@ import { RedisPresence } from './rooms/state/redis-presence.js';
 import { RedisRoomState, type DurablePosition } from './rooms/state/redis-room-state.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import { JetStreamQueue } from './bus/jetstream-queue.js';
+import { limitsFromConfig } from './bus/jetstream-streams.js';
 import { CombinedPosition } from './persistence/durable-position.js';
 import type { MessageStore } from './persistence/message-store.js';
 import { MongoMessageStore } from './persistence/mongo-store.js';
@@ -79,7 +80,7 @@ function persistence(config: Config, logger: Logger): { queue: DurableQueue; sto
     const store = new MemoryMessageStore(config.storeMaxPerRoom);
     return { queue: new MemoryQueue(store), store };
   }
-  const queue = new JetStreamQueue({ nats: config.natsUrl, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000 });
+  const queue = new JetStreamQueue({ nats: config.natsUrl, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000, limits: limitsFromConfig(config.queue) });
   if (config.mongodbUrl === undefined) {
     return { queue, store: new NoLongTermStore(), durable: queue, queueCheck: () => queue.connected };
   }

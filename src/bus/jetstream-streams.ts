@@ -140,3 +140,8 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
 function differs(current: StreamConfig, wanted: Partial<StreamUpdateConfig>): boolean {
   return (Object.keys(wanted) as (keyof StreamUpdateConfig)[]).some((k) => JSON.stringify(current[k]) !== JSON.stringify(wanted[k]));
 }
+
+/** The stream limits of a deployment's configuration. */
+export function limitsFromConfig(queue: { maxBytes: number; maxAgeS: number }): Partial<StreamLimits> {
+  return { maxBytes: queue.maxBytes, maxAgeMs: queue.maxAgeS * 1000, deadMaxBytes: Math.min(256 * 1024 ** 2, Math.floor(queue.maxBytes / 4)) };
+}

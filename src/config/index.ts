@@ -71,6 +71,8 @@ export interface Config {
   mongodbUrl?: string;
   keyPrefix: string;
   maxDeliver: number;
+  /** JetStream limits of the deployment's queue stream (its dead-letter stream gets a quarter, at most 256 MiB). */
+  queue: { maxBytes: number; maxAgeS: number };
 }
 
 const HS = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
@@ -186,6 +188,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     ...(e.MONGODB_URL !== undefined ? { mongodbUrl: e.MONGODB_URL } : {}),
     keyPrefix: e.KEY_PREFIX,
     maxDeliver: e.MAX_DELIVER,
+    queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S },
   };
   return devMode && Object.keys(generated).length > 0 ? { config, generated } : { config };
 }

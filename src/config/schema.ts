@@ -97,6 +97,8 @@ export const envSchema = z.object({
   KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 chars of [A-Za-z0-9_.:-]').default('parley'),
   NODE_TTL_S: intIn(2, 3600, 15),
   MAX_DELIVER: intIn(1, 1000, 5),
+  QUEUE_MAX_BYTES: intIn(1024 * 1024, 2 ** 50, 1024 ** 3),
+  QUEUE_MAX_AGE_S: intIn(60, 365 * 86400, 7 * 86400),
 });
 
 export type Env = z.infer<typeof envSchema>;

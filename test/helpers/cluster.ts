@@ -43,6 +43,7 @@ export async function spawnNode(nodeId: string, env: Record<string, string>, tim
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       LOG_LEVEL: 'info',
       DRAIN_S: '0',
+      QUEUE_MAX_BYTES: String(16 * 1024 * 1024),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

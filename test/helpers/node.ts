@@ -28,6 +28,8 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
     JWT_SECRET: TEST_SECRET,
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     DRAIN_S: '0',
+    // Every JetStream stream reserves its max bytes on the shared server: keep test streams small.
+    QUEUE_MAX_BYTES: String(16 * 1024 * 1024),
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     ...env,
   });
