@@ -11,6 +11,7 @@ import { Admission } from './gateway/admission.js';
 import { TokenVerifier } from './gateway/auth.js';
 import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
+import { backpressureBackstop } from './gateway/native-endpoint.js';
 import { SessionRegistry } from './gateway/registry.js';
 import { loadUws, type us_listen_socket } from './gateway/uws.js';
 import type { MessageStore } from './persistence/message-store.js';
@@ -105,7 +106,7 @@ export class ParleyNode {
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
     this.rooms.start();
     // Socket.IO first: its routes must win over the dev page's catch-all.
-    this.io.attachApp(this.app, { maxBackpressure: 4 * this.config.limits.slowBytes } as Parameters<Server['attachApp']>[1]);
+    this.io.attachApp(this.app, { maxBackpressure: backpressureBackstop(this.config.limits.slowBytes) } as Parameters<Server['attachApp']>[1]);
     this.gateway.start();
     mountHealth({ app: this.app, metrics: this.metrics, checks, isDraining: () => this.draining, logger: this.logger });
     mountAdminApi({

@@ -25,6 +25,18 @@ export interface EndpointHooks {
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
+/** Room above 2 * SLOW_BYTES for the traffic of one slow-consumer sweep (100 ms). */
+const BACKSTOP_HEADROOM_BYTES = 4 * 1024 * 1024;
+
+/**
+ * uWS's own limit on a socket's unsent bytes (/ws and Socket.IO), past which uWS acts by itself:
+ * it cuts a /ws socket without a close code (1006) and skips Socket.IO sends, `bye` included.
+ * It sits far enough above 2 * SLOW_BYTES that the sweep's 4029 comes first.
+ */
+export function backpressureBackstop(slowBytes: number): number {
+  return Math.max(4 * slowBytes, 2 * slowBytes + BACKSTOP_HEADROOM_BYTES);
+}
+
 /** The native `/ws` endpoint: upgrade with admission, JSON text frames into the session layer. */
 export function mountNativeEndpoint(
   app: TemplatedApp,
@@ -38,7 +50,7 @@ export function mountNativeEndpoint(
     maxPayloadLength: limits.maxFrameBytes,
     // The slow-consumer sweep closes at 2x SLOW_BYTES with 4029; this is only the backstop, and
     // closing beats uWS's default of skipping publishes to a socket over its limit.
-    maxBackpressure: 4 * limits.slowBytes,
+    maxBackpressure: backpressureBackstop(limits.slowBytes),
     closeOnBackpressureLimit: 1,
     idleTimeout: 0,
     sendPingsAutomatically: false,

@@ -1,0 +1,218 @@
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type LoadedConfig } from '../../src/config/index.js';
+
+/** src/config: one validated schema; a bad value stops the start with a ConfigError naming its variable. */
+
+const SECRET = 's'.repeat(32);
+const KEYED = { JWT_SECRET: SECRET };
+const RSA_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+function configError(env: Record<string, string>, opts?: Parameters<typeof loadConfig>[1]): ConfigError {
+  try {
+    loadConfig(env, opts);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`accepted: ${JSON.stringify(env)}`);
+}
+
+describe('defaults', () => {
+  it('with only a secret: the documented defaults, not dev mode', () => {
+    const { config, generated }: LoadedConfig = loadConfig(KEYED);
+    expect(generated).toBeUndefined();
+    expect(config).toMatchObject({
+      env: 'development',
+      port: 8080,
+      host: '0.0.0.0',
+      logLevel: 'info',
+      devMode: false,
+      allowedOrigins: [],
+      limits: {
+        maxFrameBytes: 65536,
+        maxBodyBytes: 4096,
+        maxMetaBytes: 1024,
+        ratePerS: 20,
+        rateBurst: 40,
+        maxBadFrames: 10,
+        maxRoomsPerConn: 100,
+        maxConnsPerUser: 20,
+        slowBytes: 1024 * 1024,
+      },
+      timing: { dedupeTtlS: 600, presenceGraceS: 5, typingTtlS: 6, heartbeatS: 25, drainS: 5 },
+      recoveryMax: 1000,
+      bus: 'memory',
+      keyPrefix: 'parley',
+      redisClusterNodes: [],
+    });
+    expect(config.auth).toMatchObject({ algorithms: ['HS256'], clockToleranceS: 0, defaultRooms: [] });
+    expect(config.auth.secret).toEqual(new TextEncoder().encode(SECRET));
+    expect(config.adminToken).toBeUndefined();
+    expect(config.nodeId.length).toBeGreaterThan(0);
+  });
+
+  it('reads lists, trimming blanks and empty items', () => {
+    const { config } = loadConfig({ ...KEYED, ALLOWED_ORIGINS: ' https://a.example , ,https://b.example ', AUTH_DEFAULT_ROOMS: 'lobby,team-*' });
+    expect(config.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.auth.defaultRooms).toEqual(['lobby', 'team-*']);
+  });
+
+  it('treats an empty string variable as unset', () => {
+    expect(loadConfig({ ...KEYED, JWT_ISSUER: '', ADMIN_TOKEN: '', REDIS_URL: '' }).config).toMatchObject({ bus: 'memory' });
+    expect(loadConfig({ ...KEYED, JWT_ISSUER: '' }).config.auth.issuer).toBeUndefined();
+  });
+});
+
+describe('dev mode', () => {
+  it('is on when no key is configured, and generates JWT_SECRET and ADMIN_TOKEN', () => {
+    const { config, generated } = loadConfig({});
+    expect(config.devMode).toBe(true);
+    expect(generated?.jwtSecret?.length).toBeGreaterThanOrEqual(32);
+    expect(generated?.adminToken?.length).toBeGreaterThanOrEqual(16);
+    expect(config.auth.secret).toEqual(new TextEncoder().encode(generated?.jwtSecret));
+    expect(config.adminToken).toBe(generated?.adminToken);
+    // Tokens without a rooms claim may join any room in dev mode.
+    expect(config.auth.defaultRooms).toEqual(['*']);
+    // Fresh secrets on every start.
+    expect(loadConfig({}).generated?.jwtSecret).not.toBe(generated?.jwtSecret);
+  });
+
+  it('keeps a configured ADMIN_TOKEN and generates only what is missing', () => {
+    const { config, generated } = loadConfig({ ADMIN_TOKEN: 'a'.repeat(16) });
+    expect(config.adminToken).toBe('a'.repeat(16));
+    expect(generated).toEqual({ jwtSecret: expect.any(String) as string });
+  });
+
+  it('is refused with NODE_ENV=production, naming what to configure', () => {
+    expect(configError({ NODE_ENV: 'production' }).variable).toBe('JWT_SECRET');
+    expect(configError({ NODE_ENV: 'production', DEV_MODE: 'true', ...KEYED }).variable).toBe('DEV_MODE');
+    expect(loadConfig({ NODE_ENV: 'production', ...KEYED }).config.devMode).toBe(false);
+  });
+
+  it('DEV_MODE=false without a key: JWT_SECRET is required', () => {
+    expect(configError({ DEV_MODE: 'false' }).variable).toBe('JWT_SECRET');
+  });
+
+  it('a worker needs no key and never runs in dev mode', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }, { role: 'worker' }).config.devMode).toBe(false);
+  });
+});
+
+const BAD: [string, string][] = [
+  ['NODE_ENV', 'staging'],
+  ['PORT', 'abc'],
+  ['PORT', '80.5'],
+  ['PORT', '-1'],
+  ['PORT', '65536'],
+  ['HOST', ''],
+  ['LOG_LEVEL', 'verbose'],
+  ['DEV_MODE', 'maybe'],
+  ['JWT_SECRET', 'too-short'],
+  ['JWT_PUBLIC_KEY', 'not a pem'],
+  ['JWT_JWKS_URL', 'not a url'],
+  ['JWT_JWKS_URL', 'ftp://keys.example/jwks.json'],
+  ['JWT_ALGORITHMS', 'HS999'],
+  ['JWT_ALGORITHMS', 'HS256,none'],
+  ['JWT_CLOCK_TOLERANCE_S', '3601'],
+  ['JWT_CLOCK_TOLERANCE_S', 'soon'],
+  ['ADMIN_TOKEN', 'short'],
+  ['MAX_FRAME_BYTES', '1023'],
+  ['MAX_FRAME_BYTES', String(16 * 1024 * 1024 + 1)],
+  ['MAX_BODY_BYTES', '0'],
+  ['MAX_BODY_BYTES', '1e9'],
+  ['RATE_PER_S', '0'],
+  ['RATE_PER_S', '100001'],
+  ['RATE_BURST', '0'],
+  ['RATE_BURST', '2.5'],
+  ['MAX_BAD_FRAMES', '0'],
+  ['MAX_ROOMS_PER_CONN', '0'],
+  ['MAX_CONNS_PER_USER', '-3'],
+  ['SLOW_BYTES', '1023'],
+  ['DEDUPE_TTL_S', '0'],
+  ['PRESENCE_GRACE_S', '-1'],
+  ['PRESENCE_GRACE_S', '3601'],
+  ['TYPING_TTL_S', '0'],
+  ['RECOVERY_MAX', '0'],
+  ['RECENT_MAX', '0'],
+  ['STORE_MAX_PER_ROOM', '0'],
+  ['HEARTBEAT_S', '0'],
+  ['HEARTBEAT_S', 'NaN'],
+  ['DRAIN_S', '-1'],
+  ['REDIS_URL', 'http://localhost:6379'],
+  ['REDIS_URL', 'localhost:6379'],
+  ['NATS_URL', 'http://localhost:4222'],
+  ['BUS', 'kafka'],
+  ['MONGODB_URL', 'postgres://localhost/db'],
+  ['KEY_PREFIX', 'has space'],
+  ['KEY_PREFIX', 'k'.repeat(65)],
+  ['NODE_TTL_S', '1'],
+  ['MAX_DELIVER', '0'],
+];
+
+describe('bad values', () => {
+  it.each(BAD)('%s=%j stops with a ConfigError naming the variable', (variable, value) => {
+    const err = configError({ ...KEYED, [variable]: value });
+    expect(err.variable).toBe(variable);
+    expect(err.message.startsWith(`${variable}: `)).toBe(true);
+    expect(err.name).toBe('ConfigError');
+  });
+
+  it.each([
+    ['RATE_BURST', { RATE_PER_S: '50', RATE_BURST: '40' }],
+    ['MAX_BODY_BYTES', { MAX_FRAME_BYTES: '4096', MAX_BODY_BYTES: '4096' }],
+    ['JWT_JWKS_URL', { JWT_PUBLIC_KEY: RSA_PEM, JWT_JWKS_URL: 'https://keys.example/jwks.json' }],
+    ['BUS', { BUS: 'nats' }],
+    ['BUS', { BUS: 'redis' }],
+  ])('a combination is refused naming %s', (variable, env) => {
+    expect(configError({ ...KEYED, ...env }).variable).toBe(variable);
+  });
+
+  it('the first bad variable is named when there are several', () => {
+    const err = configError({ ...KEYED, PORT: 'x', RATE_PER_S: 'y' });
+    expect(['PORT', 'RATE_PER_S']).toContain(err.variable);
+  });
+});
+
+describe('JWT_ALGORITHMS against the configured keys', () => {
+  it('defaults to HS256 with a secret, the asymmetric family with a PEM key, both with both', () => {
+    expect(loadConfig(KEYED).config.auth.algorithms).toEqual(['HS256']);
+    const pemOnly = loadConfig({ JWT_PUBLIC_KEY: RSA_PEM }).config.auth.algorithms;
+    expect(pemOnly).toContain('RS256');
+    expect(pemOnly).toContain('EdDSA');
+    expect(pemOnly.some((a) => a.startsWith('HS'))).toBe(false);
+    const both = loadConfig({ ...KEYED, JWT_PUBLIC_KEY: RSA_PEM }).config.auth.algorithms;
+    expect(both).toEqual(expect.arrayContaining(['HS256', 'RS256', 'ES256']));
+  });
+
+  it('accepts an explicit list that the keys can verify, without duplicates', () => {
+    expect(loadConfig({ ...KEYED, JWT_PUBLIC_KEY: RSA_PEM, JWT_ALGORITHMS: 'RS256, HS512,RS256' }).config.auth.algorithms).toEqual(['RS256', 'HS512']);
+    expect(loadConfig({ JWT_JWKS_URL: 'https://keys.example/jwks.json', JWT_ALGORITHMS: 'ES256' }).config.auth.algorithms).toEqual(['ES256']);
+  });
+
+  it.each([
+    ['an asymmetric algorithm with only a secret', { ...KEYED, JWT_ALGORITHMS: 'RS256' }],
+    ['HS256 with only a PEM key', { JWT_PUBLIC_KEY: RSA_PEM, JWT_ALGORITHMS: 'HS256' }],
+    ['HS384 with only a JWKS URL', { JWT_JWKS_URL: 'https://keys.example/jwks.json', JWT_ALGORITHMS: 'ES256,HS384' }],
+  ])('refuses %s', (_name, env) => {
+    expect(configError(env).variable).toBe('JWT_ALGORITHMS');
+  });
+});
+
+describe('the CLI', () => {
+  it('exits 1 on a bad value and names the variable on stderr', { timeout: 30_000 }, async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts'], {
+      cwd: root,
+      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', JWT_SECRET: SECRET, PORT: 'abc', LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/invalid configuration: PORT: /);
+  });
+});
