@@ -5,8 +5,12 @@ import { z } from 'zod';
  * touches process.env: the rest of the code receives a validated `Config`.
  */
 
+/** An integer in decimal digits; an empty value means unset (the default). */
 const intIn = (min: number, max: number, def: number) =>
-  z.coerce.number().int(`must be an integer`).min(min).max(max).default(def);
+  z.preprocess(
+    (v) => (v === '' || v === undefined ? undefined : typeof v === 'string' && /^-?[0-9]+$/.test(v.trim()) ? Number(v) : v),
+    z.number({ message: "must be an integer" }).int("must be an integer").min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`).default(def),
+  );
 
 const list = z
   .string()

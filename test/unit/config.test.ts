@@ -63,6 +63,11 @@ describe('defaults', () => {
   it('treats an empty string variable as unset', () => {
     expect(loadConfig({ ...KEYED, JWT_ISSUER: '', ADMIN_TOKEN: '', REDIS_URL: '' }).config).toMatchObject({ bus: 'memory' });
     expect(loadConfig({ ...KEYED, JWT_ISSUER: '' }).config.auth.issuer).toBeUndefined();
+    expect(loadConfig({ ...KEYED, PORT: '', DRAIN_S: '' }).config).toMatchObject({ port: 8080, timing: { drainS: 5 } });
+  });
+
+  it.each(['1e3', '0x10', '12.0', ' ', '+5'])('refuses the integer spelling %j', (value) => {
+    expect(configError({ ...KEYED, PORT: value }).variable).toBe('PORT');
   });
 });
 
