@@ -2,6 +2,7 @@ import type { Server } from 'socket.io';
 import type { Metrics } from '../admin/metrics.js';
 import type { LocalDelivery } from '../rooms/ports.js';
 import type { RoomEvent } from '../rooms/types.js';
+import { CloseCode } from '../shared/close-codes.js';
 import { NativeTransport } from './native-transport.js';
 import type { SessionRegistry } from './registry.js';
 import { SioTransport } from './sio-transport.js';
@@ -43,6 +44,17 @@ export class Fanout implements LocalDelivery {
         this.publish(mainTopic(room), 'read', { room, user: event.user, seq: event.seq }, event.origin);
         return;
     }
+  }
+
+  /**
+   * Closes this node's members of the room with 1001 ("reconnect at once and resume"): their
+   * rejoin with `since` and `epoch` answers `recovered: false` with the new epoch. After this
+   * turn, so replies already on their way are written first.
+   */
+  roomReset(room: string): void {
+    setImmediate(() => {
+      for (const s of [...this.sessions.all()]) if (s.joined.has(room)) s.close(CloseCode.DRAINING, 'room state was lost, rejoin');
+    });
   }
 
   /** Publishes to both transports, skipping the originating connection when it is on this node. */

@@ -12,6 +12,11 @@ export interface LocalConnection {
 /** Delivers a room event to this node's connections subscribed to the room (implemented by the gateway). */
 export interface LocalDelivery {
   deliver(room: string, event: RoomEvent): void;
+  /**
+   * The room's state was lost and its seqs started again: this node's members of the room hold
+   * positions that no longer line up, so they must reconnect and rejoin.
+   */
+  roomReset(room: string): void;
 }
 
 export interface RoomMetrics {

@@ -146,7 +146,7 @@ export class RoomService {
     // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
     // A dup is re-published too: the first attempt may have been sequenced but never published (a call that
     // timed out, then ran in Redis), and nothing else would reveal it; feeds drop a seq they already delivered.
-    this.publish(m.room, { kind: 'msg', message: m }).catch((err: unknown) =>
+    this.publish(m.room, { kind: 'msg', message: m, epoch: result.epoch }).catch((err: unknown) =>
       this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
     );
     // A dup is re-queued too: the first attempt may have been sequenced but never made durable.
@@ -199,10 +199,15 @@ export class RoomService {
         return this.history.range(room, from, to);
       },
       (err) => this.deps.logger.error({ err, room }, 'healing a gap in the room feed failed'),
+      () => {
+        this.deps.logger.warn({ room }, 'the room state was lost and its seqs started again: members must rejoin');
+        this.deps.delivery.roomReset(room);
+      },
     );
     const ready = (async () => {
       await this.deps.bus.subscribe(room);
-      feed.init((await this.deps.state.head(room)).head);
+      const head = await this.deps.state.head(room);
+      feed.init(head.epoch, head.head);
     })();
     const entry: LocalRoom = { members: new Set([connId]), feed, ready };
     this.local.set(room, entry);
@@ -226,7 +231,7 @@ export class RoomService {
   private onBusEvent(room: string, event: RoomEvent): void {
     const entry = this.local.get(room);
     if (!entry) return;
-    if (event.kind === 'msg') entry.feed.push(event.message);
+    if (event.kind === 'msg') entry.feed.push(event.message, event.epoch);
     else this.deps.delivery.deliver(room, event);
   }
 

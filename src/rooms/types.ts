@@ -11,7 +11,8 @@ export interface ChatMessage {
 
 /** Events fanned out to a room's members on every node. */
 export type RoomEvent =
-  | { kind: 'msg'; message: ChatMessage }
+  /** `epoch` rides the bus only (never a client push): it tells a node its room lost its state. */
+  | { kind: 'msg'; message: ChatMessage; epoch?: string }
   | { kind: 'presence'; user: string; status: 'online' | 'offline' }
   | { kind: 'typing'; user: string; on: boolean; origin?: string }
   | { kind: 'read'; user: string; seq: number; origin?: string };
