@@ -99,8 +99,9 @@ export class JetStreamQueue implements DurableQueue {
     const js = this.client();
     const id = `${message.room}:${message.seq}`;
     const queued: QueuedMessage = epoch === undefined ? message : { ...message, epoch };
+    let ack;
     try {
-      await js.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), {
+      ack = await js.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), {
         msgID: id,
         expect: { streamName: this.names.stream },
         timeout: this.opts.publishTimeoutMs ?? 5_000,
@@ -108,6 +109,7 @@ export class JetStreamQueue implements DurableQueue {
     } catch (err) {
       throw new Error(`queueing ${id} on ${this.names.stream} failed: ${(err as Error).message}`, { cause: err });
     }
+    if (ack.duplicate) await this.checkDuplicate(id, ack.seq, message);
   }
 
   /**
@@ -115,6 +117,19 @@ export class JetStreamQueue implements DurableQueue {
    * one on the room's subject, and every one within `lastSeqScanMs` before it. Used to restore a
    * room's counter; messages older than the stream's max age are MongoDB's to answer for.
    */
+  /**
+   * A duplicate PubAck means "room:seq" is already queued; that is success only when it is the
+   * same message (a retry). Another message under the id (a seq handed out twice after Redis
+   * lost a room mid-send) must not be acknowledged as durable.
+   */
+  private async checkDuplicate(id: string, streamSeq: number, message: ChatMessage): Promise<void> {
+    const stored = await this.manager().streams.getMessage(this.names.stream, { seq: streamSeq });
+    const other = JSON.parse(decoder.decode(stored.data)) as Partial<ChatMessage>;
+    if (other.from !== message.from || other.cid !== message.cid) {
+      throw new Error(`${id} is already queued for another message (${String(other.from)}/${String(other.cid)})`);
+    }
+  }
+
   /** The room's epoch (of its last queued message) and `lastSeq`; undefined when nothing is queued. */
   async lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined> {
     const seq = await this.lastSeq(room);

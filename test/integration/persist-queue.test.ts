@@ -82,6 +82,22 @@ describe('JetStreamQueue publish and lastSeq', () => {
     expect(info.state.messages).toBe(3);
   });
 
+  it('refuses another message under a room:seq already queued: it is not durable', async () => {
+    const q = await started();
+    await q.publish(message('taken', 1, { cid: 'first' }));
+    await expect(q.publish(message('taken', 1, { cid: 'second' }))).rejects.toThrow(/taken:1 is already queued for another message/);
+    await expect(q.publish(message('taken', 1, { from: 'mallory', cid: 'first' }))).rejects.toThrow(/another message/);
+    await q.publish(message('taken', 1, { cid: 'first' }));
+    expect((await streamInfo(q.names.stream)).state.messages).toBe(1);
+  });
+
+  it('keeps the epoch with the message, and lastPosition answers it', async () => {
+    const q = await started();
+    expect(await q.lastPosition('pos')).toBeUndefined();
+    for (const seq of [1, 2, 3]) await q.publish(message('pos', seq), 'E1');
+    expect(await q.lastPosition('pos')).toEqual({ epoch: 'E1', seq: 3 });
+  });
+
   it('publishes JSON on <prefix>.persist.<room with . as ~>, with the msg id room:seq', async () => {
     const q = await started();
     const m = message('a.b.c', 4, { meta: { k: 1 } });
