@@ -59,6 +59,8 @@ const MAX_SUB_CHARS = 128;
  * failure is an AuthError; a JWKS that cannot be fetched gives reason `key_unavailable`.
  * Throws ConfigError at construction when the PEM key is unusable.
  */
+const ACL_CACHE_MAX = 10_000;
+
 export class TokenVerifier {
   private readonly allowed: ReadonlySet<string>;
   private readonly claimChecks: JWTVerifyOptions;
@@ -66,6 +68,8 @@ export class TokenVerifier {
   private readonly pemKeys = new Map<JwtAlgorithm, Promise<CryptoKey>>();
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly defaultRooms: RoomAcl;
+  /** Connections with the same `rooms` claim share one RoomAcl (idle connections stay small). */
+  private readonly acls = new Map<string, RoomAcl>();
 
   constructor(private readonly config: AuthConfig) {
     this.allowed = new Set(config.algorithms);
@@ -78,6 +82,17 @@ export class TokenVerifier {
     this.pem = config.publicKeyPem === undefined ? undefined : inspectPem(config.publicKeyPem);
     this.jwks = config.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(config.jwksUrl));
     this.defaultRooms = new RoomAcl(config.defaultRooms);
+  }
+
+  private aclFor(patterns: string[]): RoomAcl {
+    const key = patterns.join('\u0000');
+    let acl = this.acls.get(key);
+    if (!acl) {
+      if (this.acls.size >= ACL_CACHE_MAX) this.acls.clear();
+      acl = new RoomAcl(patterns);
+      this.acls.set(key, acl);
+    }
+    return acl;
   }
 
   async verify(token: string): Promise<Identity> {
@@ -113,7 +128,7 @@ export class TokenVerifier {
     }
     const rooms = parseRoomsClaim(payload['rooms']);
     // jose has checked that exp is present, a number, and not past.
-    return { user: sub, exp: exp as number, rooms: rooms === undefined ? this.defaultRooms : new RoomAcl(rooms) };
+    return { user: sub, exp: exp as number, rooms: rooms === undefined ? this.defaultRooms : this.aclFor(rooms) };
   }
 
   /** One import per algorithm, shared by concurrent callers; an alg of another key family is refused. */

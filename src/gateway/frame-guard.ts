@@ -7,7 +7,8 @@ export class FrameGuard {
   private tokens: number;
   private refilledAt: number;
   private refusedInRow = 0;
-  private readonly badAt: number[] = [];
+  /** Allocated on the first bad frame: most connections never send one. */
+  private badAt: number[] | undefined;
 
   constructor(
     private readonly ratePerS: number,
@@ -36,8 +37,9 @@ export class FrameGuard {
   /** Records a bad frame; true when the connection has now sent too many within a minute. */
   bad(): boolean {
     const now = this.now();
-    while (this.badAt.length > 0 && (this.badAt[0] ?? now) <= now - 60_000) this.badAt.shift();
-    this.badAt.push(now);
-    return this.badAt.length >= this.maxBadFrames;
+    const badAt = (this.badAt ??= []);
+    while (badAt.length > 0 && (badAt[0] ?? now) <= now - 60_000) badAt.shift();
+    badAt.push(now);
+    return badAt.length >= this.maxBadFrames;
   }
 }

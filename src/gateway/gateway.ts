@@ -29,7 +29,8 @@ export interface GatewayDeps {
   logger: Logger;
 }
 
-const SLOW_SWEEP_MS = 100;
+/** How often every session is checked for token expiry (4001) and slow consumption (4029). */
+const SWEEP_MS = 100;
 
 /**
  * The client-facing side of a node: both endpoints, the session registry, heartbeats, the
@@ -37,7 +38,7 @@ const SLOW_SWEEP_MS = 100;
  */
 export class Gateway {
   private heartbeat: NodeJS.Timeout | undefined;
-  private slowSweep: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sessionDeps: SessionDeps;
   private readonly disposing = new Set<Promise<void>>();
 
@@ -66,11 +67,9 @@ export class Gateway {
     mountSioEndpoint(io, admission, config.limits, hooks);
     bus.onControl((event) => this.onControl(event));
     this.heartbeat = setInterval(() => this.beat(), config.timing.heartbeatS * 1000);
-    this.slowSweep = setInterval(() => {
-      for (const s of this.deps.registry.all()) this.slowCheck(s);
-    }, SLOW_SWEEP_MS);
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.heartbeat.unref();
-    this.slowSweep.unref();
+    this.sweepTimer.unref();
   }
 
   /** Closes every client with `code`, then waits until their sessions have left their rooms. */
@@ -81,8 +80,8 @@ export class Gateway {
 
   stopTimers(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.slowSweep) clearInterval(this.slowSweep);
-    this.heartbeat = this.slowSweep = undefined;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.heartbeat = this.sweepTimer = undefined;
   }
 
   /** Closes this node's connections of `user`; returns how many. */
@@ -125,6 +124,14 @@ export class Gateway {
       if (!(s.transport instanceof NativeTransport)) continue;
       if (s.lastSeen < deadline) s.transport.terminate();
       else s.transport.ping();
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.deps.registry.all()) {
+      if (s.expired(now)) s.close(CloseCode.UNAUTHORIZED, 'token expired');
+      else this.slowCheck(s);
     }
   }
 

@@ -21,8 +21,6 @@ export interface SessionDeps {
   clockToleranceS: number;
 }
 
-/** The longest timer Node keeps exact; longer token lifetimes re-arm. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * One authenticated client connection, whatever its transport: validates and rate-limits
@@ -39,10 +37,9 @@ export class Session implements LocalConnection {
   readonly joined = new Map<string, Promise<void>>();
   private identity: Identity;
   private readonly guard: FrameGuard;
-  private expiry: NodeJS.Timeout | undefined;
   private ended = false;
   /** Requests still being answered: a closing node lets them finish. */
-  private readonly inflight = new Set<Promise<unknown>>();
+  private inflight: Set<Promise<unknown>> | undefined;
 
   constructor(
     readonly connId: string,
@@ -56,10 +53,9 @@ export class Session implements LocalConnection {
     this.guard = new FrameGuard(ratePerS, rateBurst, maxBadFrames);
   }
 
-  /** Sends `hello` and arms the token expiry. */
+  /** Sends `hello`. */
   start(): void {
     this.transport.push({ t: 'hello', session: this.connId, user: this.user, node: this.deps.nodeId, exp: this.identity.exp, heartbeat: this.deps.heartbeatS });
-    this.armExpiry();
   }
 
   subscribe(room: string): void {
@@ -95,7 +91,7 @@ export class Session implements LocalConnection {
     this.deps.metrics.frames.inc({ outcome: 'ok' });
     const started = process.hrtime.bigint();
     const work = this.dispatch(decoded.req);
-    this.inflight.add(work);
+    (this.inflight ??= new Set()).add(work);
     work.then(
       (data) => {
         if (decoded.req.t === 'send') this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -107,14 +103,13 @@ export class Session implements LocalConnection {
         }
         this.fail(respond, toWireError(err));
       },
-    ).finally(() => this.inflight.delete(work));
+    ).finally(() => this.inflight?.delete(work));
   }
 
   /** Called once by the transport when the connection is gone: leaves every room. */
   async dispose(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    if (this.expiry) clearTimeout(this.expiry);
     const rooms = [...this.joined];
     this.joined.clear();
     // A join still in flight settles first, so its membership is undone too.
@@ -126,7 +121,7 @@ export class Session implements LocalConnection {
         );
       }),
     );
-    await Promise.allSettled([...this.inflight]);
+    await Promise.allSettled([...(this.inflight ?? [])]);
   }
 
   private fail(respond: Respond | undefined, error: WireError): void {
@@ -206,17 +201,14 @@ export class Session implements LocalConnection {
     const next = await this.deps.verify(token);
     if (next.user !== this.user) throw new ParleyError('unauthorized', 'the token is for another user');
     this.identity = next;
-    this.armExpiry();
     return { exp: next.exp };
   }
 
-  private armExpiry(): void {
-    if (this.expiry) clearTimeout(this.expiry);
-    const due = (this.identity.exp + this.deps.clockToleranceS) * 1000 - Date.now();
-    this.expiry = setTimeout(() => {
-      if (due > MAX_TIMER_MS) this.armExpiry();
-      else this.close(CloseCode.UNAUTHORIZED, 'token expired');
-    }, Math.max(0, Math.min(due, MAX_TIMER_MS)));
-    this.expiry.unref();
+  /**
+   * True once the token's `exp` plus the clock tolerance has passed. The gateway's sweep asks
+   * every session (no timer per connection) and closes expired ones with 4001.
+   */
+  expired(nowMs: number): boolean {
+    return nowMs >= (this.identity.exp + this.deps.clockToleranceS) * 1000;
   }
 }
