@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { mintToken } from '../../src/gateway/auth.js';
 import type { TestNode } from './node.js';
-import { TEST_ADMIN_TOKEN, TEST_SECRET } from './node.js';
+import { nodeClients, TEST_ADMIN_TOKEN, TEST_SECRET } from './node.js';
 
 /** A free loopback port: bind to 0, read it, release it. */
 export async function freePort(): Promise<number> {
@@ -68,8 +67,6 @@ export async function spawnNode(nodeId: string, env: Record<string, string>, tim
       reject(new Error(`node ${nodeId} exited with ${code} before listening:\n${output.join('')}`));
     });
   });
-  const httpUrl = `http://127.0.0.1:${port}`;
-  const secret = new TextEncoder().encode(TEST_SECRET);
   return {
     child,
     nodeId,
@@ -77,26 +74,7 @@ export async function spawnNode(nodeId: string, env: Record<string, string>, tim
     exited,
     node: undefined as never,
     config: undefined as never,
-    port,
-    httpUrl,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
-    token: async (user, opts = {}) => {
-      const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
-      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
-    },
-    admin: async (method, path, body, token = TEST_ADMIN_TOKEN) => {
-      const res = await fetch(`${httpUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      try {
-        return { status: res.status, body: JSON.parse(text) as unknown };
-      } catch {
-        return { status: res.status, body: text };
-      }
-    },
+    ...nodeClients(port, new TextEncoder().encode(TEST_SECRET), TEST_ADMIN_TOKEN),
     kill: (signal = 'SIGKILL') => {
       child.kill(signal);
     },

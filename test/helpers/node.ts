@@ -35,19 +35,24 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   });
   const node = createNode(config, createLogger(config.logLevel));
   const port = await node.start();
+  // Signs with the test secret and calls admin with the test token even when `env` configures
+  // others: tests of refusals rely on that.
+  return { node, config, ...nodeClients(port, new TextEncoder().encode(TEST_SECRET), TEST_ADMIN_TOKEN), close: () => node.close() };
+}
+
+/** What tests do over HTTP and with tokens against a node listening on `port`. */
+export function nodeClients(port: number, secret: Uint8Array | undefined, adminToken: string): Pick<TestNode, 'port' | 'httpUrl' | 'wsUrl' | 'token' | 'admin'> {
   const httpUrl = `http://127.0.0.1:${port}`;
-  const secret = new TextEncoder().encode(TEST_SECRET);
   return {
-    node,
-    config,
     port,
     httpUrl,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     token: async (user, opts = {}) => {
+      if (!secret) throw new Error('this node has no HS secret to sign test tokens with');
       const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
       return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
     },
-    admin: async (method, path, body, token = TEST_ADMIN_TOKEN) => {
+    admin: async (method, path, body, token = adminToken) => {
       const res = await fetch(`${httpUrl}${path}`, {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -62,7 +67,6 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
       }
       return { status: res.status, body: parsed };
     },
-    close: () => node.close(),
   };
 }
 
@@ -73,34 +77,5 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
  */
 export async function startBuiltNode(node: ParleyNode, config: Config): Promise<TestNode> {
   const port = await node.start();
-  const httpUrl = `http://127.0.0.1:${port}`;
-  const secret = config.auth.secret;
-  return {
-    node,
-    config,
-    port,
-    httpUrl,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
-    token: async (user, opts = {}) => {
-      if (!secret) throw new Error('this node has no HS secret to sign test tokens with');
-      const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
-      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
-    },
-    admin: async (method, path, body, token = config.adminToken ?? '') => {
-      const res = await fetch(`${httpUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // non-JSON answers stay text
-      }
-      return { status: res.status, body: parsed };
-    },
-    close: () => node.close(),
-  };
+  return { node, config, ...nodeClients(port, config.auth.secret, config.adminToken ?? ''), close: () => node.close() };
 }
