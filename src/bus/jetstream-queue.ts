@@ -3,6 +3,7 @@ import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
 import type { DurableQueue, QueuedMessage } from './durable-queue.js';
+import { PubAckPublisher } from './pub-ack-publisher.js';
 import {
   DEFAULT_STREAM_LIMITS,
   ensureStream,
@@ -53,6 +54,7 @@ export class JetStreamQueue implements DurableQueue {
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
   private isConnected = false;
+  private publisher: PubAckPublisher | undefined;
 
   constructor(private readonly opts: JetStreamQueueOptions) {
     this.names = queueNames(opts.prefix);
@@ -75,6 +77,8 @@ export class JetStreamQueue implements DurableQueue {
       await ensureStream(jsm, { ...configs.dead, name: this.names.deadStream, subjects: [this.names.deadSubjects] });
       this.jsm = jsm;
       this.js = nc.jetstream();
+      this.publisher = new PubAckPublisher(nc, this.opts.publishTimeoutMs ?? 5_000);
+      await this.publisher.start();
     } catch (err) {
       if (owned) await nc.close();
       throw new Error(`setting up the JetStream streams ${this.names.stream} and ${this.names.deadStream} failed: ${(err as Error).message}`, { cause: err });
@@ -89,6 +93,8 @@ export class JetStreamQueue implements DurableQueue {
     this.nc = undefined;
     this.js = undefined;
     this.jsm = undefined;
+    this.publisher?.close();
+    this.publisher = undefined;
     this.isConnected = false;
     if (nc && typeof this.opts.nats === 'string' && !nc.isClosed()) {
       await nc.drain().catch((err: unknown) => this.opts.logger.error({ err, stream: this.names.stream }, 'draining the JetStream queue connection failed'));
@@ -96,16 +102,15 @@ export class JetStreamQueue implements DurableQueue {
   }
 
   async publish(message: ChatMessage, epoch?: string): Promise<void> {
-    const js = this.client();
+    this.client();
+    const publisher = this.publisher;
     const id = `${message.room}:${message.seq}`;
     const queued: QueuedMessage = epoch === undefined ? message : { ...message, epoch };
     let ack;
     try {
-      ack = await js.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), {
-        msgID: id,
-        expect: { streamName: this.names.stream },
-        timeout: this.opts.publishTimeoutMs ?? 5_000,
-      });
+      if (!publisher) throw new Error('not started');
+      ack = await publisher.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), id);
+      if (ack.stream !== this.names.stream) throw new Error(`acknowledged by the stream ${ack.stream}`);
     } catch (err) {
       throw new Error(`queueing ${id} on ${this.names.stream} failed: ${(err as Error).message}`, { cause: err });
     }
