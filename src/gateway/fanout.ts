@@ -28,8 +28,10 @@ export class Fanout implements LocalDelivery {
         const topic = mainTopic(room);
         const payload = event.message;
         this.app.publish(topic, `{"t":"msg",${JSON.stringify(payload).slice(1)}`, false);
-        this.io.local.to(topic).emit('msg', payload);
-        this.metrics.messagesOut.inc(this.app.numSubscribers(topic) + (this.io.sockets.adapter.rooms.get(topic)?.size ?? 0));
+        // Socket.IO encodes and publishes even to an empty room: skip it when nobody is there.
+        const sio = this.io.sockets.adapter.rooms.get(topic)?.size ?? 0;
+        if (sio > 0) this.io.local.to(topic).emit('msg', payload);
+        this.metrics.messagesOut.inc(this.app.numSubscribers(topic) + sio);
         return;
       }
       case 'presence':
@@ -63,6 +65,7 @@ export class Fanout implements LocalDelivery {
     const from = origin !== undefined ? this.sessions.get(origin)?.transport : undefined;
     if (from instanceof NativeTransport) from.publishFromSelf(topic, text);
     else this.app.publish(topic, text, false);
+    if (!this.io.sockets.adapter.rooms.has(topic)) return;
     const target = this.io.local.to(topic);
     (from instanceof SioTransport ? target.except(from.socket.id) : target).emit(t, payload);
   }
