@@ -10,6 +10,14 @@ import type { ChatMessage } from '../rooms/types.js';
  */
 export interface DurableQueue extends Lifecycle {
   publish(message: ChatMessage, epoch?: string): Promise<void>;
+  /** A moved read pointer, on its way to the store like the messages (at-least-once). */
+  publishRead(pointer: ReadPointer): Promise<void>;
+}
+
+export interface ReadPointer {
+  room: string;
+  user: string;
+  seq: number;
 }
 
 /** A message as the durable queue carries it to the workers and the store. */

@@ -2,7 +2,7 @@ import { connect, DeliverPolicy, Events, type JetStreamClient, type JetStreamMan
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
-import type { DurableQueue, QueuedMessage } from './durable-queue.js';
+import type { DurableQueue, QueuedMessage, ReadPointer } from './durable-queue.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
 import {
   DEFAULT_STREAM_LIMITS,
@@ -13,8 +13,7 @@ import {
   queueNames,
   streamConfigs,
   type QueueNames,
-  type StreamLimits,
-} from './jetstream-streams.js';
+  type StreamLimits, readsSubject } from './jetstream-streams.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -122,6 +121,17 @@ export class JetStreamQueue implements DurableQueue {
    * one on the room's subject, and every one within `lastSeqScanMs` before it. Used to restore a
    * room's counter; messages older than the stream's max age are MongoDB's to answer for.
    */
+  async publishRead(pointer: ReadPointer): Promise<void> {
+    this.client();
+    const id = `read:${pointer.room}:${pointer.user}:${pointer.seq}`;
+    try {
+      if (!this.publisher) throw new Error('not started');
+      await this.publisher.publish(readsSubject(this.opts.prefix, pointer.room), encoder.encode(JSON.stringify(pointer)), id);
+    } catch (err) {
+      throw new Error(`queueing the read pointer ${id} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   /**
    * A duplicate PubAck means "room:seq" is already queued; that is success only when it is the
    * same message (a retry). Another message under the id (a seq handed out twice after Redis

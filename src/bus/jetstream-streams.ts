@@ -37,6 +37,14 @@ export function persistSubject(prefix: string, room: string): string {
   return `${prefix}.persist.${natsToken(room)}`;
 }
 
+/**
+ * The subject of a room's read pointers in the queue stream: one token more than a room's
+ * message subject (room names are one token there), so the two never meet.
+ */
+export function readsSubject(prefix: string, room: string): string {
+  return `${prefix}.persist.reads.${natsToken(room)}`;
+}
+
 /** The dead-letter subject of a message from `room`, or of one whose room could not be read. */
 export function deadSubject(prefix: string, room: string | undefined): string {
   return `${prefix}.dead.${room === undefined ? '_unreadable' : natsToken(room)}`;

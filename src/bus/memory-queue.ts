@@ -17,6 +17,11 @@ export class MemoryQueue implements DurableQueue {
     return Promise.resolve();
   }
 
+  /** Embedded mode: the memory room state holds the pointers, and nothing outlives the process. */
+  publishRead(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** The memory store dies with the process, and the room state with it: no epoch to keep. */
   publish(message: ChatMessage): Promise<void> {
     return this.store.put([message]);

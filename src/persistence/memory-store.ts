@@ -28,6 +28,11 @@ export class MemoryMessageStore implements MessageStore {
     return Promise.resolve(list.slice(start, end));
   }
 
+  /** Embedded mode keeps read pointers in the memory room state only. */
+  lastRead(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   private insert(m: ChatMessage): void {
     let list = this.rooms.get(m.room);
     if (!list) {

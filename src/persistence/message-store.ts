@@ -11,4 +11,6 @@ export interface MessageStore extends Lifecycle {
   put(messages: readonly ChatMessage[]): Promise<void>;
   /** Stored messages with `from <= seq <= to`, oldest first. */
   range(room: string, from: number, to: number): Promise<ChatMessage[]>;
+  /** The user's stored read pointer in the room (0 when none): a fallback when Redis lost it. */
+  lastRead(room: string, user: string): Promise<number>;
 }

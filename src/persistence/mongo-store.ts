@@ -10,7 +10,7 @@ import {
   type Filter,
   type WriteError,
 } from 'mongodb';
-import type { QueuedMessage } from '../bus/durable-queue.js';
+import type { QueuedMessage, ReadPointer } from '../bus/durable-queue.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { MessageStore } from './message-store.js';
 
@@ -82,12 +82,15 @@ const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 116
 export class MongoMessageStore implements MessageStore {
   private readonly client: MongoClient;
   private readonly messages: Collection<MessageDoc>;
+  private readonly reads: Collection<ReadPointer>;
   private readonly mode: 'insert' | 'upsert';
   private started = false;
 
   constructor(opts: MongoMessageStoreOptions) {
     this.client = new MongoClient(opts.url, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5_000, appName: 'parley' });
-    this.messages = this.client.db(opts.dbName ?? databaseOf(opts.url) ?? 'parley').collection<MessageDoc>('messages');
+    const db = this.client.db(opts.dbName ?? databaseOf(opts.url) ?? 'parley');
+    this.messages = db.collection<MessageDoc>('messages');
+    this.reads = db.collection<ReadPointer>('reads');
     this.mode = opts.write ?? 'insert';
   }
 
@@ -102,6 +105,7 @@ export class MongoMessageStore implements MessageStore {
       // One index per command: FerretDB 1.24 panics on a multi-index createIndexes whose indexes all exist.
       await this.messages.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
       await this.messages.createIndex({ room: 1, from: 1, cid: 1 }, { name: 'room_from_cid', unique: true });
+      await this.reads.createIndex({ room: 1, user: 1 }, { name: 'room_user', unique: true });
     } catch (err) {
       // The client may hold sockets by now: close() (which callers owe a started component) frees them.
       throw new Error(`opening the message store ${this.messages.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
@@ -162,6 +166,27 @@ export class MongoMessageStore implements MessageStore {
     if (to < from) return [];
     const docs = await this.messages.find({ room, seq: { $gte: from, $lte: to } }, { projection: { _id: 0, at: 0 } }).sort({ seq: 1 }).toArray();
     return docs.map(toMessage);
+  }
+
+  /**
+   * Stores read pointers, each only ever raised ($max), in one unordered bulkWrite of upserts.
+   * Two workers creating the same pointer at once collide on the unique index: the loser retries.
+   */
+  async putReads(pointers: readonly ReadPointer[]): Promise<void> {
+    if (pointers.length === 0) return;
+    const ops: AnyBulkWriteOperation<ReadPointer>[] = pointers.map((p) => ({
+      updateOne: { filter: { room: p.room, user: p.user }, update: { $max: { seq: p.seq } }, upsert: true },
+    }));
+    try {
+      await this.reads.bulkWrite(ops, { ordered: false });
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || !([] as WriteError[]).concat(err.writeErrors).every((we) => we.code === DUPLICATE_KEY)) throw err;
+      await this.reads.bulkWrite(ops, { ordered: false });
+    }
+  }
+
+  async lastRead(room: string, user: string): Promise<number> {
+    return (await this.reads.findOne({ room, user }, { projection: { _id: 0, seq: 1 } }))?.seq ?? 0;
   }
 
   /** The room's newest stored message's epoch and the highest seq stored in that epoch. */

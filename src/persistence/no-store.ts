@@ -22,4 +22,8 @@ export class NoLongTermStore implements MessageStore {
   range(): Promise<ChatMessage[]> {
     return Promise.resolve([]);
   }
+
+  lastRead(): Promise<number> {
+    return Promise.resolve(0);
+  }
 }

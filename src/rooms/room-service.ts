@@ -107,7 +107,8 @@ export class RoomService {
         conn.subscribe(room);
         await this.addLocal(room, conn.connId);
       }
-      const [head, lastRead, occupancy] = await Promise.all([state.head(room), state.getRead(room, conn.user), presence.occupancy(room)]);
+      const [head, held, occupancy] = await Promise.all([state.head(room), state.getRead(room, conn.user), presence.occupancy(room)]);
+      const lastRead = held > 0 ? held : await this.restoreRead(room, conn.user);
       const recovery = await this.history.recover(room, head, since, epoch, this.deps.config.recoveryMax);
       return {
         room,
@@ -170,8 +171,24 @@ export class RoomService {
 
   async read(conn: LocalConnection, room: string, seq: number): Promise<number> {
     const stored = await dependency('room state', () => this.deps.state.setRead(room, conn.user, seq));
+    // Queued even when it did not move: a retry after a failed queueing must still reach the store.
+    if (stored.seq > 0) await dependency('durable queue', () => this.deps.queue.publishRead({ room, user: conn.user, seq: stored.seq }));
     if (stored.moved) await this.publish(room, { kind: 'read', user: conn.user, seq: stored.seq, origin: conn.connId });
     return stored.seq;
+  }
+
+  /**
+   * A pointer the room state does not hold (never set, or lost with Redis) comes back from the
+   * store, into the state. A store that cannot answer costs the pointer, not the join.
+   */
+  private async restoreRead(room: string, user: string): Promise<number> {
+    try {
+      const stored = await this.deps.store.lastRead(room, user);
+      return stored > 0 ? (await this.deps.state.setRead(room, user, stored)).seq : 0;
+    } catch (err) {
+      this.deps.logger.error({ err, room, user }, 'reading a stored read pointer failed');
+      return 0;
+    }
   }
 
   historyPage(room: string, before: number | undefined, limit: number): Promise<{ room: string; messages: ChatMessage[]; more: boolean }> {

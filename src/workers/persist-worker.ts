@@ -6,11 +6,13 @@ import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { ensurePersistConsumer, publishDeadLetter, type DeadReason } from './persist-consumer.js';
 import { PersistMetrics } from './persist-metrics.js';
-import { parseQueuedMessage, UnreadableMessageError } from './queued-message.js';
+import type { ReadPointer } from '../bus/durable-queue.js';
+import { isReadsSubject, parseQueuedMessage, parseQueuedRead, UnreadableMessageError } from './queued-message.js';
 
 /** What the worker needs from the message store (MongoMessageStore has it). */
 export interface PersistTarget {
   putChecked(messages: readonly ChatMessage[]): Promise<PutResult>;
+  putReads(pointers: readonly ReadPointer[]): Promise<void>;
   /** True when the store could not be reached: the batch is held and retried, not nak-ed. */
   isTransient(err: unknown): boolean;
 }
@@ -185,6 +187,7 @@ export class PersistWorker {
 
   private async process(batch: JsMsg[]): Promise<void> {
     const byMessage = new Map<ChatMessage, JsMsg>();
+    const byRead = new Map<ReadPointer, JsMsg>();
     const dead: Promise<void>[] = [];
     for (const msg of batch) {
       if (msg.info.deliveryCount > this.deps.maxDeliver) {
@@ -192,19 +195,36 @@ export class PersistWorker {
         continue;
       }
       try {
-        byMessage.set(parseQueuedMessage(msg.data, msg.subject, this.deps.prefix), msg);
+        if (isReadsSubject(msg.subject, this.deps.prefix)) byRead.set(parseQueuedRead(msg.data, msg.subject, this.deps.prefix), msg);
+        else byMessage.set(parseQueuedMessage(msg.data, msg.subject, this.deps.prefix), msg);
       } catch (err) {
         const room = err instanceof UnreadableMessageError ? err.room : undefined;
         dead.push(this.deadLetter(msg, 'unparseable', (err as Error).message, room));
       }
     }
     if (byMessage.size > 0) await this.write(byMessage, dead);
+    if (byRead.size > 0) await this.writeReads(byRead, dead);
     await Promise.all(dead);
+  }
+
+  /** Read pointers only ever rise ($max): any order and any repeat store the same. */
+  private async writeReads(byRead: Map<ReadPointer, JsMsg>, dead: Promise<void>[]): Promise<void> {
+    const outcome = await this.untilReachable(() => this.deps.store.putReads([...byRead.keys()]), byRead.size);
+    if (outcome === 'closing') {
+      byRead.forEach((msg) => this.settle(msg, 'nak'));
+      return;
+    }
+    if (outcome instanceof Error) {
+      this.deps.logger.error({ err: outcome, batch: byRead.size }, 'persisting read pointers failed; they are nak-ed');
+      byRead.forEach((msg) => dead.push(this.failed(msg, outcome.message)));
+      return;
+    }
+    byRead.forEach((msg) => this.settle(msg, 'ack'));
   }
 
   private async write(byMessage: Map<ChatMessage, JsMsg>, dead: Promise<void>[]): Promise<void> {
     const messages = [...byMessage.keys()];
-    const outcome = await this.putUntilReachable(messages);
+    const outcome = await this.untilReachable(() => this.deps.store.putChecked(messages), messages.length);
     if (outcome === 'closing') {
       byMessage.forEach((msg) => this.settle(msg, 'nak'));
       return;
@@ -239,12 +259,12 @@ export class PersistWorker {
   }
 
   /** Writes, retrying for as long as the store is unreachable; an Error for any other failure. */
-  private async putUntilReachable(messages: ChatMessage[]): Promise<PutResult | Error | 'closing'> {
+  private async untilReachable<T>(write: () => Promise<T>, size: number): Promise<T | Error | 'closing'> {
     let delay = this.opts.retryMinMs;
     for (;;) {
       const end = this.metrics.batchSeconds.startTimer();
       try {
-        const result = await this.deps.store.putChecked(messages);
+        const result = await write();
         end();
         if (this.outageSince !== undefined) {
           this.deps.logger.info({ downMs: Date.now() - this.outageSince }, 'the message store is reachable again');
@@ -259,7 +279,7 @@ export class PersistWorker {
         this.metrics.failures.inc({ kind: 'transient' });
         if (this.outageSince === undefined) {
           this.outageSince = Date.now();
-          this.deps.logger.error({ err, batch: messages.length }, 'the message store is unreachable; holding the batch and retrying');
+          this.deps.logger.error({ err, batch: size }, 'the message store is unreachable; holding the batch and retrying');
         }
         if (this.closing) return 'closing';
         await this.pause(delay);

@@ -1,5 +1,5 @@
-import { persistSubject } from '../bus/jetstream-streams.js';
-import type { QueuedMessage } from '../bus/durable-queue.js';
+import { persistSubject, readsSubject } from '../bus/jetstream-streams.js';
+import type { QueuedMessage, ReadPointer } from '../bus/durable-queue.js';
 
 const decoder = new TextDecoder();
 
@@ -40,4 +40,25 @@ export function parseQueuedMessage(data: Uint8Array, subject: string, prefix: st
   if (m.epoch !== undefined) message.epoch = m.epoch;
   if (m.meta !== undefined) message.meta = m.meta as Record<string, unknown>;
   return message;
+}
+
+export function isReadsSubject(subject: string, prefix: string): boolean {
+  return subject.startsWith(`${prefix}.persist.reads.`);
+}
+
+/** Parses and checks one queued read pointer; it must sit on its own room's reads subject. */
+export function parseQueuedRead(data: Uint8Array, subject: string, prefix: string): ReadPointer {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decoder.decode(data));
+  } catch (err) {
+    throw new UnreadableMessageError(`not JSON: ${(err as Error).message}`);
+  }
+  const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const room = typeof r['room'] === 'string' && r['room'].length > 0 ? r['room'] : undefined;
+  if (room === undefined) throw new UnreadableMessageError('a read pointer without a room');
+  if (typeof r['user'] !== 'string' || r['user'].length === 0) throw new UnreadableMessageError('a read pointer without a user', room);
+  if (typeof r['seq'] !== 'number' || !Number.isSafeInteger(r['seq']) || r['seq'] < 0) throw new UnreadableMessageError('a read pointer with an invalid seq', room);
+  if (subject !== readsSubject(prefix, room)) throw new UnreadableMessageError(`room ${room} does not match the subject ${subject}`, room);
+  return { room, user: r['user'], seq: r['seq'] };
 }

@@ -92,4 +92,22 @@ describe('gateway with persistence', () => {
     expect(await storedSeqs(room)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
     a.close();
   });
+
+  it('keeps read pointers through a Redis that loses everything', async () => {
+    const room = 'pointers';
+    const a = await TestClient.connect('ws', node, await node.token('dora'));
+    await a.join(room);
+    for (let i = 1; i <= 6; i++) await a.send(room, `p${i}`, `message ${i}`);
+    expect((await a.request('read', { room, seq: 4 })).data).toEqual({ room, seq: 4 });
+    await eventually('the read pointer stored', async () => {
+      const doc = await database.collection('reads').findOne({ room, user: 'dora' });
+      return { ok: doc?.['seq'] === 4, seen: doc };
+    });
+    expect(await redis.command('FLUSHALL')).toBe('+OK');
+    const again = await a.join(room);
+    expect(again).toMatchObject({ head: 6, lastRead: 4, unread: 2 });
+    // Restored into the room state too: it is never lowered from there.
+    expect((await a.request('read', { room, seq: 2 })).data).toEqual({ room, seq: 4 });
+    a.close();
+  });
 });

@@ -103,6 +103,15 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
   });
 });
 
+it('stores read pointers that only ever rise, whatever order and repeats they come in', async () => {
+  const { store } = await open('insert');
+  expect(await store.lastRead('r', 'ann')).toBe(0);
+  await store.putReads([{ room: 'r', user: 'ann', seq: 5 }, { room: 'r', user: 'bob', seq: 2 }]);
+  await store.putReads([{ room: 'r', user: 'ann', seq: 3 }, { room: 'r', user: 'ann', seq: 5 }, { room: 'q', user: 'ann', seq: 9 }]);
+  await Promise.all([7, 6, 7].map((seq) => store.putReads([{ room: 'r', user: 'bob', seq }])));
+  expect([await store.lastRead('r', 'ann'), await store.lastRead('r', 'bob'), await store.lastRead('q', 'ann')]).toEqual([5, 7, 9]);
+});
+
 it('tells an unreachable server (transient) from a refused write', async () => {
   const store = new MongoMessageStore({ url: 'mongodb://127.0.0.1:1', dbName: 'never', serverSelectionTimeoutMS: 300 });
   const err = await store.putChecked([message('t', 1)]).catch((e: unknown) => e);

@@ -151,6 +151,7 @@ it('while the store is unreachable the batch is held and retried, spending no de
   let outage = 6;
   const flaky: PersistTarget = {
     putChecked: (messages) => (outage-- > 0 ? Promise.reject(new MongoNetworkError('connection refused')) : store.putChecked(messages)),
+    putReads: (pointers) => store.putReads(pointers),
     isTransient: (err) => store.isTransient(err),
   };
   await worker(flaky);
