@@ -1,37 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KINDS, TestClient, type Kind } from '../helpers/clients.js';
-import { startNode, type TestNode } from '../helpers/node.js';
+import { describe, expect, it } from 'vitest';
+import { KINDS } from '../helpers/clients.js';
+import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 
 /**
  * PROTOCOL.md, the token's `rooms` claim and the rule order: bad_request / too_large, then
  * rate_limited, then forbidden, then not_joined.
  */
 
-/** One node per describe block (the blocks run one after the other), so each can have its own env. */
-function nodeFor(env: Record<string, string> = {}): () => TestNode {
-  let node: TestNode | undefined;
-  beforeAll(async () => {
-    node = await startNode(env);
-  });
-  afterAll(async () => {
-    await node?.close();
-  });
-  return () => {
-    if (!node) throw new Error('node not started');
-    return node;
-  };
-}
-
-const open: TestClient[] = [];
-afterEach(() => {
-  for (const c of open.splice(0)) c.close();
-});
-
-async function connect(node: TestNode, kind: Kind, user: string, rooms?: string[] | null): Promise<TestClient> {
-  const c = await TestClient.connect(kind, node, await node.token(user, rooms === undefined ? {} : { rooms }));
-  open.push(c);
-  return c;
-}
+const connect = trackedClients();
 
 const code = (r: { ok: boolean; error?: { code: string } }): string => (r.ok ? 'ok' : (r.error?.code ?? '?'));
 

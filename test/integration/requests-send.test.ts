@@ -1,36 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KINDS, TestClient, type Kind } from '../helpers/clients.js';
-import { startNode, type TestNode } from '../helpers/node.js';
+import { describe, expect, it } from 'vitest';
+import { KINDS } from '../helpers/clients.js';
+import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 
 /** PROTOCOL.md, `send`: sequencing, `msg` pushes, meta, and idempotency by (user, room, cid). */
 
 const DEDUPE_TTL_MS = 1000;
 
-/** One node per describe block (the blocks run one after the other), so each can have its own env. */
-function nodeFor(env: Record<string, string> = {}): () => TestNode {
-  let node: TestNode | undefined;
-  beforeAll(async () => {
-    node = await startNode(env);
-  });
-  afterAll(async () => {
-    await node?.close();
-  });
-  return () => {
-    if (!node) throw new Error('node not started');
-    return node;
-  };
-}
-
-const open: TestClient[] = [];
-afterEach(() => {
-  for (const c of open.splice(0)) c.close();
-});
-
-async function connect(node: TestNode, kind: Kind, user: string): Promise<TestClient> {
-  const c = await TestClient.connect(kind, node, await node.token(user));
-  open.push(c);
-  return c;
-}
+const connect = trackedClients();
 
 describe.each(KINDS)('%s: send', (kind) => {
   const node = nodeFor();
