@@ -105,7 +105,7 @@ export class MongoMessageStore implements MessageStore {
       // One index per command: FerretDB 1.24 panics on a multi-index createIndexes whose indexes all exist.
       await this.messages.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
       await this.messages.createIndex({ room: 1, from: 1, cid: 1 }, { name: 'room_from_cid', unique: true });
-      await this.reads.createIndex({ room: 1, user: 1 }, { name: 'room_user', unique: true });
+      await this.reads.createIndex({ room: 1, user: 1, seq: 1 }, { name: 'room_user_seq', unique: true });
     } catch (err) {
       // The client may hold sockets by now: close() (which callers owe a started component) frees them.
       throw new Error(`opening the message store ${this.messages.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
@@ -169,24 +169,29 @@ export class MongoMessageStore implements MessageStore {
   }
 
   /**
-   * Stores read pointers, each only ever raised ($max), in one unordered bulkWrite of upserts.
-   * Two workers creating the same pointer at once collide on the unique index: the loser retries.
+   * Stores read pointers as insert-only entries, one per (room, user, seq): the pointer is the
+   * highest. An update ($max) would be simpler, but FerretDB runs concurrent updates of one
+   * document without isolation and a lower pointer can win; inserts cannot lower anything. A
+   * repeat is a duplicate key, which means it is stored.
    */
   async putReads(pointers: readonly ReadPointer[]): Promise<void> {
-    if (pointers.length === 0) return;
-    const ops: AnyBulkWriteOperation<ReadPointer>[] = pointers.map((p) => ({
-      updateOne: { filter: { room: p.room, user: p.user }, update: { $max: { seq: p.seq } }, upsert: true },
-    }));
+    const highest = new Map<string, ReadPointer>();
+    for (const p of pointers) {
+      const key = `${p.room}\u0000${p.user}`;
+      if ((highest.get(key)?.seq ?? -1) < p.seq) highest.set(key, { room: p.room, user: p.user, seq: p.seq });
+    }
+    if (highest.size === 0) return;
     try {
-      await this.reads.bulkWrite(ops, { ordered: false });
+      await this.reads.insertMany([...highest.values()], { ordered: false });
     } catch (err) {
-      if (!(err instanceof MongoBulkWriteError) || !([] as WriteError[]).concat(err.writeErrors).every((we) => we.code === DUPLICATE_KEY)) throw err;
-      await this.reads.bulkWrite(ops, { ordered: false });
+      if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError()) throw err;
+      const errors = ([] as WriteError[]).concat(err.writeErrors);
+      if (errors.length === 0 || !errors.every((we) => we.code === DUPLICATE_KEY)) throw err;
     }
   }
 
   async lastRead(room: string, user: string): Promise<number> {
-    return (await this.reads.findOne({ room, user }, { projection: { _id: 0, seq: 1 } }))?.seq ?? 0;
+    return (await this.reads.find({ room, user }, { projection: { _id: 0, seq: 1 } }).sort({ seq: -1 }).limit(1).next())?.seq ?? 0;
   }
 
   /** The room's newest stored message's epoch and the highest seq stored in that epoch. */
