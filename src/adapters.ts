@@ -33,7 +33,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
   if (config.mongodbUrl !== undefined && config.natsUrl === undefined) {
     throw new ConfigError('MONGODB_URL', 'needs NATS_URL: messages reach MongoDB through the JetStream queue and the workers');
   }
-  const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger);
+  const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger, { probe: true });
   const extra = [redis];
   const prefix = config.keyPrefix;
   const { queue, store, durable, queueCheck } = persistence(config, logger);

@@ -15,7 +15,14 @@ export interface RedisConnectionOptions {
    * Redis adapter), where a failed command would be an unhandled rejection.
    */
   queueWhileDown?: boolean;
+  /**
+   * PING every second: a server that hangs keeps its connections open, so only an answer (or
+   * its absence) tells readiness that it is gone.
+   */
+  probe?: boolean;
 }
+
+const PROBE_MS = 1000;
 
 /**
  * A Redis (or Redis Cluster) connection for the gateway. Commands fail fast while it is down
@@ -25,13 +32,16 @@ export interface RedisConnectionOptions {
 export class RedisConnection implements Lifecycle {
   readonly client: RedisClient;
   private closed = false;
+  private answering = true;
+  private prober: NodeJS.Timeout | undefined;
+  private probing = false;
 
   constructor(
     url: string | undefined,
     clusterNodes: readonly string[],
     private readonly name: string,
     private readonly logger: Logger,
-    opts: RedisConnectionOptions = {},
+    private readonly opts: RedisConnectionOptions = {},
   ) {
     const queue = opts.queueWhileDown === true;
     const options = {
@@ -64,16 +74,36 @@ export class RedisConnection implements Lifecycle {
   }
 
   get ready(): boolean {
-    return this.client.status === 'ready';
+    return this.client.status === 'ready' && this.answering;
   }
 
   async start(): Promise<void> {
     await this.client.connect();
+    if (this.opts.probe) {
+      this.prober = setInterval(() => this.probe(), PROBE_MS);
+      this.prober.unref();
+    }
+  }
+
+  private probe(): void {
+    if (this.probing || this.client.status !== 'ready') return;
+    this.probing = true;
+    this.client.ping().then(
+      () => {
+        if (!this.answering) this.logger.info({ connection: this.name }, 'redis answers again');
+        this.answering = true;
+      },
+      (err: unknown) => {
+        if (this.answering) this.logger.warn({ err, connection: this.name }, 'redis does not answer');
+        this.answering = false;
+      },
+    ).finally(() => (this.probing = false));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.prober) clearInterval(this.prober);
     // quit() on a connection that is down fails (or waits in the offline queue), and on a hung
     // server it waits for ever: what quit() has not closed in time is dropped.
     if (this.ready) {

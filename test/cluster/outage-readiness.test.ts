@@ -96,6 +96,8 @@ describe.each(BUSES)('a private Redis stops under two gateway processes (%s bus)
     let refused;
     try {
       refused = await cy.request('send', { room, cid: 'h-1', body: 'while Redis hangs' }, REPLY_MS);
+      // The connections stay open while Redis hangs: readiness learns it from unanswered PINGs.
+      await untilReadiness([n1, n2], 503, OUTAGE_MS, ['redis', 'down']);
     } finally {
       redis!.thaw();
     }
