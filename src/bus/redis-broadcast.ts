@@ -33,6 +33,9 @@ export class RedisBroadcast extends ClusterBroadcast {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // ioredis checks readiness with INFO once connected: a SUBSCRIBE sent before that check
+    // puts the connection in subscriber mode first and the check fails (ioredis #2037).
+    await Promise.all([whenReady(this.pub), whenReady(this.sub)]);
     const info = await this.pub.info('server');
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
     this.sharded = major >= 7;
@@ -90,4 +93,21 @@ export class RedisBroadcast extends ClusterBroadcast {
   protected controlChannel(): string {
     return `${this.prefix}:control`;
   }
+}
+
+/** Resolves once the client is ready (connected and past its ready check). */
+function whenReady(client: Redis | Cluster): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onReady = () => {
+      client.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      client.off('ready', onReady);
+      reject(new Error('the Redis connection ended before it was ready'));
+    };
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+  });
 }
