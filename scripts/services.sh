@@ -16,6 +16,9 @@ FERRETDB_VERSION=v1.24.2
 FERRETDB_LOG="$SVC_DIR/ferretdb.log"
 FERRETDB_PID="$SVC_DIR/ferretdb.pid"
 FERRETDB_BUILD_LOG="$SVC_DIR/ferretdb-build.log"
+TOXIPROXY_PACKAGE=github.com/Shopify/toxiproxy/v2/cmd/server
+TOXIPROXY_VERSION=v2.5.0
+TOXIPROXY_BUILD_LOG="$SVC_DIR/toxiproxy-build.log"
 REDIS_LOG=/var/log/redis/ci.log
 NATS_LOG=/var/log/nats-server.log
 
@@ -128,10 +131,11 @@ start_postgres() {
     die postgres "pg_ctlcluster $PG_VERSION main start failed" "$PG_LOG"
 }
 
+# go_bin [SERVICE]: the Go toolchain, or an error naming the service that needs it.
 go_bin() {
   if command -v go >/dev/null; then command -v go
   elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-  else die ferretdb "go is needed to build FerretDB but is neither on PATH nor /usr/local/go/bin"
+  else die "${1:-ferretdb}" "go is needed to build ${1:-ferretdb} but is neither on PATH nor /usr/local/go/bin"
   fi
 }
 
@@ -163,6 +167,28 @@ ensure_ferretdb_binary() {
     die ferretdb "building FerretDB $FERRETDB_VERSION failed" "$FERRETDB_BUILD_LOG"
   }
   rm -rf "$tmp"
+}
+
+# Toxiproxy for the fault-injection tests (test/faults/): each test file starts a private
+# server (test/helpers/toxiproxy.ts), so only the binary is needed here. `go install` names it
+# `server`; it reports its version as "git", so the cache is checked with `go version -m`.
+ensure_toxiproxy_binary() {
+  local go gopath bin
+  go=$(go_bin toxiproxy)
+  gopath=$("$go" env GOPATH)
+  bin="${gopath%%:*}/bin/server"
+  if [[ -x $bin ]] && "$go" version -m "$bin" 2>/dev/null |
+    grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/Shopify/toxiproxy/v2[[:space:]]+$TOXIPROXY_VERSION[[:space:]]"; then
+    say "toxiproxy ok ($bin)"
+    return
+  fi
+  take_lock
+  say "installing toxiproxy $TOXIPROXY_VERSION into $bin (about 30 s, once)"
+  LOG_OFFSET=0 # the build log is rewritten on each build
+  "$go" install "$TOXIPROXY_PACKAGE@$TOXIPROXY_VERSION" >"$TOXIPROXY_BUILD_LOG" 2>&1 ||
+    die toxiproxy "go install $TOXIPROXY_PACKAGE@$TOXIPROXY_VERSION failed" "$TOXIPROXY_BUILD_LOG"
+  [[ -x $bin ]] || die toxiproxy "go install succeeded but $bin is missing" "$TOXIPROXY_BUILD_LOG"
+  say "toxiproxy installed"
 }
 
 ferretdb_db_exists() {
@@ -232,6 +258,7 @@ ensure redis 6379 REDIS_LOG
 ensure nats 4222 NATS_LOG
 ensure postgres 5432 PG_LOG
 ensure ferretdb 27017 FERRETDB_LOG
+ensure_toxiproxy_binary
 bash "$ROOT/scripts/ensure-chromium.sh"
 
 # Artillery for test/e2e/loadtest-smoke.test.ts: loadtest/ has its own package, installed once
