@@ -62,6 +62,8 @@ export interface Config {
   limits: Limits;
   timing: Timing;
   recoveryMax: number;
+  /** Most bytes of a serialized reply frame that carries messages (`join` with `since`, `history`). */
+  recoveryMaxBytes: number;
   recentMax: number;
   storeMaxPerRoom: number;
   redisUrl?: string;
@@ -73,6 +75,16 @@ export interface Config {
   maxDeliver: number;
   /** JetStream limits of the deployment's queue stream (its dead-letter stream gets a quarter, at most 256 MiB). */
   queue: { maxBytes: number; maxAgeS: number };
+}
+
+/**
+ * The smallest RECOVERY_MAX_BYTES under which one message always fits a reply: a body of
+ * MAX_BODY_BYTES that JSON escapes to six bytes per byte (control characters), 1024 bytes of
+ * meta, the other fields at their longest (a 128-char `from` escaped, room, cid, seq, ts: about
+ * 2 KB), and the reply frame around it (a 64-char `rid` escaped, the join fields: under 1 KB).
+ */
+export function minRecoveryMaxBytes(maxBodyBytes: number): number {
+  return 6 * maxBodyBytes + 4096;
 }
 
 const HS = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
@@ -138,6 +150,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   if (e.MAX_BODY_BYTES >= e.MAX_FRAME_BYTES) {
     throw new ConfigError('MAX_BODY_BYTES', `must be below MAX_FRAME_BYTES (${e.MAX_FRAME_BYTES})`);
   }
+  const replyFloor = minRecoveryMaxBytes(e.MAX_BODY_BYTES);
+  if (e.RECOVERY_MAX_BYTES < replyFloor) {
+    throw new ConfigError('RECOVERY_MAX_BYTES', `must be at least ${replyFloor} (6 * MAX_BODY_BYTES + 4096), so that a reply always fits one message`);
+  }
   const bus = resolveBus(e);
 
   const config: Config = {
@@ -179,6 +195,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       nodeTtlS: e.NODE_TTL_S,
     },
     recoveryMax: e.RECOVERY_MAX,
+    recoveryMaxBytes: e.RECOVERY_MAX_BYTES,
     recentMax: e.RECENT_MAX,
     storeMaxPerRoom: e.STORE_MAX_PER_ROOM,
     ...(e.REDIS_URL !== undefined ? { redisUrl: e.REDIS_URL } : {}),

@@ -88,6 +88,7 @@ export const envSchema = z.object({
   PRESENCE_GRACE_S: intIn(0, 3600, 5),
   TYPING_TTL_S: intIn(1, 3600, 6),
   RECOVERY_MAX: intIn(1, 100_000, 1000),
+  RECOVERY_MAX_BYTES: intIn(8192, 256 * 1024 * 1024, 262144),
   RECENT_MAX: intIn(1, 1_000_000, 1000),
   STORE_MAX_PER_ROOM: intIn(1, 10_000_000, 10_000),
   HEARTBEAT_S: intIn(1, 3600, 25),

@@ -13,7 +13,7 @@ export type Request =
   | { t: 'send'; room: string; cid: string; body: string; meta?: Record<string, unknown> }
   | { t: 'typing'; room: string; on: boolean }
   | { t: 'read'; room: string; seq: number }
-  | { t: 'history'; room: string; before?: number; limit: number }
+  | { t: 'history'; room: string; before?: number; after?: number; limit: number }
   | { t: 'presence'; room: string; cursor?: string; limit: number }
   | { t: 'auth'; token: string }
   | { t: 'ping' };
@@ -115,7 +115,10 @@ function parseRequest(o: Fields, limits: FrameLimits): Request {
       return { t, room: room(o), seq: required(int(o, 'seq', 0, Number.MAX_SAFE_INTEGER), 'seq') };
     case 'history': {
       const before = int(o, 'before', 1, Number.MAX_SAFE_INTEGER);
-      return { t, room: room(o), ...(before !== undefined ? { before } : {}), limit: int(o, 'limit', 1, 100) ?? 50 };
+      const after = int(o, 'after', 0, Number.MAX_SAFE_INTEGER);
+      if (before !== undefined && after !== undefined) throw new FieldError('bad_request', 'before and after are exclusive of each other');
+      const anchor = before !== undefined ? { before } : after !== undefined ? { after } : {};
+      return { t, room: room(o), ...anchor, limit: int(o, 'limit', 1, 100) ?? 50 };
     }
     case 'presence': {
       const cursor = str(o, 'cursor', MAX_CURSOR);

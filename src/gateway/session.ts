@@ -153,7 +153,7 @@ export class Session implements LocalConnection {
       case 'read':
         return { room: req.room, seq: await rooms.read(this, req.room, req.seq) };
       case 'history':
-        return rooms.historyPage(req.room, req.before, req.limit);
+        return rooms.historyPage(req.room, req.before, req.limit, req.after);
       case 'presence':
         return rooms.presencePage(req.room, req.cursor, req.limit);
       case 'auth':

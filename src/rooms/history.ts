@@ -1,12 +1,42 @@
 import type { MessageStore } from '../persistence/message-store.js';
+import { joinEnvelopeBytes, messageBytes, newestThatFit, pageEnvelopeBytes } from './reply-size.js';
 import type { RoomHead, RoomState } from './state/room-state.js';
 import type { ChatMessage } from './types.js';
+
+export interface HistoryLimits {
+  /** RECOVERY_MAX: most messages in a `join` reply. */
+  recoveryMax: number;
+  /** RECOVERY_MAX_BYTES: most bytes of a serialized reply frame that carries messages. */
+  recoveryMaxBytes: number;
+}
+
+/** Where a `history` page is: below `before` (or the newest), or above `after`; never both. */
+export interface PageAnchor {
+  before?: number | undefined;
+  after?: number | undefined;
+}
+
+export interface HistoryPage {
+  room: string;
+  messages: ChatMessage[];
+  more: boolean;
+}
+
+export interface Recovery {
+  messages: ChatMessage[];
+  recovered: boolean;
+  more: boolean;
+}
+
+/** Messages read per round trip at first, before their sizes tell how many more fit. */
+const FIRST_CHUNK = 100;
 
 /** Reads of a room's past: the recent buffer first, the message store for anything older. */
 export class History {
   constructor(
-    private readonly state: RoomState,
-    private readonly store: MessageStore,
+    private readonly state: Pick<RoomState, 'head' | 'range'>,
+    private readonly store: Pick<MessageStore, 'range'>,
+    private readonly limits: HistoryLimits,
   ) {}
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
@@ -18,31 +48,102 @@ export class History {
     return older.length > 0 ? [...older, ...recent] : recent;
   }
 
-  /** `join` recovery (PROTOCOL.md, "Recovery"). */
-  async recover(
-    room: string,
-    head: RoomHead,
-    since: number | undefined,
-    epoch: string | undefined,
-    max: number,
-  ): Promise<{ messages: ChatMessage[]; recovered: boolean }> {
+  /**
+   * `join` recovery (PROTOCOL.md, "Recovery"): the oldest messages above `since` that fit
+   * RECOVERY_MAX and RECOVERY_MAX_BYTES; `more` when some up to the head were left out.
+   */
+  async recover(room: string, head: RoomHead, since: number | undefined, epoch: string | undefined): Promise<Recovery> {
     if (since === undefined || since > head.head || (epoch !== undefined && epoch !== head.epoch)) {
-      return { messages: [], recovered: false };
+      return { messages: [], recovered: false, more: false };
     }
-    const from = Math.max(since + 1, head.head - max + 1);
-    const messages = await this.range(room, from, head.head);
-    return { messages, recovered: from === since + 1 && messages.length === head.head - since };
+    const budget = this.limits.recoveryMaxBytes - joinEnvelopeBytes(room, head.epoch);
+    const { messages, more } = await this.forward(room, since, head.head, this.limits.recoveryMax, budget);
+    // A gap-free run from since + 1 of head - since messages is every one of them.
+    return { messages, recovered: messages.length === head.head - since, more };
   }
 
-  /** `history`: up to `limit` messages below `before` (or the newest), oldest first. */
-  async page(room: string, before: number | undefined, limit: number): Promise<{ room: string; messages: ChatMessage[]; more: boolean }> {
+  /**
+   * `history`: up to `limit` messages above `after` (the oldest of them, `more` when newer ones
+   * exist up to the head), or below `before` (the newest of them, or of the room without
+   * `before`; `more` when older ones exist). Oldest first, within RECOVERY_MAX_BYTES.
+   */
+  async page(room: string, anchor: PageAnchor, limit: number): Promise<HistoryPage> {
     const { head } = await this.state.head(room);
-    const to = before === undefined ? head : Math.min(before - 1, head);
+    const budget = this.limits.recoveryMaxBytes - pageEnvelopeBytes(room);
+    if (anchor.after !== undefined) {
+      return { room, ...(await this.forward(room, anchor.after, head, limit, budget)) };
+    }
+    const to = anchor.before === undefined ? head : Math.min(anchor.before - 1, head);
     if (to < 1) return { room, messages: [], more: false };
     const from = Math.max(1, to - limit + 1);
     // One extra message below the page tells whether older ones exist.
     const found = await this.range(room, Math.max(1, from - 1), to);
-    const more = found.length > 0 && found[0]!.seq < from;
-    return { room, messages: more ? found.slice(1) : found, more };
+    const older = found.length > 0 && found[0]!.seq < from;
+    const wanted = older ? found.slice(1) : found;
+    const messages = newestThatFit(wanted, budget);
+    return { room, messages, more: older || messages.length < wanted.length };
+  }
+
+  /**
+   * The oldest stored messages above `after`, up to `head`: a gap-free run of at most `count`
+   * whose serialized size fits `budget` (the first one always goes, so a reader moves on).
+   * When nothing is stored right above `after` (a store that keeps a bounded tail, or none),
+   * the run starts where the stored history resumes. `more`: the run stops below `head`.
+   */
+  private async forward(room: string, after: number, head: number, count: number, budget: number): Promise<{ messages: ChatMessage[]; more: boolean }> {
+    const run: ChatMessage[] = [];
+    let used = 0;
+    let from = after + 1;
+    let want = Math.min(count, FIRST_CHUNK);
+    while (from <= head && run.length < count) {
+      const to = Math.min(head, from + want - 1);
+      let found = await this.range(room, from, to);
+      if (run.length === 0 && found.length === 0 && to < head) {
+        const resumes = await this.firstStored(room, to, head);
+        if (resumes === undefined) break;
+        found = await this.range(room, resumes, Math.min(head, resumes + want - 1));
+      }
+      for (const m of found) {
+        const last = run[run.length - 1];
+        if (last !== undefined && m.seq !== last.seq + 1) return { messages: run, more: true };
+        const size = messageBytes(m, last === undefined);
+        if (last !== undefined && used + size > budget) return { messages: run, more: true };
+        used += size;
+        run.push(m);
+      }
+      const last = run[run.length - 1];
+      if (last === undefined || found.length === 0) break;
+      from = last.seq + 1;
+      // Sizes so far tell how many more fit the budget; one more finds where it ends.
+      const fit = Math.ceil(Math.max(0, budget - used) / (used / run.length)) + 1;
+      want = Math.max(1, Math.min(count - run.length, fit));
+    }
+    const last = run[run.length - 1];
+    return { messages: run, more: last !== undefined && last.seq < head };
+  }
+
+  /**
+   * The lowest stored seq in (`missing`, `head`], given that `missing` is not stored and that
+   * the stored history is a suffix of the room's: doubling steps, then halving.
+   */
+  private async firstStored(room: string, missing: number, head: number): Promise<number | undefined> {
+    let lo = missing;
+    let hi: number | undefined;
+    for (let step = 1; hi === undefined; step *= 2) {
+      const probe = Math.min(head, lo + step);
+      if (await this.stored(room, probe)) hi = probe;
+      else if (probe === head) return undefined;
+      else lo = probe;
+    }
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (await this.stored(room, mid)) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+
+  private async stored(room: string, seq: number): Promise<boolean> {
+    return (await this.range(room, seq, seq)).length > 0;
   }
 }

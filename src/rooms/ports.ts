@@ -30,4 +30,6 @@ export interface RoomsConfig {
   presenceGraceS: number;
   typingTtlS: number;
   recoveryMax: number;
+  /** RECOVERY_MAX_BYTES: most bytes of a serialized reply frame that carries messages. */
+  recoveryMaxBytes: number;
 }

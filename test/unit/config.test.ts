@@ -44,6 +44,7 @@ describe('defaults', () => {
       },
       timing: { dedupeTtlS: 600, presenceGraceS: 5, typingTtlS: 6, heartbeatS: 25, drainS: 5 },
       recoveryMax: 1000,
+      recoveryMaxBytes: 262144,
       bus: 'memory',
       keyPrefix: 'parley',
       redisClusterNodes: [],
@@ -141,6 +142,8 @@ const BAD: [string, string][] = [
   ['PRESENCE_GRACE_S', '3601'],
   ['TYPING_TTL_S', '0'],
   ['RECOVERY_MAX', '0'],
+  ['RECOVERY_MAX_BYTES', '8191'],
+  ['RECOVERY_MAX_BYTES', String(256 * 1024 * 1024 + 1)],
   ['RECENT_MAX', '0'],
   ['STORE_MAX_PER_ROOM', '0'],
   ['HEARTBEAT_S', '0'],
@@ -168,11 +171,20 @@ describe('bad values', () => {
   it.each([
     ['RATE_BURST', { RATE_PER_S: '50', RATE_BURST: '40' }],
     ['MAX_BODY_BYTES', { MAX_FRAME_BYTES: '4096', MAX_BODY_BYTES: '4096' }],
+    // One message of MAX_BODY_BYTES must fit a reply: 6 * 65536 + 4096 bytes.
+    ['RECOVERY_MAX_BYTES', { MAX_FRAME_BYTES: '131072', MAX_BODY_BYTES: '65536' }],
+    ['RECOVERY_MAX_BYTES', { MAX_BODY_BYTES: '4096', RECOVERY_MAX_BYTES: String(6 * 4096 + 4095) }],
     ['JWT_JWKS_URL', { JWT_PUBLIC_KEY: RSA_PEM, JWT_JWKS_URL: 'https://keys.example/jwks.json' }],
     ['BUS', { BUS: 'nats' }],
     ['BUS', { BUS: 'redis' }],
   ])('a combination is refused naming %s', (variable, env) => {
     expect(configError({ ...KEYED, ...env }).variable).toBe(variable);
+  });
+
+  it('RECOVERY_MAX_BYTES of exactly 6 * MAX_BODY_BYTES + 4096 is accepted', () => {
+    const env = { ...KEYED, MAX_FRAME_BYTES: '131072', MAX_BODY_BYTES: '65536', RECOVERY_MAX_BYTES: String(6 * 65536 + 4096) };
+    expect(loadConfig(env).config.recoveryMaxBytes).toBe(6 * 65536 + 4096);
+    expect(configError({ ...KEYED, MAX_BODY_BYTES: '65536', MAX_FRAME_BYTES: '131072' }).message).toContain('RECOVERY_MAX_BYTES: must be at least 397312');
   });
 
   it('the first bad variable is named when there are several', () => {

@@ -54,9 +54,12 @@ const validFrame: fc.Arbitrary<Valid> = fc.oneof(
   }),
   fc.record({ room, on: fc.boolean() }).map(({ room, on }) => valid({ t: 'typing', room, on }, { t: 'typing', room, on })),
   fc.record({ room, seq: uint }).map(({ room, seq }) => valid({ t: 'read', room, seq }, { t: 'read', room, seq })),
-  fc.record({ room, before: opt(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })), limit: opt(fc.integer({ min: 1, max: 100 })) }).map(({ room, before, limit }) => {
-    const b = before !== undefined ? { before } : {};
-    return valid({ t: 'history', room, ...b, ...(limit !== undefined ? { limit } : {}) }, { t: 'history', room, ...b, limit: limit ?? 50 });
+  fc.record({
+    room,
+    anchor: fc.oneof(fc.constant({}), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }).map((before) => ({ before })), uint.map((after) => ({ after }))),
+    limit: opt(fc.integer({ min: 1, max: 100 })),
+  }).map(({ room, anchor, limit }) => {
+    return valid({ t: 'history', room, ...anchor, ...(limit !== undefined ? { limit } : {}) }, { t: 'history', room, ...anchor, limit: limit ?? 50 });
   }),
   fc.record({ room, cursor: opt(fc.string({ maxLength: 256 })), limit: opt(fc.integer({ min: 1, max: 500 })) }).map(({ room, cursor, limit }) => {
     const c = cursor !== undefined ? { cursor } : {};
@@ -155,6 +158,7 @@ describe('ranges are refused, not clamped', () => {
     ['history limit', { t: 'history', room: 'r' }, 'limit', 1, 100],
     ['presence limit', { t: 'presence', room: 'r' }, 'limit', 1, 500],
     ['history before', { t: 'history', room: 'r' }, 'before', 1, Number.MAX_SAFE_INTEGER],
+    ['history after', { t: 'history', room: 'r' }, 'after', 0, Number.MAX_SAFE_INTEGER],
     ['join since', { t: 'join', room: 'r' }, 'since', 0, Number.MAX_SAFE_INTEGER],
     ['read seq', { t: 'read', room: 'r' }, 'seq', 0, Number.MAX_SAFE_INTEGER],
   ];
@@ -177,6 +181,11 @@ describe('ranges are refused, not clamped', () => {
     ['a boolean', true],
   ])('a number field given as %s is refused', (_name, v) => {
     expect(decodeObject({ t: 'history', room: 'r', limit: v }, LIMITS)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+  });
+
+  it('history takes before or after, not both', () => {
+    expect(decodeObject({ t: 'history', room: 'r', before: 5, after: 1 }, LIMITS)).toMatchObject({ ok: false, error: { code: 'bad_request', message: 'before and after are exclusive of each other' } });
+    expect(decodeObject({ t: 'history', room: 'r', after: 0 }, LIMITS)).toEqual({ ok: true, rid: undefined, req: { t: 'history', room: 'r', after: 0, limit: 50 } });
   });
 
   it('read needs its seq', () => {
