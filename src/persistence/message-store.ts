@@ -4,7 +4,8 @@ import type { ChatMessage } from '../rooms/types.js';
 /**
  * Long-term history of every room, keyed by (room, seq).
  *
- * Guarantees: `put` is idempotent per (room, seq); the memory adapter keeps a bounded tail per
+ * Guarantees: `put` is idempotent per (room, seq); a `cid` is not a key (a client may reuse one
+ * after DEDUPE_TTL_S, and both messages are kept); the memory adapter keeps a bounded tail per
  * room and loses everything on restart.
  */
 export interface MessageStore extends Lifecycle {

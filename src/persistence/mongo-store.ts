@@ -29,10 +29,14 @@ interface MessageDoc {
   at: Date;
 }
 
-/** A message that cannot be stored because another one holds its (room, seq) or its (room, from, cid). */
+/**
+ * A message that cannot be stored because another one holds its (room, seq). A `cid` is no
+ * key here: deduping a resend is the room state's job within DEDUPE_TTL_S, and after that
+ * window a client may reuse a `cid` for a new message, stored under its own seq.
+ */
 export interface StoreConflict {
   message: ChatMessage;
-  reason: 'seq-taken' | 'cid-taken';
+  reason: 'seq-taken';
   existing: { seq: number; from: string; cid: string };
 }
 
@@ -68,12 +72,15 @@ export interface MongoMessageStoreOptions {
 }
 
 const DUPLICATE_KEY = 11000;
+const INDEX_NOT_FOUND = 27;
+/** The unique (room, from, cid) index of earlier versions: it refused a cid reused after the dedupe window. */
+const OLD_CID_INDEX = 'room_from_cid';
 /** Server error codes of a node that is stepping down, shutting down or unreachable. */
 const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
 
 /**
- * MessageStore on MongoDB (FerretDB in tests): collection `messages`, unique indexes on
- * (room, seq) and (room, from, cid), created at start-up.
+ * MessageStore on MongoDB (FerretDB in tests): collection `messages`, keyed by a unique index
+ * on (room, seq) created at start-up (and `reads`, unique on (room, user, seq)).
  *
  * `putChecked` stores a batch idempotently and reports what could not be stored; `put` is
  * `putChecked` that throws StoreWriteError when anything was not stored. Connection and
@@ -104,13 +111,30 @@ export class MongoMessageStore implements MessageStore {
       await this.client.connect();
       // One index per command: FerretDB 1.24 panics on a multi-index createIndexes whose indexes all exist.
       await this.messages.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
-      await this.messages.createIndex({ room: 1, from: 1, cid: 1 }, { name: 'room_from_cid', unique: true });
+      await this.dropOldCidIndex();
       await this.reads.createIndex({ room: 1, user: 1, seq: 1 }, { name: 'room_user_seq', unique: true });
     } catch (err) {
       // The client may hold sockets by now: close() (which callers owe a started component) frees them.
       throw new Error(`opening the message store ${this.messages.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
     }
     this.started = true;
+  }
+
+  /**
+   * Drops the unique (room, from, cid) index a deployment of an earlier version has. Idempotent
+   * and safe when several processes start at once: the index is looked up by name (FerretDB
+   * 1.24 accepts a createIndex whose options differ from the existing index without an error,
+   * so "create it non-unique" would not replace it), and a concurrent drop's IndexNotFound (27,
+   * which FerretDB answers too) means it is gone.
+   */
+  private async dropOldCidIndex(): Promise<void> {
+    const indexes = await this.messages.indexes();
+    if (!indexes.some((i) => i.name === OLD_CID_INDEX && i.unique === true)) return;
+    try {
+      await this.messages.dropIndex(OLD_CID_INDEX);
+    } catch (err) {
+      if (!(err instanceof MongoError && err.code === INDEX_NOT_FOUND)) throw err;
+    }
   }
 
   async close(): Promise<void> {
@@ -124,8 +148,8 @@ export class MongoMessageStore implements MessageStore {
   }
 
   /**
-   * Stores every message whose (room, seq) and (room, from, cid) are free, and accepts as
-   * already stored those found under their (room, seq) with the same `from` and `cid`. One
+   * Stores every message whose (room, seq) is free, and accepts as already stored those found
+   * under their (room, seq) with the same `from` and `cid`. One
    * bulkWrite when nothing was there before; a read-back, and a retry of what a server that
    * stops at the first error (FerretDB) left unwritten, otherwise.
    */
@@ -255,36 +279,16 @@ export class MongoMessageStore implements MessageStore {
       if (seqs) seqs.push(m.seq);
       else seqsByRoom.set(m.room, [m.seq]);
     }
-    const slots = await this.lookup(
-      [...seqsByRoom].map(([room, seqs]) => ({ room, seq: { $in: seqs } })),
-      (d) => `${d.room}\u0000${d.seq}`,
-    );
-    const missing: ChatMessage[] = [];
+    const filters: Filter<MessageDoc>[] = [...seqsByRoom].map(([room, seqs]) => ({ room, seq: { $in: seqs } }));
+    const docs = await this.messages.find({ $or: filters }, { projection: { _id: 0, room: 1, seq: 1, from: 1, cid: 1 } }).toArray();
+    const slots = new Map(docs.map((d) => [`${d.room}\u0000${d.seq}`, { seq: d.seq, from: d.from, cid: d.cid }]));
+    const unwritten: ChatMessage[] = [];
     for (const m of batch) {
       const s = slots.get(`${m.room}\u0000${m.seq}`);
-      if (!s) missing.push(m);
+      if (!s) unwritten.push(m);
       else if (s.from !== m.from || s.cid !== m.cid) result.conflicts.push({ message: m, reason: 'seq-taken', existing: s });
     }
-    if (missing.length === 0) return [];
-    const cids = await this.lookup(
-      missing.map((m) => ({ room: m.room, from: m.from, cid: m.cid })),
-      (d) => `${d.room}\u0000${d.from}\u0000${d.cid}`,
-    );
-    const unwritten: ChatMessage[] = [];
-    for (const m of missing) {
-      const c = cids.get(`${m.room}\u0000${m.from}\u0000${m.cid}`);
-      if (!c) unwritten.push(m);
-      else if (c.seq !== m.seq) result.conflicts.push({ message: m, reason: 'cid-taken', existing: c });
-    }
     return unwritten;
-  }
-
-  private async lookup(
-    filters: Filter<MessageDoc>[],
-    key: (d: Pick<MessageDoc, 'room' | 'seq' | 'from' | 'cid'>) => string,
-  ): Promise<Map<string, { seq: number; from: string; cid: string }>> {
-    const docs = await this.messages.find({ $or: filters }, { projection: { _id: 0, room: 1, seq: 1, from: 1, cid: 1 } }).toArray();
-    return new Map(docs.map((d) => [key(d), { seq: d.seq, from: d.from, cid: d.cid }]));
   }
 }
 

@@ -17,7 +17,7 @@ export class PersistMetrics {
     const registers = [registry];
     this.persisted = shared('parley_persist_messages_total', () => new Counter({ name: 'parley_persist_messages_total', help: 'Messages stored (or found already stored) and acknowledged', registers }));
     this.batches = shared('parley_persist_batches_total', () => new Counter({ name: 'parley_persist_batches_total', help: 'Batches written to the message store', registers }));
-    this.conflicts = shared('parley_persist_conflicts_total', () => new Counter({ name: 'parley_persist_conflicts_total', help: 'Messages whose (room, seq) or (room, from, cid) another message holds', registers }));
+    this.conflicts = shared('parley_persist_conflicts_total', () => new Counter({ name: 'parley_persist_conflicts_total', help: 'Messages whose (room, seq) another message holds', registers }));
     this.deadLettered = shared(
       'parley_persist_dead_letters_total',
       () => new Counter({ name: 'parley_persist_dead_letters_total', help: 'Messages moved to the dead-letter stream, by reason', labelNames: ['reason'] as const, registers }),

@@ -65,6 +65,18 @@ export function messageStoreContract(name: string, make: () => Promise<StoreUnde
       expect((await store.range('idem', 1, 10)).map((m) => `${m.seq}:${m.cid}`)).toEqual(['1:c1', '2:c2', '3:c3', '4:c4', '5:c5']);
     });
 
+    it('a cid reused under another seq (after the dedupe window) is a second message, not a conflict', async () => {
+      const store = await open();
+      await store.put([msg('reuse', 1, { cid: 'same' })]);
+      await store.put([msg('reuse', 2), msg('reuse', 3, { cid: 'same', body: 'later' }), msg('reuse', 4, { cid: 'same', from: 'bob' })]);
+      expect((await store.range('reuse', 1, 9)).map((m) => `${m.seq}:${m.from}:${m.cid}:${m.body}`)).toEqual([
+        '1:alice:same:body 1',
+        '2:alice:c2:body 2',
+        '3:alice:same:later',
+        '4:bob:same:body 4',
+      ]);
+    });
+
     it('keeps rooms apart, including names with dots and colons', async () => {
       const store = await open();
       await store.put([msg('a.b', 1), msg('a:b', 1, { cid: 'x' }), msg('a', 1, { cid: 'y' }), msg('a.b', 2)]);

@@ -30,19 +30,29 @@ async function open(write: 'insert' | 'upsert'): Promise<{ store: MongoMessageSt
 }
 
 describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) => {
-  it('creates the two unique indexes, and starting twice is harmless', async () => {
+  it('keys messages by a unique (room, seq) only, and starting twice is harmless', async () => {
     const { store, db } = await open(write);
     const again = new MongoMessageStore({ url: MONGO_URL, dbName: db, write });
     stores.push(again);
     await again.start();
     await store.start();
     const indexes = await admin.db(db).collection('messages').indexes();
-    expect(indexes.filter((i) => i.unique).map((i) => ({ key: i.key, name: i.name }))).toEqual(
-      expect.arrayContaining([
-        { key: { room: 1, seq: 1 }, name: 'room_seq' },
-        { key: { room: 1, from: 1, cid: 1 }, name: 'room_from_cid' },
-      ]),
-    );
+    expect(indexes.filter((i) => i.unique).map((i) => ({ key: i.key, name: i.name }))).toEqual([{ key: { room: 1, seq: 1 }, name: 'room_seq' }]);
+  });
+
+  it('drops the unique (room, from, cid) index of an earlier version at start-up, also when two start at once', async () => {
+    const db = uniquePrefix(`mstore_old_${write}`);
+    dbs.push(db);
+    const coll = admin.db(db).collection('messages');
+    await coll.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
+    await coll.createIndex({ room: 1, from: 1, cid: 1 }, { name: 'room_from_cid', unique: true });
+    await coll.insertOne({ room: 'old', seq: 1, cid: 'same', from: 'alice', body: 'm1', ts: 1, at: new Date(1) });
+    const starting = [1, 2].map(() => new MongoMessageStore({ url: MONGO_URL, dbName: db, write }));
+    stores.push(...starting);
+    await Promise.all(starting.map((s) => s.start()));
+    expect((await coll.indexes()).map((i) => i.name).sort()).toEqual(['_id_', 'room_seq']);
+    await starting[0]?.put([message('old', 2, { cid: 'same' })]);
+    expect((await starting[0]?.range('old', 1, 9))?.map((m) => `${m.seq}:${m.cid}`)).toEqual(['1:same', '2:same']);
   });
 
   it('stores ts as a number and at as a Date', async () => {
@@ -65,14 +75,14 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
     expect((await store.range('c', 1, 9)).map((m) => `${m.seq}:${m.cid}`)).toEqual(['1:c1', '2:c2', '3:c3', '4:c4']);
   });
 
-  it('reports a (room, from, cid) already stored under another seq as a conflict', async () => {
+  it('stores a (room, from, cid) already stored under another seq as a second message', async () => {
     const { store } = await open(write);
     await store.put([message('d', 1, { cid: 'same' })]);
     const again = message('d', 7, { cid: 'same' });
     const otherSender = message('d', 8, { cid: 'same', from: 'bob' });
     const result = await store.putChecked([again, message('d', 2), otherSender]);
-    expect(result.conflicts).toEqual([{ message: again, reason: 'cid-taken', existing: { seq: 1, from: 'alice', cid: 'same' } }]);
-    expect((await store.range('d', 1, 9)).map((m) => `${m.seq}:${m.from}:${m.cid}`)).toEqual(['1:alice:same', '2:alice:c2', '8:bob:same']);
+    expect(result).toEqual({ conflicts: [], rejected: [] });
+    expect((await store.range('d', 1, 9)).map((m) => `${m.seq}:${m.from}:${m.cid}`)).toEqual(['1:alice:same', '2:alice:c2', '7:alice:same', '8:bob:same']);
   });
 
   it('put throws StoreWriteError listing what it could not store, after storing the rest', async () => {
