@@ -2,6 +2,7 @@ import { connect, DeliverPolicy, Events, type JetStreamClient, type JetStreamMan
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
+import type { DurableTail } from '../rooms/state/room-restorer.js';
 import type { DurableQueue, QueuedMessage, ReadPointer } from './durable-queue.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
 import {
@@ -116,11 +117,7 @@ export class JetStreamQueue implements DurableQueue {
     if (ack.duplicate) await this.checkDuplicate(id, ack.seq, message);
   }
 
-  /**
-   * The highest seq among the room's queued messages (0 when the stream holds none): the last
-   * one on the room's subject, and every one within `lastSeqScanMs` before it. Used to restore a
-   * room's counter; messages older than the stream's max age are MongoDB's to answer for.
-   */
+  /** A moved read pointer, on its way to the store like the messages (at-least-once). */
   async publishRead(pointer: ReadPointer): Promise<void> {
     this.client();
     const id = `read:${pointer.room}:${pointer.user}:${pointer.seq}`;
@@ -145,48 +142,64 @@ export class JetStreamQueue implements DurableQueue {
     }
   }
 
-  /** The room's epoch (of its last queued message) and `lastSeq`; undefined when nothing is queued. */
-  async lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined> {
-    const seq = await this.lastSeq(room);
-    if (seq === 0) return undefined;
-    const last = await this.manager().streams.getMessage(this.names.stream, { last_by_subj: persistSubject(this.opts.prefix, room) });
-    return { epoch: epochOf(last.data), seq };
-  }
-
-  async lastSeq(room: string): Promise<number> {
+  /**
+   * The room's durable tail as the queue holds it: the epoch of its last queued message, the
+   * highest seq of that epoch, and its messages of that epoch queued within `lastSeqScanMs`
+   * before the last one (they restore the room's recent buffer and dedupe entries). Undefined
+   * when nothing is queued for the room. Messages older than the stream's max age are MongoDB's
+   * to answer for.
+   */
+  async lastPosition(room: string): Promise<DurableTail | undefined> {
     const jsm = this.manager();
     const subject = persistSubject(this.opts.prefix, room);
     let last;
     try {
       last = await jsm.streams.getMessage(this.names.stream, { last_by_subj: subject });
     } catch (err) {
-      if (jsErrCode(err) === JS_ERR.noMessageFound) return 0;
+      if (jsErrCode(err) === JS_ERR.noMessageFound) return undefined;
       throw new Error(`reading the last queued message of ${room} failed: ${(err as Error).message}`, { cause: err });
     }
-    let max = seqOf(last.data);
+    const newest = readQueued(last.data);
+    const epoch = newest?.epoch;
+    const bySeq = new Map<number, ChatMessage>();
+    const keep = (m: QueuedMessage | undefined): void => {
+      if (!m || m.room !== room || m.epoch !== epoch) return;
+      const { epoch: _epoch, ...message } = m;
+      bySeq.set(m.seq, message);
+    };
+    keep(newest);
     const scanMs = this.opts.lastSeqScanMs ?? 10 * 60_000;
-    if (scanMs <= 0) return max;
-    const since = new Date(last.time.getTime() - scanMs).toISOString();
+    if (scanMs > 0) await this.scan(room, subject, last.seq, new Date(last.time.getTime() - scanMs), keep);
+    const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+    return { epoch, seq: messages.at(-1)?.seq ?? 0, messages };
+  }
+
+  /** The highest seq among the room's queued messages of its newest epoch (0 when none). */
+  async lastSeq(room: string): Promise<number> {
+    return (await this.lastPosition(room))?.seq ?? 0;
+  }
+
+  /** Reads the room's messages from `since` up to stream seq `upTo`, within SCAN_DEADLINE_MS. */
+  private async scan(room: string, subject: string, upTo: number, since: Date, keep: (m: QueuedMessage | undefined) => void): Promise<void> {
     const consumer = await this.client().consumers.get(this.names.stream, {
       filterSubjects: subject,
       deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: since,
+      opt_start_time: since.toISOString(),
     });
     const messages = await consumer.consume({ max_messages: 1000 });
     const deadline = setTimeout(() => void messages.close(), SCAN_DEADLINE_MS);
     let reached = false;
     try {
       for await (const m of messages) {
-        max = Math.max(max, seqOf(m.data));
-        reached = m.seq >= last.seq || m.info.pending === 0;
+        keep(readQueued(m.data));
+        reached = m.seq >= upTo || m.info.pending === 0;
         if (reached) break;
       }
     } finally {
       clearTimeout(deadline);
       await messages.close();
     }
-    if (!reached) throw new Error(`scanning the queued messages of ${room} did not reach stream seq ${last.seq} in time`);
-    return max;
+    if (!reached) throw new Error(`scanning the queued messages of ${room} did not reach stream seq ${upTo} in time`);
   }
 
   private client(): JetStreamClient {
@@ -214,21 +227,20 @@ export class JetStreamQueue implements DurableQueue {
   }
 }
 
-/** The seq of a queued message's JSON; 0 for one that cannot be read (the worker dead-letters those). */
-function epochOf(data: Uint8Array): string | undefined {
+/**
+ * A queued message's fields, or undefined for one that cannot be read (the worker dead-letters
+ * those): only what a restore needs is checked here.
+ */
+function readQueued(data: Uint8Array): QueuedMessage | undefined {
   try {
-    const epoch = (JSON.parse(decoder.decode(data)) as { epoch?: unknown }).epoch;
-    return typeof epoch === 'string' && epoch.length > 0 ? epoch : undefined;
+    const m = JSON.parse(decoder.decode(data)) as Partial<QueuedMessage>;
+    if (typeof m.room !== 'string' || typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 1) return undefined;
+    if (typeof m.cid !== 'string' || typeof m.from !== 'string' || typeof m.body !== 'string' || typeof m.ts !== 'number') return undefined;
+    const message: QueuedMessage = { room: m.room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ts: m.ts };
+    if (m.meta !== undefined && typeof m.meta === 'object' && m.meta !== null) message.meta = m.meta;
+    if (typeof m.epoch === 'string' && m.epoch.length > 0) message.epoch = m.epoch;
+    return message;
   } catch {
     return undefined;
-  }
-}
-
-function seqOf(data: Uint8Array): number {
-  try {
-    const seq = (JSON.parse(decoder.decode(data)) as { seq?: unknown }).seq;
-    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : 0;
-  } catch {
-    return 0;
   }
 }

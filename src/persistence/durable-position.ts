@@ -1,21 +1,22 @@
-import type { DurablePosition } from '../rooms/state/redis-room-state.js';
-
-type Position = { epoch: string | undefined; seq: number } | undefined;
+import type { DurablePosition, DurableTail } from '../rooms/state/room-restorer.js';
 
 /**
  * A room's last durable position from every durable copy a gateway can read (the queue, then
- * the long-term store): the highest seq of the newest epoch any of them knows. A copy that
- * fails to answer fails the restore (and so the request): guessing could reuse a seq.
+ * the long-term store): the highest seq of the newest epoch any of them knows, and the newest
+ * messages they hand over. A copy that fails to answer fails the restore (and so the request):
+ * guessing could reuse a seq.
  */
 export class CombinedPosition implements DurablePosition {
   constructor(private readonly sources: readonly DurablePosition[]) {}
 
-  async lastPosition(room: string): Promise<Position> {
+  async lastPosition(room: string): Promise<DurableTail | undefined> {
     const found = (await Promise.all(this.sources.map((s) => s.lastPosition(room)))).filter((p) => p !== undefined);
+    if (found.length === 0) return undefined;
     // The queue is listed first and holds the newest messages: its epoch wins.
     const epoch = found.find((p) => p.epoch !== undefined)?.epoch;
-    if (found.length === 0) return undefined;
-    const seq = Math.max(...found.filter((p) => epoch === undefined || p.epoch === undefined || p.epoch === epoch).map((p) => p.seq));
-    return { epoch, seq };
+    const same = found.filter((p) => epoch === undefined || p.epoch === undefined || p.epoch === epoch);
+    const bySeq = new Map<number, NonNullable<DurableTail['messages']>[number]>();
+    for (const p of same) for (const m of p.messages ?? []) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+    return { epoch, seq: Math.max(...same.map((p) => p.seq)), messages: [...bySeq.values()].sort((a, b) => a.seq - b.seq) };
   }
 }

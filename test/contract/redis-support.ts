@@ -33,7 +33,8 @@ export function tagCheckedClient(client: Redis): Redis {
     get(target, prop, receiver) {
       if (prop === 'defineCommand') {
         return (name: string, def: { lua: string; numberOfKeys?: number }) => {
-          keyCounts.set(name, def.numberOfKeys ?? 0);
+          // Without numberOfKeys the key count comes first in each call (-1 marks that).
+          keyCounts.set(name, def.numberOfKeys ?? -1);
           target.defineCommand(name, def);
         };
       }
@@ -42,7 +43,8 @@ export function tagCheckedClient(client: Redis): Redis {
       const count = typeof prop === 'string' ? keyCounts.get(prop) : undefined;
       if (count === undefined) return (value as (...a: unknown[]) => unknown).bind(target);
       return (...args: unknown[]) => {
-        const tags = new Set(args.slice(0, count).map((k) => hashTagOf(String(k))));
+        const keys = count === -1 ? args.slice(1, 1 + Number(args[0])) : args.slice(0, count);
+        const tags = new Set(keys.map((k) => hashTagOf(String(k))));
         if (tags.size > 1) return Promise.reject(new Error(`script ${String(prop)} spans hash tags ${[...tags].join(', ')}`));
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };

@@ -3,7 +3,9 @@
 import { Redis, type Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisPresence, type PresenceClient } from '../../src/rooms/state/redis-presence.js';
-import { RedisRoomState, type RoomStateClient } from '../../src/rooms/state/redis-room-state.js';
+import { RedisRoomState, type DurablePosition, type RoomStateClient } from '../../src/rooms/state/redis-room-state.js';
+import type { AppendResult } from '../../src/rooms/state/room-state.js';
+import type { ChatMessage } from '../../src/rooms/types.js';
 import { defineScript } from '../../src/rooms/state/redis-scripts.js';
 import { requireRedis, uniquePrefix } from '../helpers/services.js';
 import { presenceContract } from './presence.contract.js';
@@ -74,7 +76,10 @@ describe('redis: RoomState when Redis loses a room', () => {
   it('a room whose keys are all gone starts a new epoch at seq 1', async () => {
     const prefix = newPrefix('lost');
     const state = new RedisRoomState(client, { prefix, recentMax: 10 });
-    for (const cid of ['c1', 'c2', 'c3']) await state.append(input('r', cid), 60);
+    for (const cid of ['c1', 'c2', 'c3']) {
+      const r = await state.append(input('r', cid), 60);
+      await state.commit('r', r.epoch, [r.message.seq]);
+    }
     await state.setRead('r', 'alice', 3);
     const before = await state.head('r');
     expect(before.head).toBe(3);
@@ -83,6 +88,7 @@ describe('redis: RoomState when Redis loses a room', () => {
     expect(after.epoch).not.toBe(before.epoch);
     expect(after.head).toBe(0);
     const next = await state.append(input('r', 'c1'), 60);
+    await state.commit('r', next.epoch, [next.message.seq]);
     expect({ dup: next.dup, seq: next.message.seq, epoch: next.epoch }).toEqual({ dup: false, seq: 1, epoch: after.epoch });
     expect(await state.getRead('r', 'alice')).toBe(0);
     expect((await state.range('r', 1, 10)).map((m) => m.seq)).toEqual([1]);
@@ -97,10 +103,90 @@ describe('redis: RoomState when Redis loses a room', () => {
     await raw.del(`{${prefix}:r}:meta`);
     expect(await state.getRead('r', 'alice')).toBe(0);
     const again = await state.append(input('r', 'c1'), 60);
+    await state.commit('r', again.epoch, [again.message.seq]);
     expect(again.epoch).not.toBe(first.epoch);
     expect({ dup: again.dup, seq: again.message.seq }).toEqual({ dup: false, seq: 1 });
     expect((await state.range('r', 1, 10)).map((m) => m.cid)).toEqual(['c1']);
     expect((await state.append(input('r', 'c1'), 60)).dup).toBe(true);
+  });
+});
+
+describe('redis: RoomState with a durable copy', () => {
+  const input = (room: string, cid: string, ts = Date.now()) => ({ room, from: 'alice', cid, body: `body ${cid}`, ts });
+
+  /** A durable copy that holds exactly what it is given: the messages this test made durable. */
+  function durableCopy() {
+    const held: ChatMessage[] = [];
+    let epoch: string | undefined;
+    const source: DurablePosition = {
+      lastPosition: () => Promise.resolve(held.length === 0 ? undefined : { epoch, seq: Math.max(...held.map((m) => m.seq)), messages: [...held] }),
+    };
+    return {
+      source,
+      keep(r: AppendResult) {
+        epoch = r.epoch;
+        held.push(r.message);
+      },
+    };
+  }
+
+  async function sendDurably(state: RedisRoomState, copy: ReturnType<typeof durableCopy>, cid: string): Promise<AppendResult> {
+    const r = await state.append(input('r', cid), 60);
+    copy.keep(r);
+    await state.commit('r', r.epoch, [r.message.seq]);
+    return r;
+  }
+
+  it('a lost room comes back in its epoch with its counter, recent messages and dedupe entries', async () => {
+    const prefix = newPrefix('restore');
+    const copy = durableCopy();
+    const state = new RedisRoomState(client, { prefix, recentMax: 10, durable: copy.source, dedupeTtlS: 60 });
+    const sent = [];
+    for (const cid of ['c1', 'c2', 'c3']) sent.push(await sendDurably(state, copy, cid));
+    expect(await deleteKeys(raw, `{${prefix}:r}*`)).toBeGreaterThanOrEqual(3);
+    expect(await state.head('r')).toEqual({ epoch: sent[0]?.epoch, head: 3, seq: 3 });
+    expect(await state.range('r', 1, 3)).toStrictEqual(sent.map((r) => r.message));
+    // An acknowledged cid stays a duplicate across the loss; a new one takes the next seq.
+    const resent = await state.append(input('r', 'c2'), 60);
+    expect({ dup: resent.dup, message: resent.message }).toStrictEqual({ dup: true, message: sent[1]?.message });
+    expect((await state.append(input('r', 'c4'), 60)).message.seq).toBe(4);
+  });
+
+  it('an older copy (Redis restarted from a snapshot) is brought up to the durable copy before the next seq', async () => {
+    const prefix = newPrefix('older');
+    const copy = durableCopy();
+    const state = new RedisRoomState(client, { prefix, recentMax: 10, durable: copy.source, dedupeTtlS: 60 });
+    for (const cid of ['c1', 'c2']) await sendDurably(state, copy, cid);
+    const meta = `{${prefix}:r}:meta`;
+    const snapshot = await raw.dumpBuffer(meta);
+    const recent = await raw.dumpBuffer(`{${prefix}:r}:recent`);
+    const later = [await sendDurably(state, copy, 'c3'), await sendDurably(state, copy, 'c4')];
+    // The snapshot comes back, as a restart would load it: the counter at 2, c3 and c4 unknown.
+    await raw.del(meta, `{${prefix}:r}:recent`, `{${prefix}:r}:d:5:alice:c3`, `{${prefix}:r}:d:5:alice:c4`);
+    await raw.restore(meta, 0, snapshot);
+    await raw.restore(`{${prefix}:r}:recent`, 0, recent);
+    // Same server, so the run id did not change: a restart is what tells; make it look like one.
+    await raw.hset(meta, 'run', 'an-earlier-run');
+    const next = await state.append(input('r', 'c5'), 60);
+    expect({ dup: next.dup, seq: next.message.seq, epoch: next.epoch }).toEqual({ dup: false, seq: 5, epoch: later[0]?.epoch });
+    const again = await state.append(input('r', 'c3'), 60);
+    expect({ dup: again.dup, message: again.message }).toStrictEqual({ dup: true, message: later[0]?.message });
+    expect((await state.range('r', 1, 4)).map((m) => m.cid)).toEqual(['c1', 'c2', 'c3', 'c4']);
+  });
+
+  it('a verified room is not restored again, and a room the durable copy does not know keeps what Redis holds', async () => {
+    const prefix = newPrefix('verified');
+    let asked = 0;
+    const state = new RedisRoomState(client, { prefix, recentMax: 10, durable: { lastPosition: () => (asked++, Promise.resolve(undefined)) } });
+    const first = await state.append(input('r', 'c1'), 60);
+    await state.commit('r', first.epoch, [1]);
+    expect(asked).toBe(1);
+    await state.head('r');
+    await state.append(input('r', 'c2'), 60);
+    expect(asked).toBe(1);
+    await raw.hset(`{${prefix}:r}:meta`, 'run', 'an-earlier-run');
+    expect(await state.head('r')).toEqual({ epoch: first.epoch, head: 1, seq: 2 });
+    expect(asked).toBe(2);
   });
 });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
-import type { AppendInput, AppendResult, RoomHead, RoomState } from './room-state.js';
+import type { AppendInput, AppendResult, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 interface DedupeEntry {
   message: ChatMessage;
@@ -14,6 +14,8 @@ interface RoomRecord {
   recent: ChatMessage[];
   dedupe: Map<string, DedupeEntry>;
   reads: Map<string, number>;
+  /** Sequenced messages not yet committed, by seq. */
+  pending: Map<number, ChatMessage>;
 }
 
 const SWEEP_MS = 30_000;
@@ -58,21 +60,37 @@ export class MemoryRoomState implements RoomState {
     rec.recent.push(message);
     if (rec.recent.length > this.recentMax) rec.recent.shift();
     rec.dedupe.set(key, { message, expiresAt: now + dedupeTtlS * 1000 });
+    rec.pending.set(message.seq, message);
     return Promise.resolve({ message, dup: false, epoch: rec.epoch });
+  }
+
+  commit(room: string, epoch: string, seqs: readonly number[]): Promise<boolean> {
+    const rec = this.rooms.get(room);
+    if (rec?.epoch !== epoch) return Promise.resolve(false);
+    for (const seq of seqs) rec.pending.delete(seq);
+    return Promise.resolve(true);
   }
 
   head(room: string): Promise<RoomHead> {
     const rec = this.record(room);
-    return Promise.resolve({ epoch: rec.epoch, head: rec.head });
+    let head = rec.head;
+    for (const seq of rec.pending.keys()) head = Math.min(head, seq - 1);
+    return Promise.resolve({ epoch: rec.epoch, head, seq: rec.head });
   }
 
-  range(room: string, from: number, to: number): Promise<ChatMessage[]> {
+  async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
+    return (await this.read(room, from, to)).durable;
+  }
+
+  read(room: string, from: number, to: number): Promise<RoomRead> {
     const rec = this.rooms.get(room);
     const first = rec?.recent[0];
-    if (!rec || !first || to < from) return Promise.resolve([]);
-    const start = Math.max(0, from - first.seq);
-    const end = Math.min(rec.recent.length, to - first.seq + 1);
-    return Promise.resolve(end > start ? rec.recent.slice(start, end) : []);
+    if (!rec || to < from) return Promise.resolve({ durable: [], pending: [] });
+    const start = first ? Math.max(0, from - first.seq) : 0;
+    const end = first ? Math.min(rec.recent.length, to - first.seq + 1) : 0;
+    const inRange = end > start ? rec.recent.slice(start, end) : [];
+    const pending = [...rec.pending.values()].filter((m) => m.seq >= from && m.seq <= to).sort((a, b) => a.seq - b.seq);
+    return Promise.resolve({ durable: inRange.filter((m) => !rec.pending.has(m.seq)), pending });
   }
 
   setRead(room: string, user: string, seq: number): Promise<{ seq: number; moved: boolean }> {
@@ -90,7 +108,7 @@ export class MemoryRoomState implements RoomState {
   private record(room: string): RoomRecord {
     let rec = this.rooms.get(room);
     if (!rec) {
-      rec = { epoch: randomBytes(6).toString('base64url'), head: 0, recent: [], dedupe: new Map(), reads: new Map() };
+      rec = { epoch: randomBytes(6).toString('base64url'), head: 0, recent: [], dedupe: new Map(), reads: new Map(), pending: new Map() };
       this.rooms.set(room, rec);
     }
     return rec;

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
-import { APPEND_LUA, GET_READ_LUA, HEAD_LUA, RESTORE_LUA, SET_READ_LUA } from './lua/room-state.js';
+import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
-import type { AppendInput, AppendResult, RoomHead, RoomState } from './room-state.js';
+import { RoomRestorer, type DurablePosition } from './room-restorer.js';
+import type { AppendInput, AppendResult, RoomHead, RoomRead, RoomState } from './room-state.js';
+
+export type { DurablePosition, DurableTail } from './room-restorer.js';
 
 /** What RedisRoomState needs of an ioredis `Redis` or `Cluster`. */
-export interface RoomStateClient extends RedisScripting {
-  zrangebyscore(key: string, min: number | string, max: number | string): Promise<string[]>;
-}
+export type RoomStateClient = RedisScripting;
 
 export interface RedisRoomStateOptions {
   /** Namespace of every key; must not contain `{` or `}` (they delimit the hash tag). */
@@ -16,42 +17,50 @@ export interface RedisRoomStateOptions {
   recentMax: number;
   /**
    * Where a room's position survives Redis (the durable queue, the message store). With it, a
-   * room Redis lost is restored — same epoch, counter at the highest durable seq — before any
-   * operation on it; without it (or when it knows nothing of the room) the room starts a new epoch.
+   * room Redis lost, or holds an older copy of (a restart from a snapshot, a failover to a
+   * lagging replica: the server's run id changed), is brought back to the durable copy — same
+   * epoch, counter, recent messages and dedupe entries — before any operation on it; without it
+   * (or when it knows nothing of the room) a lost room starts a new epoch.
    */
   durable?: DurablePosition;
-}
-
-/** The last position of a room that outlives Redis. */
-export interface DurablePosition {
-  lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined>;
+  /** DEDUPE_TTL_S: restored dedupe entries live what is left of it (default 600). */
+  dedupeTtlS?: number;
 }
 
 /**
  * RoomState in Redis: one Lua call per operation, each on the keys of one room (hash tag
- * `{prefix:room}`), so it runs on Redis Cluster. What survives a Redis restart is what Redis
- * persists; a room whose meta hash is gone starts a new epoch at seq 1 (see lua/room-state.ts).
- * The client is the caller's: `close()` does not quit it.
+ * `{prefix:room}`), so it runs on Redis Cluster. The key layout and the verification of a room
+ * against the server's run id are in lua/room-state.ts. The client is the caller's: `close()`
+ * does not quit it.
  */
 export class RedisRoomState implements RoomState {
   private readonly appendScript: ScriptCall;
+  private readonly commitScript: ScriptCall;
   private readonly headScript: ScriptCall;
+  private readonly readScript: ScriptCall;
   private readonly setReadScript: ScriptCall;
   private readonly getReadScript: ScriptCall;
-  private readonly restoreScript: ScriptCall;
-  /** One restore at a time per room on this node. */
-  private readonly restoring = new Map<string, Promise<void>>();
+  private readonly restorer: RoomRestorer | undefined;
 
   constructor(
-    private readonly client: RoomStateClient,
+    client: RoomStateClient,
     private readonly opts: RedisRoomStateOptions,
   ) {
     if (/[{}]/.test(opts.prefix)) throw new Error('the Redis key prefix must not contain { or }');
-    this.appendScript = defineScript(client, 'parleyRoomAppend', 4, APPEND_LUA);
-    this.headScript = defineScript(client, 'parleyRoomHead', 3, HEAD_LUA);
-    this.setReadScript = defineScript(client, 'parleyRoomSetRead', 3, SET_READ_LUA);
+    this.appendScript = defineScript(client, 'parleyRoomAppend', 5, APPEND_LUA);
+    this.commitScript = defineScript(client, 'parleyRoomCommit', 2, COMMIT_LUA);
+    this.headScript = defineScript(client, 'parleyRoomHead', 4, HEAD_LUA);
+    this.readScript = defineScript(client, 'parleyRoomRead', 2, READ_LUA);
+    this.setReadScript = defineScript(client, 'parleyRoomSetRead', 4, SET_READ_LUA);
     this.getReadScript = defineScript(client, 'parleyRoomGetRead', 2, GET_READ_LUA);
-    this.restoreScript = defineScript(client, 'parleyRoomRestore', 3, RESTORE_LUA);
+    this.restorer = opts.durable
+      ? new RoomRestorer(client, opts.durable, {
+          recentMax: opts.recentMax,
+          dedupeTtlMs: (opts.dedupeTtlS ?? 600) * 1000,
+          keys: (room) => this.keys(room),
+          newEpoch,
+        })
+      : undefined;
   }
 
   start(): Promise<void> {
@@ -76,7 +85,7 @@ export class RedisRoomState implements RoomState {
     const after = `,${JSON.stringify(rest).slice(1)}`;
     const ttlMs = Math.max(1, Math.round(dedupeTtlS * 1000));
     const reply = await this.withRoom(input.room, (candidate) =>
-      this.appendScript(k.meta, k.recent, k.reads, k.dedupe(input.from, input.cid), candidate, before, after, this.opts.recentMax, ttlMs),
+      this.appendScript(k.meta, k.recent, k.reads, k.pend, k.dedupe(input.from, input.cid), candidate, before, after, this.opts.recentMax, ttlMs),
     );
     return {
       dup: asNumber(reply[0], 'append') === 1,
@@ -85,21 +94,32 @@ export class RedisRoomState implements RoomState {
     };
   }
 
+  async commit(room: string, epoch: string, seqs: readonly number[]): Promise<boolean> {
+    const k = this.keys(room);
+    return asNumber(await this.commitScript(k.meta, k.pend, epoch, ...seqs), 'commit') === 1;
+  }
+
   async head(room: string): Promise<RoomHead> {
     const k = this.keys(room);
-    const reply = await this.withRoom(room, (candidate) => this.headScript(k.meta, k.recent, k.reads, candidate));
-    return { epoch: asString(reply[0], 'head'), head: asNumber(reply[1], 'head') };
+    const reply = await this.withRoom(room, (candidate) => this.headScript(k.meta, k.recent, k.reads, k.pend, candidate));
+    return { epoch: asString(reply[0], 'head'), head: asNumber(reply[1], 'head'), seq: asNumber(reply[2], 'head') };
   }
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
-    if (to < from) return [];
-    const found = await this.client.zrangebyscore(this.keys(room).recent, from, to);
-    return found.map(parseMessage);
+    return (await this.read(room, from, to)).durable;
+  }
+
+  async read(room: string, from: number, to: number): Promise<RoomRead> {
+    if (to < from) return { durable: [], pending: [] };
+    const k = this.keys(room);
+    const reply = asArray(await this.readScript(k.recent, k.pend, from, to), 'read');
+    const list = (i: number) => asArray(reply[i] ?? [], 'read').map((json) => parseMessage(asString(json, 'read')));
+    return { durable: list(0), pending: list(1) };
   }
 
   async setRead(room: string, user: string, seq: number): Promise<{ seq: number; moved: boolean }> {
     const k = this.keys(room);
-    const reply = await this.withRoom(room, (candidate) => this.setReadScript(k.meta, k.recent, k.reads, candidate, user, seq));
+    const reply = await this.withRoom(room, (candidate) => this.setReadScript(k.meta, k.recent, k.reads, k.pend, candidate, user, seq));
     return { seq: asNumber(reply[0], 'setRead'), moved: asNumber(reply[1], 'setRead') === 1 };
   }
 
@@ -110,29 +130,17 @@ export class RedisRoomState implements RoomState {
 
   /**
    * Runs a script that needs the room's counter. Without a durable source the script creates a
-   * missing room itself (new epoch); with one, a missing room is restored first, then retried.
+   * missing room itself (new epoch); with one, a missing or unverified room is restored first,
+   * then the script runs again.
    */
   private async withRoom(room: string, run: (candidate: string) => Promise<unknown>): Promise<unknown[]> {
-    if (!this.opts.durable) return asArray(await run(newEpoch()), 'room script');
+    if (!this.restorer) return asArray(await run(newEpoch()), 'room script');
     for (let attempt = 0; attempt < 3; attempt++) {
       const reply = asArray(await run(''), 'room script');
       if (reply[0] !== -1) return reply;
-      await this.restore(room);
+      await this.restorer.restore(room);
     }
-    throw new Error(`room ${room} vanished again while it was being restored`);
-  }
-
-  private restore(room: string): Promise<void> {
-    let pending = this.restoring.get(room);
-    if (!pending) {
-      pending = (async () => {
-        const k = this.keys(room);
-        const durable = await this.opts.durable?.lastPosition(room);
-        await this.restoreScript(k.meta, k.recent, k.reads, durable?.epoch ?? newEpoch(), durable?.seq ?? 0);
-      })().finally(() => this.restoring.delete(room));
-      this.restoring.set(room, pending);
-    }
-    return pending;
+    throw new Error(`room ${room} could not be verified against its durable copy (Redis restarted again meanwhile?)`);
   }
 
   private keys(room: string) {
@@ -141,6 +149,7 @@ export class RedisRoomState implements RoomState {
       meta: `${tag}:meta`,
       recent: `${tag}:recent`,
       reads: `${tag}:reads`,
+      pend: `${tag}:pend`,
       // Length-prefixed so that no (from, cid) pair can spell another's key.
       dedupe: (from: string, cid: string) => `${tag}:d:${from.length}:${from}:${cid}`,
     };
@@ -152,6 +161,6 @@ function newEpoch(): string {
 }
 
 function parseMessage(json: string): ChatMessage {
-  // Written by append() above: a ChatMessage with the seq spliced in.
+  // Written by append() above (or restored from the durable copy): a ChatMessage with its seq.
   return JSON.parse(json) as ChatMessage;
 }

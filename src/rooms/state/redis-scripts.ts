@@ -10,6 +10,9 @@ export interface RedisScripting {
 /** Runs one defined script: the keys first, then the arguments. */
 export type ScriptCall = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
 
+/** Runs one defined script whose number of keys varies per call. */
+export type VariadicScriptCall = (keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
+
 /**
  * Defines `lua` on the client under `name` and returns a typed caller. Names are global per
  * client, so each adapter namespaces its own (`parleyRoom…`, `parleyPresence…`).
@@ -19,6 +22,15 @@ export function defineScript(client: RedisScripting, name: string, numberOfKeys:
   const fn: unknown = (client as unknown as Record<string, unknown>)[name];
   if (typeof fn !== 'function') throw new Error(`the Redis client did not define the script ${name}`);
   return (...args) => (fn as (...a: (string | number)[]) => Promise<unknown>).apply(client, args);
+}
+
+/** Like defineScript, for a script that takes a different number of keys on each call. */
+export function defineVariadicScript(client: RedisScripting, name: string, lua: string): VariadicScriptCall {
+  client.defineCommand(name, { lua });
+  const fn: unknown = (client as unknown as Record<string, unknown>)[name];
+  if (typeof fn !== 'function') throw new Error(`the Redis client did not define the script ${name}`);
+  // Without numberOfKeys, ioredis takes the key count as the first argument.
+  return (keys, args) => (fn as (...a: (string | number)[]) => Promise<unknown>).apply(client, [keys.length, ...keys, ...args]);
 }
 
 /** `{<prefix>:<name>}`: a Redis Cluster hash tag; every key of one script must share it. */

@@ -19,7 +19,17 @@ export interface AppendResult {
 
 export interface RoomHead {
   epoch: string;
+  /** The readable head: every seq up to it is durable (below the first pending seq). */
   head: number;
+  /** The counter: the last seq handed out, pending or not. */
+  seq: number;
+}
+
+/** A room's messages in a range, split by whether they are known to be durable. */
+export interface RoomRead {
+  durable: ChatMessage[];
+  /** Sequenced but not yet committed: their durable append may have failed or never finished. */
+  pending: ChatMessage[];
 }
 
 /**
@@ -27,15 +37,22 @@ export interface RoomHead {
  * pointers.
  *
  * Guarantees: `append` is atomic — dedupe check, seq increment and buffer append happen in one
- * step, so seqs are gap-free and never handed out twice within an epoch. What survives a
- * restart depends on the adapter: the memory one loses everything (a new epoch per room), the
- * Redis one keeps what Redis keeps.
+ * step, so seqs are gap-free and never handed out twice within an epoch. A new message is
+ * *pending* until `commit` says it is durable; readers (`range`, the readable `head`) never see
+ * a pending message, and `read` hands pending ones to whoever finishes them. What survives a
+ * restart depends on the adapter: the memory one loses everything (a new epoch per room); the
+ * Redis one keeps what Redis keeps and, given a durable source, brings a room it lost or holds
+ * an older copy of back to that source before it hands out another seq.
  */
 export interface RoomState extends Lifecycle {
   append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult>;
+  /** Marks the room's messages `seqs` of `epoch` durable; false (a no-op) when the room is in another epoch. Idempotent. */
+  commit(room: string, epoch: string, seqs: readonly number[]): Promise<boolean>;
   head(room: string): Promise<RoomHead>;
-  /** Messages with `from <= seq <= to` still in the recent buffer, oldest first. */
+  /** Durable messages with `from <= seq <= to` still in the recent buffer, oldest first. */
   range(room: string, from: number, to: number): Promise<ChatMessage[]>;
+  /** `range`, plus the pending messages of the range. */
+  read(room: string, from: number, to: number): Promise<RoomRead>;
   /** Stores max(current, min(seq, head)); returns the stored pointer and whether it moved. */
   setRead(room: string, user: string, seq: number): Promise<{ seq: number; moved: boolean }>;
   getRead(room: string, user: string): Promise<number>;

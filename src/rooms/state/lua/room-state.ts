@@ -3,39 +3,54 @@
 // room, all under the room's hash tag, so it runs on Redis Cluster.
 //
 // Keys of a room (tag T = {prefix:room}):
-//   T:meta    hash  epoch, seq (the counter)
+//   T:meta    hash  epoch, seq (the counter), run (the Redis run id the room was checked under)
 //   T:recent  zset  message JSON scored by seq, capped at recentMax
+//   T:pend    zset  message JSON scored by seq: sequenced, not yet known to be durable
 //   T:reads   hash  user -> read pointer
 //   T:d:…     string per (from, cid): "<epoch>|<message JSON>", PX = dedupe TTL
+//
+// A room is "verified" while meta.run is the run id of the server that holds it. A restart from
+// a snapshot or an AOF, or a failover to a replica, changes the run id: the copy the server holds
+// may be older than what was acknowledged, so with a durable source every script that needs the
+// counter refuses the room ({-1}) until RedisRoomState has brought it up to the durable copy.
+
+const RUN_ID = `
+local function run_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+`;
 
 /**
  * Returns the room's epoch. A missing meta hash (new room, or Redis lost it) starts a new
- * epoch at seq 0 with the caller's candidate, and drops what is left of the old epoch's buffer
- * and read pointers, so no seq of the old epoch is ever read as one of the new. An empty
- * candidate means "the caller restores lost rooms itself": the script then reports the room
- * missing (false) and changes nothing.
+ * epoch at seq 0 with the caller's candidate, and drops what is left of the old epoch, so no
+ * seq of the old epoch is ever read as one of the new. An empty candidate means "the caller
+ * restores rooms from a durable source": the script then reports the room missing (false) when
+ * its meta is gone or was not verified under this server's run id, and changes nothing.
  */
-const ENSURE_EPOCH = `
-local function ensure_epoch(meta, recent, reads, candidate)
+const ENSURE_EPOCH = `${RUN_ID}
+local function ensure_epoch(meta, recent, reads, pend, candidate)
   local epoch = redis.call('HGET', meta, 'epoch')
+  if candidate == '' then
+    if epoch and redis.call('HGET', meta, 'run') == run_id() then return epoch end
+    return false
+  end
   if epoch then return epoch end
-  if candidate == '' then return false end
-  redis.call('DEL', recent, reads)
+  redis.call('DEL', recent, reads, pend)
   redis.call('HSET', meta, 'epoch', candidate, 'seq', 0)
   return candidate
 end
 `;
 
 /**
- * KEYS: meta, recent, reads, dedupe. ARGV: candidate epoch, JSON before the seq, JSON after
- * the seq, recentMax, dedupe TTL in ms. Returns {dup, message JSON, epoch}, or {-1} when the
- * room is missing and the candidate was empty. A dedupe entry of another epoch is stale (its
- * seq names nothing in this one) and counts as a miss.
+ * KEYS: meta, recent, reads, pend, dedupe. ARGV: candidate epoch, JSON before the seq, JSON
+ * after the seq, recentMax, dedupe TTL in ms. Returns {dup, message JSON, epoch}, or {-1} when
+ * the room must be restored first. A dedupe entry of another epoch is stale (its seq names
+ * nothing in this one) and counts as a miss. A new message is pending until `commit`.
  */
 export const APPEND_LUA = `${ENSURE_EPOCH}
-local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 if not epoch then return {-1} end
-local seen = redis.call('GET', KEYS[4])
+local seen = redis.call('GET', KEYS[5])
 if seen then
   local bar = string.find(seen, '|', 1, true)
   if bar and string.sub(seen, 1, bar - 1) == epoch then
@@ -46,23 +61,59 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local json = ARGV[2] .. seq .. ARGV[3]
 redis.call('ZADD', KEYS[2], seq, json)
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[4]) - 1)
-redis.call('SET', KEYS[4], epoch .. '|' .. json, 'PX', ARGV[5])
+redis.call('ZADD', KEYS[4], seq, json)
+redis.call('SET', KEYS[5], epoch .. '|' .. json, 'PX', ARGV[5])
 return {0, json, epoch}
 `;
 
-/** KEYS: meta, recent, reads. ARGV: candidate epoch. Returns {epoch, head}, or {-1} when missing. */
-export const HEAD_LUA = `${ENSURE_EPOCH}
-local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
-if not epoch then return {-1} end
-return {epoch, tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0}
+/** KEYS: meta, pend. ARGV: epoch, seqs… Marks messages durable (no longer pending); a no-op in another epoch. */
+export const COMMIT_LUA = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV do redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[i], ARGV[i]) end
+return 1
 `;
 
 /**
- * KEYS: meta, recent, reads. ARGV: candidate epoch, user, seq. Stores
- * max(current, min(seq, head)); returns {stored, moved (0/1)}, or {-1} when missing.
+ * KEYS: meta, recent, reads, pend. ARGV: candidate epoch. Returns {epoch, readable head,
+ * counter}, or {-1} when the room must be restored first. The readable head stops below the
+ * first pending seq: everything up to it is durable.
+ */
+export const HEAD_LUA = `${ENSURE_EPOCH}
+local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+if not epoch then return {-1} end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
+local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+local readable = seq
+if first[2] then readable = math.min(seq, tonumber(first[2]) - 1) end
+return {epoch, readable, seq}
+`;
+
+/**
+ * KEYS: recent, pend. ARGV: from, to. Returns {durable messages, pending messages} with
+ * from <= seq <= to, oldest first: the recent buffer without the pending seqs, and those.
+ */
+export const READ_LUA = `
+local pending = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2], 'WITHSCORES')
+local skip = {}
+local held = {}
+for i = 1, #pending, 2 do
+  skip[pending[i + 1]] = true
+  held[#held + 1] = pending[i]
+end
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local durable = {}
+for i = 1, #found, 2 do
+  if not skip[found[i + 1]] then durable[#durable + 1] = found[i] end
+end
+return {durable, held}
+`;
+
+/**
+ * KEYS: meta, recent, reads, pend. ARGV: candidate epoch, user, seq. Stores
+ * max(current, min(seq, counter)); returns {stored, moved (0/1)}, or {-1} to restore first.
  */
 export const SET_READ_LUA = `${ENSURE_EPOCH}
-if not ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1]) then return {-1} end
+if not ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1]) then return {-1} end
 local head = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
 local current = tonumber(redis.call('HGET', KEYS[3], ARGV[2])) or 0
 local stored = math.max(current, math.min(tonumber(ARGV[3]), head))
@@ -80,12 +131,67 @@ return tonumber(redis.call('HGET', KEYS[2], ARGV[1])) or 0
 `;
 
 /**
- * KEYS: meta, recent, reads. ARGV: epoch, seq. Puts back a lost room's counter from its durable
- * copy, unless another node did first. Returns 1 when it restored, 0 when the room existed.
+ * First step of a restore. KEYS: meta, recent, reads, pend. ARGV: the durable epoch ('' when
+ * the durable copy knows nothing of the room), a candidate epoch for that case. Returns {0} when
+ * the room is verified already (another node restored it), else {1, run id, epoch in place}.
+ * A durable copy of another epoch than the one Redis holds (or none held) wins: the old epoch's
+ * buffer, read pointers and pending messages go, and the counter starts from 0 until `OPEN`.
  */
-export const RESTORE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[2])
+export const RESTORE_BEGIN_LUA = `${RUN_ID}
+local run = run_id()
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch and redis.call('HGET', KEYS[1], 'run') == run then return {0} end
+local wanted = ARGV[1]
+if wanted == '' then wanted = epoch or ARGV[2] end
+if epoch ~= wanted then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('HSET', KEYS[1], 'epoch', wanted, 'seq', 0)
+  redis.call('HDEL', KEYS[1], 'run')
+end
+return {1, run, wanted}
+`;
+
+/**
+ * Puts durable messages back. KEYS: meta, recent, pend, then one dedupe key per message.
+ * ARGV: epoch, dedupe TTL ms, now ms, then per message: seq, JSON, ts. A durable message replaces
+ * whatever Redis holds under its seq and is no longer pending; one still within the dedupe TTL
+ * gets its dedupe entry back. Returns 0 (and changes nothing) when the epoch moved meanwhile.
+ */
+export const RESTORE_MESSAGES_LUA = `
+local epoch = ARGV[1]
+if redis.call('HGET', KEYS[1], 'epoch') ~= epoch then return 0 end
+local ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local k = 4
+for i = 4, #ARGV, 3 do
+  local seq = ARGV[i]
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], seq, seq)
+  redis.call('ZADD', KEYS[2], seq, ARGV[i + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], seq, seq)
+  local left = tonumber(ARGV[i + 2]) + ttl - now
+  if left > 0 then redis.call('SET', KEYS[k], epoch .. '|' .. ARGV[i + 1], 'PX', math.floor(left)) end
+  k = k + 1
+end
+return 1
+`;
+
+/**
+ * Last step of a restore: KEYS: meta, recent. ARGV: run id seen by RESTORE_BEGIN, epoch,
+ * durable seq, lowest restored seq (0 if none), recentMax. Raises the counter to at least the
+ * durable seq, drops buffered messages below a hole the restore left (readers then go to the
+ * store), trims the buffer, and marks the room verified. Returns 1, or 0 when the server
+ * restarted or the epoch moved meanwhile (the caller starts over).
+ */
+export const RESTORE_OPEN_LUA = `${RUN_ID}
+if run_id() ~= ARGV[1] or redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then return 0 end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
+local durable = tonumber(ARGV[3])
+local lowest = tonumber(ARGV[4])
+if lowest > 0 and seq < lowest - 1 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. lowest)
+end
+if durable > seq then redis.call('HSET', KEYS[1], 'seq', durable) end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
+redis.call('HSET', KEYS[1], 'run', ARGV[1])
 return 1
 `;

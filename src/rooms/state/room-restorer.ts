@@ -1,0 +1,111 @@
+import type { ChatMessage } from '../types.js';
+import { RESTORE_BEGIN_LUA, RESTORE_MESSAGES_LUA, RESTORE_OPEN_LUA } from './lua/room-state.js';
+import { asArray, asNumber, asString, defineScript, defineVariadicScript, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
+
+/** What a durable copy holds of a room's newest messages. */
+export interface DurableTail {
+  /** The epoch of the room's newest durable message, when the copy records it. */
+  epoch: string | undefined;
+  /** The highest durable seq of that epoch. */
+  seq: number;
+  /**
+   * The room's newest durable messages of that epoch, oldest first: at least those within the
+   * dedupe TTL of the newest one, so that their `cid`s stay duplicates.
+   */
+  messages?: ChatMessage[];
+}
+
+/** The last position of a room that outlives Redis (the durable queue, the message store). */
+export interface DurablePosition {
+  lastPosition(room: string): Promise<DurableTail | undefined>;
+}
+
+interface RoomKeys {
+  meta: string;
+  recent: string;
+  reads: string;
+  pend: string;
+  dedupe: (from: string, cid: string) => string;
+}
+
+export interface RestorerOptions {
+  recentMax: number;
+  dedupeTtlMs: number;
+  keys: (room: string) => RoomKeys;
+  newEpoch: () => string;
+}
+
+/** Messages per RESTORE_MESSAGES call: bounds the script's argument list. */
+const CHUNK = 200;
+
+/**
+ * Brings a room that Redis lost, or holds an older copy of, up to its durable copy: epoch,
+ * counter (never below the highest durable seq), the recent buffer and the dedupe entries of
+ * acknowledged `cid`s. Three steps (begin, messages in chunks, open); the room stays closed to
+ * every counter-using script until `open` marks it verified under the server's run id, and each
+ * step is idempotent, so nodes restoring the same room at once cannot hurt each other. A
+ * durable copy that cannot be read fails the restore (and the request): guessing could reuse a seq.
+ */
+export class RoomRestorer {
+  private readonly begin: ScriptCall;
+  private readonly putMessages: VariadicScriptCall;
+  private readonly open: ScriptCall;
+  /** One restore at a time per room on this node. */
+  private readonly restoring = new Map<string, Promise<void>>();
+
+  constructor(
+    client: RedisScripting,
+    private readonly durable: DurablePosition,
+    private readonly opts: RestorerOptions,
+  ) {
+    this.begin = defineScript(client, 'parleyRoomRestoreBegin', 4, RESTORE_BEGIN_LUA);
+    this.putMessages = defineVariadicScript(client, 'parleyRoomRestoreMessages', RESTORE_MESSAGES_LUA);
+    this.open = defineScript(client, 'parleyRoomRestoreOpen', 2, RESTORE_OPEN_LUA);
+  }
+
+  restore(room: string): Promise<void> {
+    let pending = this.restoring.get(room);
+    if (!pending) {
+      pending = this.run(room).finally(() => this.restoring.delete(room));
+      this.restoring.set(room, pending);
+    }
+    return pending;
+  }
+
+  private async run(room: string): Promise<void> {
+    const k = this.opts.keys(room);
+    const tail = await this.durable.lastPosition(room);
+    const started = asArray(await this.begin(k.meta, k.recent, k.reads, k.pend, tail?.epoch ?? '', this.opts.newEpoch()), 'restore');
+    if (asNumber(started[0], 'restore') === 0) return;
+    const run = asString(started[1], 'restore');
+    const epoch = asString(started[2], 'restore');
+    const messages = (tail?.messages ?? []).filter((m) => m.room === room).sort((a, b) => a.seq - b.seq).slice(-Math.max(this.opts.recentMax, 1));
+    // Dedupe entries need every message within the TTL, the buffer only the newest recentMax.
+    const forDedupe = (tail?.messages ?? []).filter((m) => m.room === room && !messages.includes(m));
+    const now = Date.now();
+    for (const batch of chunks([...forDedupe, ...messages], CHUNK)) {
+      const args: (string | number)[] = [epoch, this.opts.dedupeTtlMs, now];
+      const dedupeKeys: string[] = [];
+      for (const m of batch) {
+        args.push(m.seq, messageJson(m), m.ts);
+        dedupeKeys.push(k.dedupe(m.from, m.cid));
+      }
+      await this.putMessages([k.meta, k.recent, k.pend, ...dedupeKeys], args);
+    }
+    const lowest = messages[0]?.seq ?? 0;
+    const opened = asNumber(await this.open(k.meta, k.recent, run, epoch, tail?.seq ?? 0, lowest, this.opts.recentMax), 'restore');
+    if (opened !== 1) throw new Error(`restoring room ${room} was interrupted (Redis restarted or the epoch moved)`);
+  }
+}
+
+/** The JSON of a message exactly as RedisRoomState.append writes it (field order matters: ZADD members). */
+export function messageJson(m: ChatMessage): string {
+  const { room, seq, cid, from, body, meta, ts } = m;
+  return JSON.stringify({ room, seq, cid, from, body, ...(meta !== undefined ? { meta } : {}), ts });
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
