@@ -3,6 +3,7 @@ import type { Broadcast } from '../bus/broadcast.js';
 import type { DurableQueue } from '../bus/durable-queue.js';
 import type { MessageStore } from '../persistence/message-store.js';
 import { DependencyError, ParleyError } from '../shared/errors.js';
+import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
 import type { LocalConnection, LocalDelivery, RoomMetrics, RoomsConfig } from './ports.js';
 import { RoomFeed } from './room-feed.js';
@@ -32,6 +33,8 @@ export interface JoinResult {
   occupancy: number;
   messages: ChatMessage[];
   recovered: boolean;
+  /** Messages after `messages` up to `head` were left out (RECOVERY_MAX, RECOVERY_MAX_BYTES): fetch them with `history` and `after`. */
+  more: boolean;
 }
 
 export interface SendInput {
@@ -58,6 +61,13 @@ interface LocalRoom {
 }
 
 /**
+ * How often this node compares its rooms' counters with what their members hold, and retries
+ * the messages it could not finish: a quiet room's last message that the bus lost is delivered
+ * within this plus FINISH_AFTER_MS (PROTOCOL.md, "Quiet rooms").
+ */
+const WATCH_MS = 500;
+
+/**
  * The room semantics of PROTOCOL.md, transport-neutral: sessions of both transports and the
  * admin API call this. It keeps this node's local membership (for interest-based bus
  * subscriptions), orders incoming messages per room, and runs typing and presence timers.
@@ -67,14 +77,20 @@ export class RoomService {
   private readonly typing: TimerSet;
   private readonly grace: TimerSet;
   private readonly history: History;
+  private readonly path: DeliveryPath;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watching: Promise<void> | undefined;
+  private watchFailing = false;
 
   constructor(private readonly deps: RoomDeps) {
-    this.history = new History(deps.state, deps.store);
+    this.history = new History(deps.state, deps.store, deps.config);
+    this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger });
     this.typing = new TimerSet((err, k) => deps.logger.error({ err, key: k }, 'typing timeout push failed'));
     this.grace = new TimerSet((err, k) => deps.logger.error({ err, key: k }, 'presence grace expiry failed'));
   }
 
   start(): void {
+    this.watchTimer ??= setInterval(() => this.watch(), WATCH_MS).unref();
     this.deps.bus.onRoomEvent((room, event) => this.onBusEvent(room, event));
     this.deps.presence.onReaped((room, user) => {
       this.publish(room, { kind: 'presence', user, status: 'offline' }).catch((err: unknown) =>
@@ -84,6 +100,8 @@ export class RoomService {
   }
 
   close(): void {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
     this.typing.clear();
     this.grace.clear();
     for (const r of this.local.values()) r.feed.close();
@@ -109,7 +127,7 @@ export class RoomService {
       }
       const [head, held, occupancy] = await Promise.all([state.head(room), state.getRead(room, conn.user), presence.occupancy(room)]);
       const lastRead = held > 0 ? held : await this.restoreRead(room, conn.user);
-      const recovery = await this.history.recover(room, head, since, epoch, this.deps.config.recoveryMax);
+      const recovery = await this.history.recover(room, head, since, epoch);
       return {
         room,
         epoch: head.epoch,
@@ -138,20 +156,19 @@ export class RoomService {
     this.grace.schedule(k, this.deps.config.presenceGraceS * 1000, () => this.expirePresence(room, conn.user));
   }
 
+  /**
+   * Sequences, makes durable, then delivers (ARCHITECTURE.md, "the message path"). The reply
+   * comes only after the durable append. A dup is finished again too: the first attempt may have
+   * been sequenced but never made durable or published (a call that failed or timed out, then
+   * ran), and the queue and the feeds drop a copy they already have.
+   */
   async send(input: SendInput): Promise<SendResult> {
-    const { state, queue, metrics, config } = this.deps;
+    const { state, metrics, config } = this.deps;
     const result = await dependency('room state', () =>
       state.append({ ...input, ts: Date.now() }, config.dedupeTtlS),
     );
     const m = result.message;
-    // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
-    // A dup is re-published too: the first attempt may have been sequenced but never published (a call that
-    // timed out, then ran in Redis), and nothing else would reveal it; feeds drop a seq they already delivered.
-    this.publish(m.room, { kind: 'msg', message: m, epoch: result.epoch }).catch((err: unknown) =>
-      this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
-    );
-    // A dup is re-queued too: the first attempt may have been sequenced but never made durable.
-    await dependency('durable queue', () => queue.publish(m, result.epoch));
+    await dependency('durable queue', () => this.path.finish(m, result.epoch, { retry: true }));
     metrics.messageAccepted(result.dup);
     return { room: m.room, cid: m.cid, seq: m.seq, ts: m.ts, dup: result.dup };
   }
@@ -191,8 +208,8 @@ export class RoomService {
     }
   }
 
-  historyPage(room: string, before: number | undefined, limit: number): Promise<{ room: string; messages: ChatMessage[]; more: boolean }> {
-    return this.history.page(room, before, limit);
+  historyPage(room: string, before: number | undefined, limit: number, after?: number): Promise<{ room: string; messages: ChatMessage[]; more: boolean }> {
+    return this.history.page(room, { before, after }, limit);
   }
 
   async presencePage(room: string, cursor: string | undefined, limit: number): Promise<{ room: string; occupancy: number; members: Member[]; next: string | null }> {
@@ -209,18 +226,18 @@ export class RoomService {
       existing.members.add(connId);
       return existing.ready;
     }
-    const feed = new RoomFeed(
-      (message) => this.deps.delivery.deliver(room, { kind: 'msg', message }),
-      async (from, to) => {
+    const feed = new RoomFeed({
+      deliver: (message) => this.deps.delivery.deliver(room, { kind: 'msg', message }),
+      heal: (from, to, epoch) => {
         this.deps.metrics.gapHealed(room);
-        return this.history.range(room, from, to);
+        return this.path.fill(room, from, to, epoch);
       },
-      (err) => this.deps.logger.error({ err, room }, 'healing a gap in the room feed failed'),
-      () => {
+      onHealError: (err) => this.deps.logger.error({ err, room }, 'healing a gap in the room feed failed'),
+      onEpochChange: () => {
         this.deps.logger.warn({ room }, 'the room state was lost and its seqs started again: members must rejoin');
         this.deps.delivery.roomReset(room);
       },
-    );
+    });
     const ready = (async () => {
       await this.deps.bus.subscribe(room);
       const head = await this.deps.state.head(room);
@@ -250,6 +267,32 @@ export class RoomService {
     if (!entry) return;
     if (event.kind === 'msg') entry.feed.push(event.message, event.epoch);
     else this.deps.delivery.deliver(room, event);
+  }
+
+  /**
+   * One round of the watch: retries what this node could not finish, and tells every local
+   * room's feed the room's counter, so a message the bus lost is fetched (and a pending one
+   * finished) even when no later message reveals the gap. Failures are logged once per outage.
+   */
+  private watch(): void {
+    if (this.watching) return;
+    this.watching = (async () => {
+      await this.path.retryUnfinished();
+      const rooms = [...this.local].filter(([, r]) => r.feed.delivered >= 0);
+      const heads = await Promise.all(rooms.map(([room]) => this.deps.state.head(room)));
+      heads.forEach((h, i) => rooms[i]?.[1].feed.catchUp(h.epoch, h.seq));
+    })()
+      .then(
+        () => {
+          if (this.watchFailing) this.deps.logger.info('room watch works again');
+          this.watchFailing = false;
+        },
+        (err: unknown) => {
+          if (!this.watchFailing) this.deps.logger.error({ err }, 'room watch failed (room state unavailable?); retrying');
+          this.watchFailing = true;
+        },
+      )
+      .finally(() => (this.watching = undefined));
   }
 
   private async expirePresence(room: string, user: string): Promise<void> {

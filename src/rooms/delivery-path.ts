@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import type { Broadcast } from '../bus/broadcast.js';
+import type { DurableQueue } from '../bus/durable-queue.js';
+import type { History } from './history.js';
+import type { HealResult } from './room-feed.js';
+import type { RoomState } from './state/room-state.js';
+import type { ChatMessage } from './types.js';
+
+/** A pending message younger than this is left to the gateway that sequenced it. */
+export const FINISH_AFTER_MS = 500;
+/** Messages this node failed to finish and keeps retrying; past it, the rooms' finishers take over. */
+const MAX_UNFINISHED = 10_000;
+/** Retries per round of `retryUnfinished`. */
+const RETRY_BATCH = 200;
+
+export interface DeliveryPathDeps {
+  state: RoomState;
+  queue: DurableQueue;
+  bus: Broadcast;
+  history: History;
+  logger: Logger;
+}
+
+interface Unfinished {
+  message: ChatMessage;
+  epoch: string;
+  failures: number;
+}
+
+/**
+ * The second half of the message path (ARCHITECTURE.md): durable append, commit, then delivery.
+ * A sequenced message becomes visible to members only once it is in the durable queue, and to
+ * readers only once it is committed in the room state. Whatever fails between the steps leaves
+ * the message pending in the room state, and it is finished — appended under the same msg id
+ * (the queue drops a copy it already has), committed, delivered — by this node's retries, by a
+ * resend of its cid, or by any node whose feed reaches the hole (`fill`). A message is never
+ * dropped and the room's sequence never stalls at it.
+ */
+export class DeliveryPath {
+  private readonly unfinished = new Map<string, Unfinished>();
+
+  constructor(private readonly deps: DeliveryPathDeps) {}
+
+  /**
+   * Appends `m` to the durable queue, commits it and publishes it to the room. Rejects when the
+   * append fails; the message is then kept for retries (`retry: true`). A failed commit after
+   * a good append is not the sender's failure: the message is durable, its delivery waits for
+   * the retry that commits it.
+   */
+  async finish(m: ChatMessage, epoch: string, opts: { retry: boolean }): Promise<void> {
+    const id = key(m);
+    try {
+      await this.deps.queue.publish(m, epoch);
+    } catch (err) {
+      if (opts.retry) this.remember(m, epoch);
+      throw err;
+    }
+    let committed: boolean;
+    try {
+      committed = await this.deps.state.commit(m.room, epoch, [m.seq]);
+    } catch (err) {
+      this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'committing a durable message failed; retrying it before it is delivered');
+      this.remember(m, epoch);
+      return;
+    }
+    this.unfinished.delete(id);
+    // The room started a new epoch meanwhile (its state was lost with nothing durable): this
+    // seq names nothing in the new one, so it must not reach members as if it did.
+    if (!committed) return;
+    // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
+    this.deps.bus.publish(m.room, { kind: 'msg', message: m, epoch }).catch((err: unknown) =>
+      this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
+    );
+  }
+
+  /** One round of retries of the messages this node could not finish (called on a timer). */
+  async retryUnfinished(): Promise<void> {
+    const batch = [...this.unfinished.values()].slice(0, RETRY_BATCH);
+    for (const u of batch) {
+      try {
+        if ((await this.deps.state.head(u.message.room)).epoch !== u.epoch) {
+          this.unfinished.delete(key(u.message));
+          this.deps.logger.warn({ room: u.message.room, seq: u.message.seq }, 'dropping a pending message of an epoch its room no longer has');
+          continue;
+        }
+        await this.finish(u.message, u.epoch, { retry: false });
+      } catch (err) {
+        u.failures++;
+        if (u.failures === 1) this.deps.logger.warn({ err, room: u.message.room, seq: u.message.seq }, 'finishing a pending message failed; retrying');
+      }
+    }
+  }
+
+  /**
+   * A feed's heal: the room's messages `from..to`, finishing the pending ones old enough to be
+   * given up by their gateway. Older messages than the recent buffer holds come from the store.
+   */
+  async fill(room: string, from: number, to: number, epoch: string): Promise<HealResult> {
+    const { durable, pending } = await this.deps.state.read(room, from, to);
+    const now = Date.now();
+    const finished: ChatMessage[] = [];
+    let unsettled = false;
+    for (const p of pending) {
+      if (now - p.ts < FINISH_AFTER_MS) {
+        unsettled = true;
+        continue;
+      }
+      await this.finish(p, epoch, { retry: false });
+      finished.push(p);
+    }
+    const found = [...durable, ...finished].sort((a, b) => a.seq - b.seq);
+    const first = found[0]?.seq ?? to + 1;
+    const older = first > from ? await this.deps.history.range(room, from, first - 1) : [];
+    return { messages: [...older, ...found], unsettled };
+  }
+
+  private remember(m: ChatMessage, epoch: string): void {
+    const id = key(m);
+    if (this.unfinished.has(id)) return;
+    if (this.unfinished.size >= MAX_UNFINISHED) {
+      this.deps.logger.error({ room: m.room, seq: m.seq, held: this.unfinished.size }, 'too many unfinished messages held for retry; the room feeds will finish this one');
+      return;
+    }
+    this.unfinished.set(id, { message: m, epoch, failures: 0 });
+  }
+}
+
+function key(m: ChatMessage): string {
+  return `${m.room}\u0000${m.seq}`;
+}
