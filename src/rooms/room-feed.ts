@@ -11,7 +11,10 @@ export interface RoomFeedHooks {
   deliver(message: ChatMessage): void;
   /** Fetches (and finishes, if pending) the room's messages `from..to` of `epoch`. */
   heal(from: number, to: number, epoch: string): Promise<HealResult>;
+  /** A heal failed; called once per streak of failures (the feed keeps retrying). */
   onHealError(err: unknown): void;
+  /** A heal worked again after `onHealError`. */
+  onHealRecovered(): void;
   /** The room's seqs started again in another epoch: members must rejoin. */
   onEpochChange(): void;
 }
@@ -37,6 +40,7 @@ export class RoomFeed {
   private readonly pending = new Map<number, { message: ChatMessage; epoch: string | undefined }>();
   private healTimer: NodeJS.Timeout | undefined;
   private healing = false;
+  private healFailures = 0;
   private closed = false;
 
   constructor(
@@ -125,8 +129,10 @@ export class RoomFeed {
         // rather than stall the room for ever. A pending part is retried instead.
         if (!this.pending.has(this.last + 1) && !found.unsettled) this.last = firstMissingRunEnd(this.last, upTo, this.pending);
       }
+      if (this.healFailures > 0) this.hooks.onHealRecovered();
+      this.healFailures = 0;
     } catch (err) {
-      this.hooks.onHealError(err);
+      if (this.healFailures++ === 0) this.hooks.onHealError(err);
     } finally {
       this.healing = false;
     }
