@@ -232,7 +232,8 @@ export class RoomService {
         this.deps.metrics.gapHealed(room);
         return this.path.fill(room, from, to, epoch);
       },
-      onHealError: (err) => this.deps.logger.error({ err, room }, 'healing a gap in the room feed failed'),
+      onHealError: (err) => this.deps.logger.error({ err, room }, 'healing a gap in the room feed failed; retrying'),
+      onHealRecovered: () => this.deps.logger.info({ room }, 'healing the room feed works again'),
       onEpochChange: () => {
         this.deps.logger.warn({ room }, 'the room state was lost and its seqs started again: members must rejoin');
         this.deps.delivery.roomReset(room);
