@@ -1,4 +1,5 @@
 import { backoffDelay } from './backoff.js';
+import { CATCH_UP_PAGE, catchUp } from './catch-up.js';
 import { Emitter } from './emitter.js';
 import type { Listener } from './emitter.js';
 import { ParleyClientError, toClientError } from './errors.js';
@@ -109,13 +110,16 @@ export class ParleyClient {
     this.#events.off(type, listener);
   }
 
-  /** Joins (or re-joins) a room; its `messages` are also delivered as `msg` events. */
+  /**
+   * Joins (or re-joins) a room; its `messages` are also delivered as `msg` events. A reply with
+   * `more` resolves once the rest has been fetched with `history` and delivered too.
+   */
   join(room: string, options?: JoinOptions): Promise<W.JoinReply> {
     return this.#whenReady((conn, timeLeft) => {
       const ticket = this.#rooms.beginJoin(room, options);
       return this.#requests.send(conn, 'join', joinFields(ticket), timeLeft).then(
-        (reply) => {
-          this.#rooms.applyJoin(ticket, reply);
+        async (reply) => {
+          if (this.#rooms.applyJoin(ticket, reply)) await this.#catchUp(conn, ticket, reply);
           return reply;
         },
         (err: unknown) => {
@@ -165,7 +169,8 @@ export class ParleyClient {
     return this.#call('read', { room, seq });
   }
 
-  history(room: string, options: { before?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+  /** A page of the room's messages: below `before` (or the newest), or above `after`. */
+  history(room: string, options: { before?: number; after?: number; limit?: number } = {}): Promise<W.HistoryReply> {
     return this.#call('history', { room, ...options });
   }
 
@@ -275,7 +280,8 @@ export class ParleyClient {
       const ticket = this.#rooms.beginJoin(room);
       try {
         const reply = await this.#requests.send(conn, 'join', joinFields(ticket), this.#opts.requestTimeout);
-        this.#rooms.applyJoin(ticket, reply);
+        // A catch-up holds back only this room's pushes: the connection is ready without it.
+        if (this.#rooms.applyJoin(ticket, reply)) void this.#catchUp(conn, ticket, reply);
         if (conn === this.#conn) this.#flushOutbox(conn, room);
         return;
       } catch (err) {
@@ -283,7 +289,7 @@ export class ParleyClient {
         if (conn !== this.#conn || !this.#rooms.has(room)) return;
         const error = toClientError(err);
         if (error.retryable) {
-          await new Promise<void>((resolve) => this.#connTimers.after(backoffDelay(attempt, this.#opts.backoff), resolve));
+          await this.#connTimers.sleep(backoffDelay(attempt, this.#opts.backoff));
           continue;
         }
         this.#rooms.forget(room);
@@ -292,6 +298,14 @@ export class ParleyClient {
         return;
       }
     }
+  }
+
+  #catchUp(conn: Connection, ticket: JoinTicket, reply: W.JoinReply): Promise<void> {
+    return catchUp(this.#rooms, ticket, reply, {
+      page: (after) => this.#requests.send(conn, 'history', { room: ticket.room, after, limit: CATCH_UP_PAGE }, this.#opts.requestTimeout),
+      current: () => conn === this.#conn,
+      pause: (attempt) => this.#connTimers.sleep(backoffDelay(attempt, this.#opts.backoff)),
+    });
   }
 
   #flushOutbox(conn: Connection, room?: string): void {

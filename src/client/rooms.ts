@@ -1,4 +1,4 @@
-import type { ChatMessage, JoinReply } from './types.js';
+import type { ChatMessage, HistoryReply, JoinReply } from './types.js';
 
 /** Emitted when a rejoin could not recover what happened while the client was away. */
 export interface GapEvent {
@@ -32,7 +32,10 @@ export interface RoomPosition {
 
 interface Room extends RoomPosition {
   joined: boolean;
-  /** Joins on the wire: `msg` pushes wait in `buffer` while any is, so a reply's older messages go first. */
+  /**
+   * Joins on the wire, and catch-ups after a reply with `more`: `msg` pushes wait in `buffer`
+   * while any is, so older messages go first.
+   */
   pending: number;
   buffer: ChatMessage[];
 }
@@ -78,26 +81,63 @@ export class RoomTracker {
     return { room, since, epoch: since === undefined ? undefined : epoch, generation: this.#generation };
   }
 
-  applyJoin(ticket: JoinTicket, reply: JoinReply): void {
+  /**
+   * Applies a join reply. True when the reply left messages out (`more`, its `messages` a run
+   * from `since + 1`): the join then stays pending, holding the room's pushes back, until
+   * `history` pages have brought the rest (`applyPage`, `abandonCatchUp`).
+   */
+  applyJoin(ticket: JoinTicket, reply: JoinReply): boolean {
     const r = this.#current(ticket);
-    if (!r) return;
-    r.pending--;
+    if (!r) return false;
     r.joined = true;
-    if (ticket.since === undefined) {
+    const since = ticket.since;
+    const continues = reply.more === true && since !== undefined && reply.messages[0]?.seq === since + 1;
+    if (since === undefined) {
       // A fresh join starts at the head; an earlier reply may already have set the position.
       if (r.seq === undefined) {
         r.seq = reply.head;
         r.epoch = reply.epoch;
       }
-    } else if (!reply.recovered) {
+    } else if (reply.recovered || continues) {
+      r.epoch = reply.epoch;
+      for (const m of reply.messages) this.#deliver(r, { ...m, room: ticket.room });
+      if (continues) return true;
+    } else {
       r.seq = reply.head;
       r.epoch = reply.epoch;
       this.sink.gap({ room: ticket.room, epoch: reply.epoch, head: reply.head, messages: reply.messages });
-    } else {
-      r.epoch = reply.epoch;
-      for (const m of reply.messages) this.#deliver(r, { ...m, room: ticket.room });
     }
-    this.#flush(r);
+    this.#settle(r);
+    return false;
+  }
+
+  /**
+   * Delivers a page of `history` with `after` fetched for a join reply with `more` (epoch
+   * `epoch`). True while there is more to fetch; false once the catch-up is over (or void: the
+   * connection dropped, the room was left), its held pushes then delivered. A page that does not
+   * continue from the highest seq held means the server lost what lies between: a gap.
+   */
+  applyPage(ticket: JoinTicket, epoch: string, page: HistoryReply): boolean {
+    const r = this.#current(ticket);
+    if (!r) return false;
+    for (const m of page.messages) {
+      if (r.seq !== undefined && m.seq > r.seq + 1) this.sink.gap({ room: ticket.room, epoch, head: m.seq - 1, messages: [] });
+      this.#deliver(r, { ...m, room: ticket.room });
+    }
+    if (page.more && page.messages.length > 0) return true;
+    this.#settle(r);
+    return false;
+  }
+
+  /** The catch-up cannot go on (`history` refused): what it did not fetch, up to `head`, is a gap. */
+  abandonCatchUp(ticket: JoinTicket, epoch: string, head: number): void {
+    const r = this.#current(ticket);
+    if (!r) return;
+    if (r.seq === undefined || r.seq < head) {
+      r.seq = head;
+      this.sink.gap({ room: ticket.room, epoch, head, messages: [] });
+    }
+    this.#settle(r);
   }
 
   abortJoin(ticket: JoinTicket): void {
@@ -135,6 +175,12 @@ export class RoomTracker {
 
   #current(ticket: JoinTicket): Room | undefined {
     return ticket.generation === this.#generation ? this.#rooms.get(ticket.room) : undefined;
+  }
+
+  /** One join (or its catch-up) is over. */
+  #settle(r: Room): void {
+    r.pending--;
+    this.#flush(r);
   }
 
   #flush(r: Room): void {

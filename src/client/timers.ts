@@ -17,6 +17,7 @@ export const systemClock: Clock = {
 /** A set of timers cancelled together (for example, all the timers of one connection). */
 export class TimerGroup {
   readonly #handles = new Set<unknown>();
+  readonly #sleepers = new Set<() => void>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -32,8 +33,26 @@ export class TimerGroup {
     };
   }
 
+  /**
+   * Resolves after `ms`, or as soon as the group is cleared (the caller then finds out why),
+   * so that no wait outlives the connection it was for.
+   */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      this.#sleepers.add(wake);
+      this.after(ms, wake);
+    });
+  }
+
   clear(): void {
     for (const handle of this.#handles) this.clock.clearTimeout(handle);
     this.#handles.clear();
+    const sleepers = [...this.#sleepers];
+    this.#sleepers.clear();
+    for (const wake of sleepers) wake();
   }
 }

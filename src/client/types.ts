@@ -86,7 +86,10 @@ export interface HistoryRequest {
   t: 'history';
   rid?: Rid;
   room: string;
+  /** The newest messages below this seq (without `before` or `after`: the room's newest). */
   before?: number;
+  /** The oldest messages above this seq; not with `before`. */
+  after?: number;
   /** 1-100, default 50. */
   limit?: number;
 }
@@ -130,10 +133,15 @@ export interface JoinReply {
   lastRead: number;
   unread: number;
   occupancy: number;
-  /** With `since`: the messages with `seq > since`, oldest first. */
+  /** With `since`: the oldest messages with `seq > since` that fit the reply, oldest first. */
   messages: ChatMessage[];
   /** True when `messages` holds every message from `since + 1` to `head`. */
   recovered: boolean;
+  /**
+   * True when messages after `messages` up to `head` were left out (the reply's size cap): they
+   * are fetched with `history` and `after` before the room's live messages are relied on.
+   */
+  more: boolean;
 }
 export interface LeaveReply {
   room: string;
@@ -154,7 +162,9 @@ export interface ReadReply {
 }
 export interface HistoryReply {
   room: string;
+  /** Oldest first. */
   messages: ChatMessage[];
+  /** With `after`: newer messages exist up to the head; otherwise: older ones exist. */
   more: boolean;
 }
 export interface PresenceMember {

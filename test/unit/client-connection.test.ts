@@ -72,6 +72,8 @@ class FakeServer {
   heartbeat = 0;
   /** Recovered messages are also pushed as `msg`, before and after the join reply (PROTOCOL.md allows both). */
   duplicateOnRejoin = false;
+  /** Most messages a join reply holds (RECOVERY_MAX): the oldest after `since`, with `more`. */
+  recoveryMax = Infinity;
   intercept: (conn: Conn, frame: Frame) => Intercept = () => undefined;
 
   private constructor(
@@ -189,7 +191,7 @@ class FakeServer {
     if (f.t === 'send') return answer(this.#send(f));
     if (f.t === 'leave') conn.rooms.delete(name);
     if (f.t === 'auth') conn.token = String(f.token);
-    if (f.t === 'history') return answer({ room: name, messages: this.#room(name).msgs.slice(-50), more: false });
+    if (f.t === 'history') return answer(this.#history(name, f));
     answer(f.t === 'auth' ? { exp: this.expFor(conn.token) } : f.t === 'leave' ? { room: name } : {});
   }
 
@@ -198,11 +200,22 @@ class FakeServer {
     const room = this.#room(name);
     conn.rooms.add(name);
     const since = typeof f.since === 'number' ? f.since : undefined;
-    const recovered = since !== undefined && since <= room.head && (f.epoch === undefined || f.epoch === room.epoch);
-    const messages = recovered ? room.msgs.filter((m) => m.seq > since) : [];
+    const recovering = since !== undefined && since <= room.head && (f.epoch === undefined || f.epoch === room.epoch);
+    const missed = recovering ? room.msgs.filter((m) => m.seq > since) : [];
+    const messages = missed.slice(0, this.recoveryMax);
+    const more = messages.length < missed.length;
     if (this.duplicateOnRejoin) for (const m of messages) this.#push(conn, { t: 'msg', ...m });
-    answer({ room: name, epoch: room.epoch, head: room.head, lastRead: 0, unread: 0, occupancy: 1, messages, recovered });
+    answer({ room: name, epoch: room.epoch, head: room.head, lastRead: 0, unread: 0, occupancy: 1, messages, recovered: recovering && !more, more });
     if (this.duplicateOnRejoin) for (const m of messages) this.#push(conn, { t: 'msg', ...m });
+  }
+
+  /** `history`: the oldest above `after` (more: newer ones exist), or the newest 50. */
+  #history(name: string, f: Frame): object {
+    const msgs = this.#room(name).msgs;
+    if (typeof f.after !== 'number') return { room: name, messages: msgs.slice(-50), more: false };
+    const above = msgs.filter((m) => m.seq > Number(f.after));
+    const limit = typeof f.limit === 'number' ? f.limit : 50;
+    return { room: name, messages: above.slice(0, limit), more: above.length > limit };
   }
 
   #send(f: Frame): object {
@@ -458,6 +471,50 @@ function reconnectScheduled(client: ParleyClient, trigger: () => void) {
   trigger();
   return scheduled;
 }
+
+describe('ParleyClient catch-up after a join reply with more', () => {
+  it('fetches the rest with history after, pages of 100, each message once and in order, then the live ones', async () => {
+    const { client, msgs } = await setup();
+    await client.join('r');
+    server.publish('r', 'a');
+    await received(client, msgs, 1);
+    server.recoveryMax = 3;
+    let pages = 0;
+    // A live message arrives while the second page is on its way: it waits for the catch-up.
+    server.intercept = (_c, f) => {
+      if (f.t === 'history' && ++pages === 2) server.publish('r', 'live');
+      return undefined;
+    };
+    await reconnect(client, () => {
+      server.kick(1001);
+      for (let i = 0; i < 250; i++) server.publish('r', `m${i}`);
+    });
+    await received(client, msgs, 252);
+    const histories = server.last.frames.filter((f) => f.t === 'history');
+    expect(histories.map((f) => [f.after, f.limit])).toEqual([[4, 100], [104, 100], [204, 100]]);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 252 }, (_, i) => i + 1));
+    expect(msgs.at(-1)?.body).toBe('live');
+    server.publish('r', 'after');
+    await received(client, msgs, 253);
+    expect(client.position('r')).toEqual({ epoch: 'e1', seq: 253 });
+  });
+
+  it('a join call resolves once the catch-up is over; a rate_limited page is retried after a backoff', async () => {
+    const { client, msgs } = await setup();
+    for (let i = 0; i < 150; i++) server.publish('r', `m${i}`);
+    server.recoveryMax = 10;
+    let refusals = 1;
+    server.intercept = (_c, f) => (f.t === 'history' && refusals-- > 0 ? { code: 'rate_limited', message: 'slow down' } : undefined);
+    const joined = client.join('r', { since: 0 });
+    await server.until(() => server.last.frames.some((f) => f.t === 'history'), 'the first page');
+    await client.ping(); // the refusal came before this reply: the retry is scheduled
+    expect(msgs).toHaveLength(10);
+    clock.advance(250);
+    await expect(joined).resolves.toMatchObject({ more: true, recovered: false });
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+    expect(server.last.frames.filter((f) => f.t === 'history').map((f) => f.after)).toEqual([10, 10, 110]);
+  });
+});
 
 describe('ParleyClient outbox', () => {
   it('resends an unacknowledged send after the rejoin with the same cid, and settles it once', async () => {

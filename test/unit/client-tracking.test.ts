@@ -4,6 +4,7 @@ import { ParleyClientError } from '../../src/client/errors.js';
 import { Outbox, isValidCid, newCid } from '../../src/client/outbox.js';
 import { RoomTracker } from '../../src/client/rooms.js';
 import type { GapEvent } from '../../src/client/rooms.js';
+import { TimerGroup } from '../../src/client/timers.js';
 import { endpointUrl } from '../../src/client/transport.js';
 import type { ChatMessage, JoinReply } from '../../src/client/types.js';
 
@@ -17,6 +18,7 @@ const reply = (over: Partial<JoinReply>): JoinReply => ({
   occupancy: 1,
   messages: [],
   recovered: false,
+  more: false,
   ...over,
 });
 
@@ -62,6 +64,59 @@ describe('RoomTracker', () => {
     rooms.onMsg(msg(2));
     expect(seen).toEqual([2]);
     expect(rooms.position('r')).toEqual({ epoch: 'e2', seq: 2 });
+  });
+
+  it('a rejoin reply with more: its run, then history pages, then the pushes held back meanwhile', () => {
+    const { rooms, seen, gaps } = tracker();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 2 }));
+    rooms.disconnected();
+    const ticket = rooms.beginJoin('r');
+    const page = (seqs: number[], more: boolean) => ({ room: 'r', messages: seqs.map((s) => msg(s)), more });
+    expect(rooms.applyJoin(ticket, reply({ head: 9, more: true, messages: [msg(3), msg(4)] }))).toBe(true);
+    rooms.onMsg(msg(10)); // live pushes during the catch-up wait
+    rooms.onMsg(msg(6));
+    expect(seen).toEqual([3, 4]);
+    expect(rooms.position('r')?.seq).toBe(4); // the next page asks after 4
+    expect(rooms.applyPage(ticket, 'e1', page([5, 6, 7], true))).toBe(true);
+    expect(rooms.applyPage(ticket, 'e1', page([8, 9], false))).toBe(false);
+    rooms.onMsg(msg(11));
+    expect(seen).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(gaps).toEqual([]);
+  });
+
+  it('a catch-up page that skips seqs the server lost is a gap; a refused one ends in a gap to the head', () => {
+    const { rooms, seen, gaps } = tracker();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 1 }));
+    rooms.disconnected();
+    const ticket = rooms.beginJoin('r');
+    expect(rooms.applyJoin(ticket, reply({ head: 20, more: true, messages: [msg(2)] }))).toBe(true);
+    expect(rooms.applyPage(ticket, 'e1', { room: 'r', messages: [msg(5), msg(6)], more: true })).toBe(true);
+    expect(gaps).toEqual([{ room: 'r', epoch: 'e1', head: 4, messages: [] }]);
+    rooms.onMsg(msg(21));
+    rooms.abandonCatchUp(ticket, 'e1', 20);
+    expect(gaps.at(-1)).toEqual({ room: 'r', epoch: 'e1', head: 20, messages: [] });
+    expect(seen).toEqual([2, 5, 6, 21]);
+  });
+
+  it('more without a run from since + 1 (history lost below it) is a gap, as before', () => {
+    const { rooms, seen, gaps } = tracker();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 1 }));
+    rooms.disconnected();
+    expect(rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 50, more: true, messages: [msg(30)] }))).toBe(false);
+    expect(gaps).toEqual([{ room: 'r', epoch: 'e1', head: 50, messages: [msg(30)] }]);
+    expect(seen).toEqual([]);
+  });
+
+  it('a catch-up cut by a disconnect is void: the next rejoin asks since the highest seq delivered', () => {
+    const { rooms, seen } = tracker();
+    rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 0 }));
+    rooms.disconnected();
+    const ticket = rooms.beginJoin('r');
+    rooms.applyJoin(ticket, reply({ head: 9, more: true, messages: [msg(1), msg(2)] }));
+    rooms.disconnected();
+    expect(rooms.applyPage(ticket, 'e1', { room: 'r', messages: [msg(3)], more: true })).toBe(false);
+    expect(seen).toEqual([1, 2]);
+    expect(rooms.beginJoin('r')).toMatchObject({ since: 2, epoch: 'e1' });
   });
 
   it('ignores replies from a connection that dropped, and forgets rooms never joined', () => {
@@ -132,6 +187,22 @@ describe('Emitter', () => {
     off();
     e.emit('n', 2);
     expect(got).toEqual(['a1', 'b1']);
+  });
+});
+
+describe('TimerGroup.sleep', () => {
+  it('resolves after its delay, or at once when the group is cleared', async () => {
+    const timers = new Map<number, () => void>();
+    const clock = { now: () => 0, setTimeout: (fn: () => void) => (timers.set(timers.size + 1, fn), timers.size), clearTimeout: (h: unknown) => timers.delete(h as number) };
+    const group = new TimerGroup(clock);
+    const woke: string[] = [];
+    void group.sleep(100).then(() => woke.push('timer'));
+    timers.get(1)?.();
+    void group.sleep(100).then(() => woke.push('cleared'));
+    group.clear();
+    await Promise.resolve();
+    expect(woke).toEqual(['timer', 'cleared']);
+    expect(timers.size).toBe(1); // the second timer was cancelled
   });
 });
 

@@ -108,9 +108,10 @@ describe('join recovery', () => {
       meta: { k: 'm'.repeat(1024 - 8) },
       ts: Number.MAX_SAFE_INTEGER,
     };
-    const state = { head: () => Promise.resolve({ epoch: 'E'.repeat(64), head: worst.seq, seq: worst.seq }), range: () => Promise.resolve([worst, worst]) };
+    const head = { epoch: 'E'.repeat(64), head: worst.seq, seq: worst.seq };
+    const state = { head: () => Promise.resolve(head), range: () => Promise.resolve([worst, worst]) };
     const h = new History(state, { range: () => Promise.resolve([]) }, { recoveryMax: 1000, recoveryMaxBytes: cap });
-    const got = await h.recover(worst.room, { epoch: 'E'.repeat(64), head: worst.seq }, worst.seq - 2, undefined);
+    const got = await h.recover(worst.room, head, worst.seq - 2, undefined);
     expect(got.messages).toHaveLength(1);
     const reply = { room: worst.room, epoch: 'E'.repeat(64), head: worst.seq, lastRead: worst.seq, unread: worst.seq, occupancy: worst.seq, ...got };
     expect(Buffer.byteLength(JSON.stringify({ t: 'reply', rid: WORST_RID, ok: true, data: reply }))).toBeLessThanOrEqual(cap);
