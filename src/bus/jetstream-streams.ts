@@ -52,12 +52,14 @@ export function deadSubject(prefix: string, room: string | undefined): string {
 
 /**
  * Explicit limits of the queue streams. Retention is by limits (not work-queue), so a room's
- * newest messages stay readable for `lastSeq` after they were persisted. Discard is "old":
- * `maxBytes` must stay far above the backlog a MongoDB outage can build, or the oldest
- * unpersisted messages are dropped.
+ * newest messages stay readable for `lastSeq` after they were persisted. The queue stream never
+ * discards a message itself (DiscardPolicy.New, no max_age): QueueRetention trims what the
+ * persist workers have stored, and a stream full of unpersisted messages refuses new ones.
  */
 export interface StreamLimits {
+  /** How long persisted messages are kept (QueueRetention trims them; unpersisted ones stay). */
   maxAgeMs: number;
+  /** The stream refuses messages past this; QueueRetention keeps room by trimming persisted ones. */
   maxBytes: number;
   /** Publishes of the same msg id ("room:seq") within this window are stored once. */
   duplicateWindowMs: number;
@@ -68,8 +70,8 @@ export interface StreamLimits {
 const DAY_MS = 86_400_000;
 
 /**
- * 1 GiB is some 3 million messages of backlog. JetStream reserves `max_bytes` of file storage
- * per stream out of the server's limit, so these are kept modest rather than generous.
+ * 1 GiB is some 3 million messages of backlog (sends are refused past it). JetStream reserves
+ * `max_bytes` of file storage per stream out of the server's limit, so these are kept modest.
  */
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxAgeMs: 7 * DAY_MS,
@@ -81,13 +83,15 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 
 /** The configuration of both streams of a deployment. */
 export function streamConfigs(names: QueueNames, limits: StreamLimits): { queue: Partial<StreamConfig>; dead: Partial<StreamConfig> } {
-  const common = { retention: RetentionPolicy.Limits, storage: StorageType.File, discard: DiscardPolicy.Old, num_replicas: 1, max_msgs: -1 };
+  const common = { retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: 1, max_msgs: -1 };
   return {
     queue: {
       ...common,
       name: names.stream,
       subjects: [names.subjects],
-      max_age: nanos(limits.maxAgeMs),
+      // Refuse rather than drop: see QueueRetention, which enforces `maxAgeMs` on persisted messages only.
+      discard: DiscardPolicy.New,
+      max_age: 0,
       max_bytes: limits.maxBytes,
       duplicate_window: nanos(limits.duplicateWindowMs),
     },
@@ -95,6 +99,7 @@ export function streamConfigs(names: QueueNames, limits: StreamLimits): { queue:
       ...common,
       name: names.deadStream,
       subjects: [names.deadSubjects],
+      discard: DiscardPolicy.Old,
       max_age: nanos(limits.deadMaxAgeMs),
       max_bytes: limits.deadMaxBytes,
       duplicate_window: nanos(limits.duplicateWindowMs),

@@ -6,6 +6,17 @@ export interface PubAck {
   duplicate: boolean;
 }
 
+/**
+ * The stream refused the message because it is full (JetStream 10077, "maximum bytes exceeded"):
+ * the queue stream drops nothing to make room (QueueRetention), so the publish fails instead.
+ */
+export class QueueFullError extends Error {
+  override readonly name = 'QueueFullError';
+}
+
+/** JSStreamStoreFailedF: the stream could not store the message; "maximum ... exceeded" when full. */
+const STORE_FAILED = 10077;
+
 interface Pending {
   resolve: (ack: PubAck) => void;
   reject: (err: Error) => void;
@@ -76,8 +87,14 @@ export class PubAckPublisher {
       return p.reject(new Error(`JetStream did not take the message: ${status.code} ${status.description}`));
     }
     try {
-      const ack = JSON.parse(decoder.decode(msg.data)) as { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; description?: string } };
-      if (ack.error) return p.reject(new Error(`JetStream refused the message: ${ack.error.code ?? '?'} ${ack.error.description ?? ''}`));
+      const ack = JSON.parse(decoder.decode(msg.data)) as { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+      if (ack.error) {
+        const { code, err_code: errCode, description = '' } = ack.error;
+        if (errCode === STORE_FAILED && /maximum .* exceeded/.test(description)) {
+          return p.reject(new QueueFullError(`the queue stream is full (${description}): it drops nothing to make room`));
+        }
+        return p.reject(new Error(`JetStream refused the message: ${code ?? '?'} ${description}`));
+      }
       if (typeof ack.stream !== 'string' || typeof ack.seq !== 'number') return p.reject(new Error('an unreadable PubAck'));
       p.resolve({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true });
     } catch {

@@ -2,6 +2,7 @@ import { connect } from 'nats';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { JetStreamQueue } from '../bus/jetstream-queue.js';
 import { limitsFromConfig } from '../bus/jetstream-streams.js';
+import { registerQueueMetrics } from '../bus/queue-metrics.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
@@ -24,7 +25,8 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
 
   const nc = await connect({ servers: config.natsUrl, name: `parley-worker-${config.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue) });
+  const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), persisted: true });
+  registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
   const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options });
   const closeAll = async (): Promise<void> => {

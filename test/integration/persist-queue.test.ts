@@ -34,9 +34,9 @@ async function started(opts: Partial<ConstructorParameters<typeof JetStreamQueue
 const streamInfo = async (name: string) => (await nc.jetstreamManager()).streams.info(name);
 
 describe('JetStreamQueue streams', () => {
-  it('creates the queue and dead-letter streams with explicit limits', async () => {
+  it('creates the queue and dead-letter streams with explicit limits; the queue stream refuses rather than discards', async () => {
     const prefix = uniquePrefix('queue');
-    await started({ limits: { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 ** 2, duplicateWindowMs: 120_000 } }, prefix);
+    await started({ limits: { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 ** 2, duplicateWindowMs: 120_000, deadMaxAgeMs: 7_200_000 } }, prefix);
     const names = queueNames(prefix);
     const { config } = await streamInfo(names.stream);
     expect(config).toMatchObject({
@@ -44,14 +44,32 @@ describe('JetStreamQueue streams', () => {
       subjects: [names.subjects],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      max_age: nanos(3_600_000),
+      // The max age applies to persisted messages only, trimmed by QueueRetention (persist-retention.test.ts).
+      discard: DiscardPolicy.New,
+      max_age: 0,
       max_bytes: 64 * 1024 ** 2,
       duplicate_window: nanos(120_000),
     });
     expect(names.stream).toMatch(/^PARLEY_t_queue_[0-9a-f]{8}_MESSAGES$/);
     const dead = await streamInfo(names.deadStream);
-    expect(dead.config).toMatchObject({ subjects: [names.deadSubjects], storage: StorageType.File });
+    expect(dead.config).toMatchObject({ subjects: [names.deadSubjects], storage: StorageType.File, discard: DiscardPolicy.Old, max_age: nanos(7_200_000) });
+  });
+
+  it('brings a stream of an earlier version (discarding old messages, with a max age) to refusing and no max age', async () => {
+    const prefix = uniquePrefix('queue');
+    const names = queueNames(prefix);
+    prefixes.push(prefix);
+    await (await nc.jetstreamManager()).streams.add({
+      name: names.stream,
+      subjects: [names.subjects],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(3_600_000),
+      max_bytes: 10 * 1024 ** 2,
+    });
+    await started({ limits: { maxBytes: 10 * 1024 ** 2 } }, prefix);
+    expect((await streamInfo(names.stream)).config).toMatchObject({ discard: DiscardPolicy.New, max_age: 0 });
   });
 
   it('starting again is idempotent, and new limits update the existing stream', async () => {
