@@ -1,4 +1,5 @@
 import { createAdapter } from '@socket.io/redis-adapter';
+import type { Registry } from 'prom-client';
 import type { Adapters } from './node.js';
 import type { Config } from './config/index.js';
 import { ConfigError } from './config/index.js';
@@ -15,6 +16,7 @@ import { RedisRoomState, type DurablePosition } from './rooms/state/redis-room-s
 import type { DurableQueue } from './bus/durable-queue.js';
 import { JetStreamQueue } from './bus/jetstream-queue.js';
 import { limitsFromConfig } from './bus/jetstream-streams.js';
+import { registerQueueMetrics } from './bus/queue-metrics.js';
 import { CombinedPosition } from './persistence/durable-position.js';
 import type { MessageStore } from './persistence/message-store.js';
 import { MongoMessageStore } from './persistence/mongo-store.js';
@@ -67,6 +69,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
     checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected, ...(queueCheck ? { queue: queueCheck } : {}) },
     extra,
     sioAdapter: createAdapter(sioPub.client, sioSub.client, { key: `${prefix}:sio` }),
+    ...(queue instanceof JetStreamQueue ? { instrument: (registry: Registry) => registerQueueMetrics(registry, () => queue.capacity) } : {}),
   };
 }
 
@@ -80,7 +83,7 @@ function persistence(config: Config, logger: Logger): { queue: DurableQueue; sto
     const store = new MemoryMessageStore(config.storeMaxPerRoom);
     return { queue: new MemoryQueue(store), store };
   }
-  const queue = new JetStreamQueue({ nats: config.natsUrl, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000, limits: limitsFromConfig(config.queue) });
+  const queue = new JetStreamQueue({ nats: config.natsUrl, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000, limits: limitsFromConfig(config.queue), persisted: config.mongodbUrl !== undefined });
   if (config.mongodbUrl === undefined) {
     return { queue, store: new NoLongTermStore(), durable: queue, queueCheck: () => queue.connected };
   }

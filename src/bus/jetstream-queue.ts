@@ -5,6 +5,7 @@ import { redactUrl } from '../shared/logger.js';
 import type { DurableTail } from '../rooms/state/room-restorer.js';
 import type { DurableQueue, QueuedMessage, ReadPointer } from './durable-queue.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
+import { QueueRetention, type QueueCapacity } from './queue-retention.js';
 import {
   DEFAULT_STREAM_LIMITS,
   ensureStream,
@@ -39,6 +40,8 @@ export interface JetStreamQueueOptions {
    * its message's old seq after the duplicate window: cover DEDUPE_TTL_S (10 min by default).
    */
   lastSeqScanMs?: number;
+  /** A persist worker drains the stream (MongoDB is configured): see QueueRetention. */
+  persisted?: boolean;
 }
 
 /**
@@ -55,6 +58,7 @@ export class JetStreamQueue implements DurableQueue {
   private jsm: JetStreamManager | undefined;
   private isConnected = false;
   private publisher: PubAckPublisher | undefined;
+  private retention: QueueRetention | undefined;
 
   constructor(private readonly opts: JetStreamQueueOptions) {
     this.names = queueNames(opts.prefix);
@@ -64,6 +68,11 @@ export class JetStreamQueue implements DurableQueue {
   /** True while the NATS connection is up (readiness). */
   get connected(): boolean {
     return this.isConnected && this.nc !== undefined && !this.nc.isClosed();
+  }
+
+  /** The stream's fill as last checked by its QueueRetention (metrics). */
+  get capacity(): QueueCapacity | undefined {
+    return this.retention?.capacity;
   }
 
   async start(): Promise<void> {
@@ -79,6 +88,8 @@ export class JetStreamQueue implements DurableQueue {
       this.js = nc.jetstream();
       this.publisher = new PubAckPublisher(nc, this.opts.publishTimeoutMs ?? 5_000);
       await this.publisher.start();
+      this.retention = new QueueRetention({ jsm, names: this.names, limits: this.limits, persisted: this.opts.persisted ?? false, logger: this.opts.logger });
+      this.retention.start();
     } catch (err) {
       if (owned) await nc.close();
       throw new Error(`setting up the JetStream streams ${this.names.stream} and ${this.names.deadStream} failed: ${(err as Error).message}`, { cause: err });
@@ -95,6 +106,8 @@ export class JetStreamQueue implements DurableQueue {
     this.jsm = undefined;
     this.publisher?.close();
     this.publisher = undefined;
+    this.retention?.close();
+    this.retention = undefined;
     this.isConnected = false;
     if (nc && typeof this.opts.nats === 'string' && !nc.isClosed()) {
       await nc.drain().catch((err: unknown) => this.opts.logger.error({ err, stream: this.names.stream }, 'draining the JetStream queue connection failed'));
