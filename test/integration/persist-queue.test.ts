@@ -109,11 +109,14 @@ describe('JetStreamQueue publish and lastSeq', () => {
     expect((await streamInfo(q.names.stream)).state.messages).toBe(1);
   });
 
-  it('keeps the epoch with the message, and lastPosition answers it', async () => {
+  it('keeps the epoch with the message, and lastPosition answers it with the messages of that epoch', async () => {
     const q = await started();
     expect(await q.lastPosition('pos')).toBeUndefined();
     for (const seq of [1, 2, 3]) await q.publish(message('pos', seq), 'E1');
-    expect(await q.lastPosition('pos')).toEqual({ epoch: 'E1', seq: 3 });
+    expect(await q.lastPosition('pos')).toEqual({ epoch: 'E1', seq: 3, messages: [1, 2, 3].map((seq) => message('pos', seq)) });
+    // Messages of another epoch after them: only the newest epoch's tail counts.
+    for (const seq of [4, 5]) await q.publish(message('pos', seq), 'E2');
+    expect(await q.lastPosition('pos')).toEqual({ epoch: 'E2', seq: 5, messages: [4, 5].map((seq) => message('pos', seq)) });
   });
 
   it('publishes JSON on <prefix>.persist.<room with . as ~>, with the msg id room:seq', async () => {
