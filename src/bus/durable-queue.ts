@@ -9,6 +9,12 @@ import type { ChatMessage } from '../rooms/types.js';
  * `epoch` travels with the durable copy, so a room Redis lost can be restored in its epoch.
  */
 export interface DurableQueue extends Lifecycle {
+  /**
+   * True while the queue is full of messages not yet persisted and refuses appends: a send is
+   * then refused before it takes a seq, rather than sequenced and left pending. Optional: a
+   * queue that never fills leaves it out.
+   */
+  readonly full?: boolean;
   publish(message: ChatMessage, epoch?: string): Promise<void>;
   /** A moved read pointer, on its way to the store like the messages (at-least-once). */
   publishRead(pointer: ReadPointer): Promise<void>;

@@ -70,6 +70,10 @@ export class JetStreamQueue implements DurableQueue {
     return this.isConnected && this.nc !== undefined && !this.nc.isClosed();
   }
 
+  get full(): boolean {
+    return this.retention?.capacity?.full ?? false;
+  }
+
   /** The stream's fill as last checked by its QueueRetention (metrics). */
   get capacity(): QueueCapacity | undefined {
     return this.retention?.capacity;

@@ -75,6 +75,8 @@ export class DeliveryPath {
 
   /** One round of retries of the messages this node could not finish (called on a timer). */
   async retryUnfinished(): Promise<void> {
+    // A full queue refuses them all: wait until it has room rather than hammer it.
+    if (this.deps.queue.full) return;
     const batch = [...this.unfinished.values()].slice(0, RETRY_BATCH);
     for (const u of batch) {
       try {

@@ -92,11 +92,14 @@ export class RoomService {
   start(): void {
     this.watchTimer ??= setInterval(() => this.watch(), WATCH_MS).unref();
     this.deps.bus.onRoomEvent((room, event) => this.onBusEvent(room, event));
-    this.deps.presence.onReaped((room, user) => {
-      this.publish(room, { kind: 'presence', user, status: 'offline' }).catch((err: unknown) =>
-        this.deps.logger.error({ err, room, user }, 'publishing offline for a reaped user failed'),
+    // Users another node's death took offline, and users this node's presence counted again after a fault.
+    const announce = (status: 'online' | 'offline') => (room: string, user: string) => {
+      this.publish(room, { kind: 'presence', user, status }).catch((err: unknown) =>
+        this.deps.logger.error({ err, room, user, status }, 'publishing presence for a reaped or restored user failed'),
       );
-    });
+    };
+    this.deps.presence.onReaped(announce('offline'));
+    this.deps.presence.onRestored(announce('online'));
   }
 
   close(): void {
@@ -163,7 +166,8 @@ export class RoomService {
    * ran), and the queue and the feeds drop a copy they already have.
    */
   async send(input: SendInput): Promise<SendResult> {
-    const { state, metrics, config } = this.deps;
+    const { state, queue, metrics, config } = this.deps;
+    if (queue.full) throw new DependencyError('durable queue', 'the durable queue is full of messages not yet persisted, retry');
     const result = await dependency('room state', () =>
       state.append({ ...input, ts: Date.now() }, config.dedupeTtlS),
     );
