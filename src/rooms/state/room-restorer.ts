@@ -37,6 +37,11 @@ export interface RestorerOptions {
 
 /** Messages per RESTORE_MESSAGES call: bounds the script's argument list. */
 const CHUNK = 200;
+/**
+ * Restores run at once on this node. After a Redis restart every room needs one (each reads the
+ * queue stream and MongoDB): the rest wait their turn instead of flooding both.
+ */
+const MAX_RESTORING = 8;
 
 /**
  * Brings a room that Redis lost, or holds an older copy of, up to its durable copy: epoch,
@@ -52,6 +57,8 @@ export class RoomRestorer {
   private readonly open: ScriptCall;
   /** One restore at a time per room on this node. */
   private readonly restoring = new Map<string, Promise<void>>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(
     client: RedisScripting,
@@ -66,10 +73,21 @@ export class RoomRestorer {
   restore(room: string): Promise<void> {
     let pending = this.restoring.get(room);
     if (!pending) {
-      pending = this.run(room).finally(() => this.restoring.delete(room));
+      pending = this.limited(() => this.run(room)).finally(() => this.restoring.delete(room));
       this.restoring.set(room, pending);
     }
     return pending;
+  }
+
+  private async limited(fn: () => Promise<void>): Promise<void> {
+    if (this.running >= MAX_RESTORING) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      await fn();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
   }
 
   private async run(room: string): Promise<void> {
