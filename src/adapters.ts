@@ -87,7 +87,7 @@ function persistence(config: Config, logger: Logger): { queue: DurableQueue; sto
   if (config.mongodbUrl === undefined) {
     return { queue, store: new NoLongTermStore(), durable: queue, queueCheck: () => queue.connected };
   }
-  const store = new MongoMessageStore({ url: config.mongodbUrl });
+  const store = new MongoMessageStore({ url: config.mongodbUrl, tailMs: config.timing.dedupeTtlS * 1000 });
   return { queue, store, durable: new CombinedPosition([queue, store]), queueCheck: () => queue.connected };
 }
 

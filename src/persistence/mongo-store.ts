@@ -11,6 +11,7 @@ import {
   type WriteError,
 } from 'mongodb';
 import type { QueuedMessage, ReadPointer } from '../bus/durable-queue.js';
+import type { DurableTail } from '../rooms/state/room-restorer.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { MessageStore } from './message-store.js';
 
@@ -69,9 +70,16 @@ export interface MongoMessageStoreOptions {
   write?: 'insert' | 'upsert';
   /** How long an operation waits for a reachable server before it fails (transiently). */
   serverSelectionTimeoutMS?: number;
+  /**
+   * `lastPosition` also returns the room's messages stored within this many ms before its newest
+   * one (DEDUPE_TTL_S on gateways), to restore their dedupe entries; 0 (default) returns none.
+   */
+  tailMs?: number;
 }
 
 const DUPLICATE_KEY = 11000;
+/** Most messages `lastPosition` returns for the dedupe window. */
+const TAIL_LIMIT = 10_000;
 const INDEX_NOT_FOUND = 27;
 /** The unique (room, from, cid) index of earlier versions: it refused a cid reused after the dedupe window. */
 const OLD_CID_INDEX = 'room_from_cid';
@@ -93,7 +101,7 @@ export class MongoMessageStore implements MessageStore {
   private readonly mode: 'insert' | 'upsert';
   private started = false;
 
-  constructor(opts: MongoMessageStoreOptions) {
+  constructor(private readonly opts: MongoMessageStoreOptions) {
     this.client = new MongoClient(opts.url, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5_000, appName: 'parley' });
     const db = this.client.db(opts.dbName ?? databaseOf(opts.url) ?? 'parley');
     this.messages = db.collection<MessageDoc>('messages');
@@ -219,15 +227,18 @@ export class MongoMessageStore implements MessageStore {
   }
 
   /** The room's newest stored message's epoch and the highest seq stored in that epoch. */
-  async lastPosition(room: string): Promise<{ epoch: string | undefined; seq: number } | undefined> {
-    const newest = await this.messages.find({ room }, { projection: { _id: 0, epoch: 1, seq: 1 } }).sort({ ts: -1, seq: -1 }).limit(1).next();
+  async lastPosition(room: string): Promise<DurableTail | undefined> {
+    const newest = await this.messages.find({ room }, { projection: { _id: 0, epoch: 1, seq: 1, ts: 1 } }).sort({ ts: -1, seq: -1 }).limit(1).next();
     if (!newest) return undefined;
-    const top = await this.messages
-      .find(newest.epoch === undefined ? { room } : { room, epoch: newest.epoch }, { projection: { _id: 0, seq: 1 } })
-      .sort({ seq: -1 })
-      .limit(1)
-      .next();
-    return { epoch: newest.epoch, seq: Math.max(newest.seq, top?.seq ?? 0) };
+    const sameEpoch = newest.epoch === undefined ? { room } : { room, epoch: newest.epoch };
+    const top = await this.messages.find(sameEpoch, { projection: { _id: 0, seq: 1 } }).sort({ seq: -1 }).limit(1).next();
+    // The messages within the tail window: their cids stay duplicates when Redis lost the room
+    // after the queue stream trimmed them (it keeps stored messages only while it has room).
+    const tailMs = this.opts.tailMs ?? 0;
+    const docs = tailMs > 0
+      ? await this.messages.find({ ...sameEpoch, ts: { $gte: newest.ts - tailMs } }, { projection: { _id: 0, at: 0, epoch: 0 } }).sort({ seq: -1 }).limit(TAIL_LIMIT).toArray()
+      : [];
+    return { epoch: newest.epoch, seq: Math.max(newest.seq, top?.seq ?? 0), messages: docs.map(toMessage).reverse() };
   }
 
   /** True for failures of reaching the database (down, unreachable, stepping down): retry later. */

@@ -133,3 +133,18 @@ it('tells an unreachable server (transient) from a refused write', async () => {
   expect(String(started)).toMatch(/opening the message store parley\.messages failed/);
   await unreachable.close();
 });
+
+describe('MongoMessageStore.lastPosition', () => {
+  it('answers the newest epoch, its highest seq and the messages within the tail window, oldest first', async () => {
+    const db = uniquePrefix('mstore_tail');
+    dbs.push(db);
+    const store = new MongoMessageStore({ url: MONGO_URL, dbName: db, tailMs: 1_000 });
+    stores.push(store);
+    await store.start();
+    expect(await store.lastPosition('t')).toBeUndefined();
+    const at = (seq: number, ts: number) => ({ ...message('t', seq), ts, epoch: 'E1' });
+    await store.put([at(1, 1_000), at(2, 5_000), at(3, 5_500), at(4, 6_000)]);
+    const tail = await store.lastPosition('t');
+    expect(tail).toEqual({ epoch: 'E1', seq: 4, messages: [2, 3, 4].map((seq) => ({ ...message('t', seq), ts: seq === 2 ? 5_000 : seq === 3 ? 5_500 : 6_000 })) });
+  });
+});
