@@ -1,7 +1,12 @@
+import type { LocalConnections } from '../rooms/state/presence.js';
 import type { Session } from './session.js';
 
-/** This node's live sessions, by id and by user (admin disconnects, sweeps, draining). */
-export class SessionRegistry {
+/**
+ * This node's live sessions, by id and by user (admin disconnects, sweeps, draining). Presence
+ * reads it as the truth about this node's connections (`LocalConnections`): a session is listed
+ * from open until closed, each with the rooms it joined or is joining.
+ */
+export class SessionRegistry implements LocalConnections {
   private readonly byId = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
   /** Sessions currently past SLOW_BYTES: their typing/presence pushes are skipped. */
@@ -30,6 +35,10 @@ export class SessionRegistry {
 
   get(connId: string): Session | undefined {
     return this.byId.get(connId);
+  }
+
+  has(connId: string): boolean {
+    return this.byId.has(connId);
   }
 
   forUser(user: string): Session[] {

@@ -106,6 +106,12 @@ export class MemoryPresence implements Presence {
   /** One node, in this process: there is never another node to reap. */
   onReaped(): void {}
 
+  /** Nothing here can fail half-way or be lost while the process lives: nothing to restore. */
+  onRestored(): void {}
+
+  /** Every call completes in this process, so the entries always match the open connections. */
+  trackLocal(): void {}
+
   stats(): Promise<{ connections: number; rooms: number; nodes: number }> {
     return Promise.resolve({ connections: this.connections, rooms: this.roomMembers.size, nodes: 1 });
   }

@@ -13,13 +13,37 @@ export interface UserPresence {
   rooms: string[];
 }
 
+/** One of this node's open connections, as presence needs it (the gateway's sessions fit as they are). */
+export interface OpenConnection {
+  readonly connId: string;
+  readonly user: string;
+  /** Its rooms, keyed by name: joined, or being joined (a join in flight is listed). */
+  readonly joined: ReadonlyMap<string, unknown>;
+}
+
+/** This node's open connections: what its presence entries must match (see `trackLocal`). */
+export interface LocalConnections {
+  all(): Iterable<OpenConnection>;
+  has(connId: string): boolean;
+}
+
+export type PresenceListener = (room: string, user: string) => void;
+
 /**
  * Who is connected and where, across the cluster.
  *
  * A user is online in a room from their first connection's `join` until `expire` succeeds
  * after the grace period that follows their last connection's `leave`; inside that period
  * they still count in occupancy and keep their `since`, and a new `join` is not `first`.
- * Guarantees: per-connection entries; the memory adapter loses everything on restart.
+ * Entries are per connection; the memory adapter loses everything on restart.
+ *
+ * Eventually true (cluster adapters, once `trackLocal` names the node's open connections):
+ * whatever failed on the way (a `leave` or `unregisterConnection` that threw, a Redis restart or
+ * flush, this node paused or partitioned long enough to be reaped by the others), within
+ * NODE_TTL_S of the fault ending every connection `trackLocal` lists counts again in presence,
+ * occupancy and the cap (even past the cap: it is open already), and every other entry this
+ * node made is removed, its users going offline after the grace period. A failed call is
+ * never retried by the caller: the adapter brings its entries back to the open connections.
  */
 export interface Presence extends Lifecycle {
   /** Counts the connection against the user's cluster-wide cap; false (and nothing stored) when full. */
@@ -37,8 +61,20 @@ export interface Presence extends Lifecycle {
   user(user: string): Promise<UserPresence>;
   stats(): Promise<{ connections: number; rooms: number; nodes: number }>;
   /**
+   * The source of truth for this node's entries, given once at wiring time. A connection is
+   * live from a successful `registerConnection` until `unregisterConnection`, or until it is
+   * neither listed by `connections` nor still on its way to being opened.
+   */
+  trackLocal(connections: LocalConnections): void;
+  /**
    * Called for each (room, user) this adapter took offline because the node holding their
    * connections died (cluster adapters only): the room service publishes `offline` for them.
    */
-  onReaped(listener: (room: string, user: string) => void): void;
+  onReaped(listener: PresenceListener): void;
+  /**
+   * Called for each (room, user) that was not online in the room until this adapter counted
+   * one of the node's open connections again (after a reap or a loss of state): the room
+   * service publishes `online` for them.
+   */
+  onRestored(listener: PresenceListener): void;
 }

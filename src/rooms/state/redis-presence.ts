@@ -1,27 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import type { Member, Page } from '../types.js';
 import { decodeKeyCursor, encodeKeyCursor } from './cursor.js';
-import { DROP_NODE_LUA, EXPIRE_LUA, JOIN_LUA, LEAVE_LUA, MEMBERS_LUA, REGISTER_LUA } from './lua/presence.js';
-import type { Presence, RoomOccupancy, UserPresence } from './presence.js';
-import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
+import { HEARTBEAT_LUA, MEMBERS_LUA } from './lua/presence.js';
+import type { LocalConnections, Presence, PresenceListener, RoomOccupancy, UserPresence } from './presence.js';
+import { PresenceEntries, type PresenceClient } from './presence-entries.js';
+import { PresenceKeys } from './presence-keys.js';
+import { PresenceReconciler } from './presence-reconciler.js';
+import { asArray, asNumber, asString, defineScript, type ScriptCall } from './redis-scripts.js';
 
-/** What RedisPresence needs of an ioredis `Redis` or `Cluster`. */
-export interface PresenceClient extends RedisScripting {
-  set(key: string, value: string, px: 'PX', ms: number): Promise<unknown>;
-  del(key: string): Promise<number>;
-  exists(...keys: string[]): Promise<number>;
-  sadd(key: string, member: string): Promise<number>;
-  srem(key: string, member: string): Promise<number>;
-  smembers(key: string): Promise<string[]>;
-  scard(key: string): Promise<number>;
-  zadd(key: string, nx: 'NX', score: number, member: string): Promise<unknown>;
-  zrem(key: string, member: string): Promise<number>;
-  zcard(key: string): Promise<number>;
-  zrangebylex(key: string, min: string, max: string, limit: 'LIMIT', offset: number, count: number): Promise<string[]>;
-  zrangebyscore(key: string, min: number | string, max: number | string): Promise<string[]>;
-  hdel(key: string, field: string): Promise<number>;
-  hget(key: string, field: string): Promise<string | null>;
-  hlen(key: string): Promise<number>;
-}
+export type { PresenceClient } from './presence-entries.js';
 
 export interface RedisPresenceOptions {
   /** Namespace of every key; must not contain `{` or `}`. */
@@ -32,13 +19,14 @@ export interface RedisPresenceOptions {
   nodeTtlS: number;
   /** A user left by a dead node stays listed at least this long after losing their last connection (default 0). */
   graceS?: number;
-  /** Failures of the heartbeat and reaper timer (default: a process warning). */
+  /**
+   * Failures of the heartbeat, reconciliation and reaper timer (default: a process warning):
+   * the first of a run of failures, then at most one a minute while it lasts.
+   */
   onError?: (err: unknown) => void;
 }
 
-export type ReapedListener = (room: string, user: string) => void;
-
-const BATCH = 100;
+const REPORT_EVERY_MS = 60_000;
 
 /**
  * Presence in Redis for many gateway nodes. Entries are per connection and owned by the node
@@ -48,11 +36,30 @@ const BATCH = 100;
  * lua/presence.ts. Indexes that span hash tags are supersets: they are added to before the
  * entry they index exists and removed from after it is gone (removal then re-check), and
  * readers verify them, so a crash between two calls leaves nothing a reaper cannot finish.
+ *
+ * Eventually true (the port's guarantee): on the same timer, before reaping, a
+ * PresenceReconciler brings this node's entries back to the connections `trackLocal` lists. A
+ * heartbeat that finds its key gone (the node was reaped while paused or partitioned, or Redis
+ * lost the key) first renames the node (NODE_ID~hex), so everything is registered again under
+ * a name no reaper is removing, and the old name is reaped like a dead node's.
  */
 export class RedisPresence implements Presence {
-  private readonly scripts: Record<'register' | 'join' | 'leave' | 'expire' | 'members' | 'drop', ScriptCall>;
-  private readonly reapedListeners: ReapedListener[] = [];
+  private readonly scripts: Record<'members' | 'heartbeat', ScriptCall>;
+  private readonly keys: PresenceKeys;
+  private readonly entries: PresenceEntries;
+  private readonly reconciler: PresenceReconciler;
+  private readonly reapedListeners: PresenceListener[] = [];
+  private readonly restoredListeners: PresenceListener[] = [];
   private readonly onError: (err: unknown) => void;
+  private readonly tickMs: number;
+  /** This process's name in Redis: NODE_ID, then a new NODE_ID~hex each time its heartbeat was found gone. */
+  private node: string;
+  private readonly token = randomBytes(6).toString('hex');
+  private beats = 0;
+  /** The heartbeat value last written under the current name (undefined before the first). */
+  private lastBeat: string | undefined;
+  /** When the current run of timer failures was last reported (0: no run). */
+  private failureReported = 0;
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -61,23 +68,36 @@ export class RedisPresence implements Presence {
     private readonly client: PresenceClient,
     private readonly opts: RedisPresenceOptions,
   ) {
-    if (/[{}]/.test(opts.prefix)) throw new Error('the Redis key prefix must not contain { or }');
+    this.keys = new PresenceKeys(opts.prefix);
+    this.entries = new PresenceEntries(client, this.keys, (opts.graceS ?? 0) * 1000);
+    this.node = opts.nodeId;
+    this.tickMs = (opts.nodeTtlS * 1000) / 3;
     this.onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : String(err), 'RedisPresenceWarning'));
     this.scripts = {
-      register: defineScript(client, 'parleyPresenceRegister', 1, REGISTER_LUA),
-      join: defineScript(client, 'parleyPresenceJoin', 4, JOIN_LUA),
-      leave: defineScript(client, 'parleyPresenceLeave', 2, LEAVE_LUA),
-      expire: defineScript(client, 'parleyPresenceExpire', 3, EXPIRE_LUA),
       members: defineScript(client, 'parleyPresenceMembers', 3, MEMBERS_LUA),
-      drop: defineScript(client, 'parleyPresenceDropNode', 4, DROP_NODE_LUA),
+      heartbeat: defineScript(client, 'parleyPresenceHeartbeat', 1, HEARTBEAT_LUA),
     };
+    const own = this.entries;
+    this.reconciler = new PresenceReconciler(
+      {
+        counts: () => own.counts(this.node),
+        read: () => own.read(this.node),
+        addConn: async (user, connId) => void (await own.register(this.node, user, connId, Infinity)),
+        addJoin: (room, user, connId) => own.join(this.node, room, user, connId, Date.now()),
+        removeConn: (user, connId) => own.unregister(this.node, user, connId, ''),
+        removeJoin: async (room, user, connId) => {
+          await own.leave(this.node, room, user, connId, Date.now(), { owner: '', alwaysGrace: true, self: this.node });
+        },
+      },
+      (room, user) => this.report(this.restoredListeners, room, user),
+    );
   }
 
   /** Heartbeats once (so this node counts before it serves anyone), then every nodeTtlS / 3. */
   async start(): Promise<void> {
     if (this.timer || this.closing) return;
     await this.heartbeat();
-    this.timer = setInterval(() => this.tick(), (this.opts.nodeTtlS * 1000) / 3).unref();
+    this.timer = setInterval(() => this.tick(), this.tickMs).unref();
   }
 
   /** Stops the timer and removes this node's entries (its users in grace are left to the other nodes' reapers). */
@@ -85,62 +105,72 @@ export class RedisPresence implements Presence {
     this.closing ??= (async () => {
       this.stopHeartbeat();
       await this.round;
-      const n = this.nodeKeys(this.opts.nodeId);
-      await this.client.del(n.alive);
-      await this.reapNode(this.opts.nodeId, Date.now());
+      await this.client.del(this.keys.node(this.node).alive);
+      await this.entries.reapNode(this.node, Date.now(), this.node, (room, user) => this.report(this.reapedListeners, room, user));
     })();
     return this.closing;
   }
 
-  /** Stops heartbeating and reaping without removing anything: a crash, as the other nodes see it. For tests. */
+  /**
+   * Stops heartbeating and reaping without removing anything: a crash as the other nodes see
+   * it, or, followed later by `start()`, a pause (SIGSTOP). For tests.
+   */
   stopHeartbeat(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
 
+  trackLocal(connections: LocalConnections): void {
+    this.reconciler.track(connections);
+  }
+
   /** Called once per (room, user) a reaper took offline, on the node whose reaper did it. */
-  onReaped(listener: ReapedListener): void {
+  onReaped(listener: PresenceListener): void {
     this.reapedListeners.push(listener);
   }
 
-  async registerConnection(user: string, connId: string, max: number): Promise<boolean> {
-    const entry = JSON.stringify([user, connId]);
-    const nodeConns = this.nodeKeys(this.opts.nodeId).conns;
-    await this.client.sadd(nodeConns, entry);
-    const counted = asNumber(await this.scripts.register(this.userKeys(user).conns, connId, this.opts.nodeId, max), 'register') === 1;
-    if (!counted) await this.client.srem(nodeConns, entry);
-    return counted;
+  /** Called once per (room, user) this node's reconciliation brought back online. */
+  onRestored(listener: PresenceListener): void {
+    this.restoredListeners.push(listener);
   }
 
-  async unregisterConnection(user: string, connId: string): Promise<void> {
-    await this.client.hdel(this.userKeys(user).conns, connId);
-    await this.client.srem(this.nodeKeys(this.opts.nodeId).conns, JSON.stringify([user, connId]));
+  registerConnection(user: string, connId: string, max: number): Promise<boolean> {
+    this.reconciler.touch(connId);
+    return this.watched(async () => {
+      const counted = await this.entries.register(this.node, user, connId, max);
+      if (counted) this.reconciler.registered(user, connId);
+      return counted;
+    });
   }
 
-  async join(room: string, user: string, connId: string, now: number): Promise<{ first: boolean }> {
-    await this.client.sadd(this.nodeKeys(this.opts.nodeId).joins, JSON.stringify([room, user, connId]));
-    const r = this.roomKeys(room);
-    const first = asNumber(await this.scripts.join(r.m, r.since, r.dev, r.c, user, JSON.stringify([user, connId]), now, this.opts.nodeId), 'join') === 1;
-    await Promise.all([this.client.sadd(this.userKeys(user).rooms, room), this.client.zadd(this.globalKeys().rooms, 'NX', 0, room)]);
-    return { first };
+  unregisterConnection(user: string, connId: string): Promise<void> {
+    this.reconciler.released(connId);
+    return this.watched(() => this.entries.unregister(this.node, user, connId, ''));
   }
 
-  async leave(room: string, user: string, connId: string, now: number): Promise<{ last: boolean }> {
-    return { last: await this.leaveFor(this.opts.nodeId, room, user, connId, now) };
+  join(room: string, user: string, connId: string, now: number): Promise<{ first: boolean }> {
+    this.reconciler.touch(connId);
+    return this.watched(async () => ({ first: await this.entries.join(this.node, room, user, connId, now) }));
+  }
+
+  leave(room: string, user: string, connId: string, now: number): Promise<{ last: boolean }> {
+    this.reconciler.touch(connId);
+    const opts = { owner: '', alwaysGrace: false, self: this.node };
+    return this.watched(async () => ({ last: await this.entries.leave(this.node, room, user, connId, now, opts) }));
   }
 
   async expire(room: string, user: string): Promise<boolean> {
-    const removed = await this.expireRoomUser(room, user);
-    await this.client.zrem(this.nodeKeys(this.opts.nodeId).grace, JSON.stringify([room, user]));
+    const removed = await this.entries.expire(room, user);
+    await this.client.zrem(this.keys.node(this.node).grace, JSON.stringify([room, user]));
     return removed;
   }
 
   occupancy(room: string): Promise<number> {
-    return this.client.zcard(this.roomKeys(room).m);
+    return this.client.zcard(this.keys.room(room).m);
   }
 
   async members(room: string, cursor: string | undefined, limit: number): Promise<Page<Member>> {
-    const r = this.roomKeys(room);
+    const r = this.keys.room(room);
     const after = decodeKeyCursor(cursor);
     const reply = asArray(await this.scripts.members(r.m, r.since, r.dev, after === undefined ? '-' : `(${after}`, limit), 'members');
     const flat = asArray(reply[1], 'members');
@@ -155,7 +185,7 @@ export class RedisPresence implements Presence {
 
   async rooms(cursor: string | undefined, limit: number): Promise<Page<RoomOccupancy>> {
     const after = decodeKeyCursor(cursor);
-    const names = await this.client.zrangebylex(this.globalKeys().rooms, after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit + 1);
+    const names = await this.client.zrangebylex(this.keys.global().rooms, after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit + 1);
     const page = names.slice(0, limit);
     const counts = await Promise.all(page.map((room) => this.occupancy(room)));
     // The active-rooms index is a superset: a room emptied by a crashed node may linger in it.
@@ -165,110 +195,101 @@ export class RedisPresence implements Presence {
   }
 
   async user(user: string): Promise<UserPresence> {
-    const u = this.userKeys(user);
+    const u = this.keys.user(user);
     const [devices, candidates] = await Promise.all([this.client.hlen(u.conns), this.client.smembers(u.rooms)]);
-    const counts = await Promise.all(candidates.map((room) => this.client.hget(this.roomKeys(room).dev, user)));
+    const counts = await Promise.all(candidates.map((room) => this.client.hget(this.keys.room(room).dev, user)));
     const rooms = candidates.filter((_, i) => Number(counts[i] ?? 0) > 0).sort();
     return { user, online: devices > 0, devices, rooms };
   }
 
   async stats(): Promise<{ connections: number; rooms: number; nodes: number }> {
-    const g = this.globalKeys();
+    const g = this.keys.global();
     const [nodes, rooms] = await Promise.all([this.client.smembers(g.nodes), this.client.zcard(g.rooms)]);
-    const alive = await Promise.all(nodes.map((node) => this.client.exists(this.nodeKeys(node).alive)));
+    const alive = await Promise.all(nodes.map((node) => this.client.exists(this.keys.node(node).alive)));
     const live = nodes.filter((_, i) => alive[i] === 1);
-    const conns = await Promise.all(live.map((node) => this.client.scard(this.nodeKeys(node).conns)));
+    const conns = await Promise.all(live.map((node) => this.client.scard(this.keys.node(node).conns)));
     return { connections: conns.reduce((a, b) => a + b, 0), rooms, nodes: live.length };
+  }
+
+  /** A call that failed may have been applied in part: the next heartbeat compares every entry. */
+  private async watched<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      this.reconciler.diverge();
+      throw err;
+    }
   }
 
   private tick(): void {
     if (this.round) return;
-    this.round = this.heartbeat()
-      .then(() => this.reapDead())
-      .catch((err: unknown) => this.onError(err))
+    this.round = this.beat()
+      .then(
+        () => {
+          this.failureReported = 0;
+        },
+        (err: unknown) => {
+          this.reconciler.diverge();
+          const now = Date.now();
+          if (now - this.failureReported < REPORT_EVERY_MS) return;
+          this.failureReported = now;
+          this.onError(err);
+        },
+      )
       .finally(() => {
         this.round = undefined;
       });
   }
 
+  /** Heartbeat first: a node that was reaped must not act on what it believed before. */
+  private async beat(): Promise<void> {
+    await this.heartbeat();
+    await this.reconciler.check();
+    await this.reapDead();
+  }
+
+  /**
+   * Renews the heartbeat. The value it replaces tells what happened meanwhile: gone (reaped, or
+   * Redis lost it) renames the node; another than the last one written (Redis came back with
+   * an older copy, or another process has this NODE_ID) makes the reconciler compare everything.
+   */
   private async heartbeat(): Promise<void> {
-    await this.client.set(this.nodeKeys(this.opts.nodeId).alive, this.opts.nodeId, 'PX', this.opts.nodeTtlS * 1000);
-    await this.client.sadd(this.globalKeys().nodes, this.opts.nodeId);
+    const expected = this.lastBeat;
+    // Taken as written even when the call fails: if it was not, the next beat sees the older value.
+    this.lastBeat = `${this.token}:${++this.beats}`;
+    const previous = await this.scripts.heartbeat(this.keys.node(this.node).alive, this.lastBeat, this.opts.nodeTtlS * 1000);
+    await this.client.sadd(this.keys.global().nodes, this.node);
+    if (previous === null && expected !== undefined) return this.rename();
+    if (previous !== expected) this.reconciler.diverge();
+  }
+
+  private async rename(): Promise<void> {
+    const old = this.node;
+    this.node = `${this.opts.nodeId}~${randomBytes(4).toString('hex')}`;
+    this.lastBeat = undefined;
+    this.reconciler.diverge();
+    this.onError(new Error(`presence: the heartbeat of ${old} was gone (reaped, or lost by Redis); its connections are counted again as ${this.node}`));
+    // The beat just written under the old name goes at once: the old name is reaped now, not after a TTL.
+    await this.client.del(this.keys.node(old).alive);
+    await this.client.sadd(this.keys.global().nodes, old);
+    await this.heartbeat();
   }
 
   /** Idempotent: every node runs it; each (room, user) is reported by the one whose script removed it. */
   private async reapDead(): Promise<void> {
     const now = Date.now();
-    const nodes = await this.client.smembers(this.globalKeys().nodes);
-    for (const node of nodes) {
-      if (node === this.opts.nodeId) continue;
-      if ((await this.client.exists(this.nodeKeys(node).alive)) === 0) await this.reapNode(node, now);
+    const reaped = (room: string, user: string) => this.report(this.reapedListeners, room, user);
+    for (const node of await this.client.smembers(this.keys.global().nodes)) {
+      if (node === this.node) continue;
+      if ((await this.client.exists(this.keys.node(node).alive)) === 0) await this.entries.reapNode(node, now, this.node, reaped);
     }
-    // Backstop for this node's own grace timers (a failed expire): overdue by a whole node TTL.
-    await this.expireDue(this.opts.nodeId, now - this.opts.nodeTtlS * 1000);
+    // Backstop for this node's own grace entries that no timer of the room service expires (a
+    // failed expire, a leave made by the reconciler): overdue by one heartbeat.
+    await this.entries.expireDue(this.node, now - this.tickMs, reaped);
   }
 
-  private async reapNode(node: string, now: number): Promise<void> {
-    const n = this.nodeKeys(node);
-    await forEachBatch(await this.client.smembers(n.joins), async (entry) => {
-      const [room, user, connId] = parseEntry(entry, 3);
-      // Graced even when not last: a crash between a leave and its grace entry must not strand the user.
-      await this.leaveFor(node, room, user, connId, now, true);
-    });
-    await forEachBatch(await this.client.smembers(n.conns), async (entry) => {
-      const [user, connId] = parseEntry(entry, 2);
-      await this.client.hdel(this.userKeys(user).conns, connId);
-      await this.client.srem(n.conns, entry);
-    });
-    await this.expireDue(node, now);
-    const registry = this.globalKeys().nodes;
-    if (asNumber(await this.scripts.drop(n.alive, n.conns, n.joins, n.grace), 'drop') !== 1) return;
-    await this.client.srem(registry, node);
-    // Another reaper may have graced an entry after the drop: keep the node listed until that is done.
-    if ((await this.client.exists(n.conns, n.joins, n.grace)) > 0) await this.client.sadd(registry, node);
-  }
-
-  private async leaveFor(node: string, room: string, user: string, connId: string, now: number, alwaysGrace = false): Promise<boolean> {
-    const r = this.roomKeys(room);
-    const n = this.nodeKeys(node);
-    const last = asNumber(await this.scripts.leave(r.dev, r.c, user, JSON.stringify([user, connId])), 'leave') === 1;
-    if (last || alwaysGrace) {
-      await this.client.zadd(n.grace, 'NX', now + (this.opts.graceS ?? 0) * 1000, JSON.stringify([room, user]));
-      if (node !== this.opts.nodeId) await this.client.sadd(this.globalKeys().nodes, node);
-    }
-    await this.client.srem(n.joins, JSON.stringify([room, user, connId]));
-    if (last) {
-      const rooms = this.userKeys(user).rooms;
-      await this.client.srem(rooms, room);
-      if (Number((await this.client.hget(r.dev, user)) ?? 0) > 0) await this.client.sadd(rooms, room);
-    }
-    return last;
-  }
-
-  private async expireDue(node: string, upTo: number): Promise<void> {
-    const grace = this.nodeKeys(node).grace;
-    await forEachBatch(await this.client.zrangebyscore(grace, '-inf', upTo), async (entry) => {
-      const [room, user] = parseEntry(entry, 2);
-      const removed = await this.expireRoomUser(room, user);
-      await this.client.zrem(grace, entry);
-      if (removed) this.report(room, user);
-    });
-  }
-
-  private async expireRoomUser(room: string, user: string): Promise<boolean> {
-    const r = this.roomKeys(room);
-    const reply = asArray(await this.scripts.expire(r.m, r.since, r.dev, user), 'expire');
-    const removed = asNumber(reply[0], 'expire') === 1;
-    if (removed && asNumber(reply[1], 'expire') === 0) {
-      const active = this.globalKeys().rooms;
-      await this.client.zrem(active, room);
-      if ((await this.occupancy(room)) > 0) await this.client.zadd(active, 'NX', 0, room);
-    }
-    return removed;
-  }
-
-  private report(room: string, user: string): void {
-    for (const listener of this.reapedListeners) {
+  private report(listeners: PresenceListener[], room: string, user: string): void {
+    for (const listener of listeners) {
       try {
         listener(room, user);
       } catch (err) {
@@ -276,38 +297,4 @@ export class RedisPresence implements Presence {
       }
     }
   }
-
-  private roomKeys(room: string) {
-    const t = hashTag(this.opts.prefix, `r:${room}`);
-    return { m: `${t}:m`, since: `${t}:since`, dev: `${t}:dev`, c: `${t}:c` };
-  }
-
-  private userKeys(user: string) {
-    const t = hashTag(this.opts.prefix, `u:${user}`);
-    return { conns: `${t}:conns`, rooms: `${t}:rooms` };
-  }
-
-  private nodeKeys(node: string) {
-    const t = hashTag(this.opts.prefix, `n:${node}`);
-    return { alive: `${t}:alive`, conns: `${t}:conns`, joins: `${t}:joins`, grace: `${t}:grace` };
-  }
-
-  private globalKeys() {
-    const t = `{${this.opts.prefix}}`;
-    return { nodes: `${t}:nodes`, rooms: `${t}:rooms` };
-  }
-}
-
-function parseEntry(entry: string, size: 2): [string, string];
-function parseEntry(entry: string, size: 3): [string, string, string];
-function parseEntry(entry: string, size: number): string[] {
-  const parts: unknown = JSON.parse(entry);
-  if (!Array.isArray(parts) || parts.length !== size || !parts.every((p) => typeof p === 'string')) {
-    throw new Error(`malformed presence index entry ${entry}`);
-  }
-  return parts;
-}
-
-async function forEachBatch(items: string[], fn: (item: string) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += BATCH) await Promise.all(items.slice(i, i + BATCH).map(fn));
 }

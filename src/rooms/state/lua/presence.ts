@@ -5,16 +5,22 @@
 //   room  {P:r:<room>}:m      zset  users online or in grace, all scored 0 (a lex-ordered roster)
 //         {P:r:<room>}:since  hash  user -> ms they came online
 //         {P:r:<room>}:dev    hash  user -> connections in the room (0 inside the grace period)
-//         {P:r:<room>}:c      hash  JSON [user, connId] -> node id
-//   user  {P:u:<user>}:conns  hash  connId -> node id (the cluster-wide connection cap)
+//         {P:r:<room>}:c      hash  JSON [user, connId] -> owning node
+//   user  {P:u:<user>}:conns  hash  connId -> owning node (the cluster-wide connection cap)
 //         {P:u:<user>}:rooms  set   rooms the user may have a connection in (a superset)
-//   node  {P:n:<node>}:alive  string, PX = node TTL (the heartbeat)
+//   node  {P:n:<node>}:alive  string, PX = node TTL (the heartbeat): <token>:<beat>
 //         {P:n:<node>}:conns  set   JSON [user, connId] registered through this node
 //         {P:n:<node>}:joins  set   JSON [room, user, connId] joined through this node
 //         {P:n:<node>}:grace  zset  JSON [room, user] left last through this node, scored by
 //                                   the ms after which anyone may expire them
-//   all   {P}:nodes           set   node ids that may own entries
+//   all   {P}:nodes           set   nodes that may own entries
 //         {P}:rooms           zset  rooms with someone online, scored 0 (a superset)
+//
+// A node is a gateway's NODE_ID, or NODE_ID~<hex> once it found its heartbeat gone (it was
+// reaped, or Redis lost it): it then re-registers its connections under the new name, taking
+// their entries over (the owner fields), and the old name is reaped like a dead node's. A
+// reaper removes an entry only while the dead node still owns it, so an entry taken over after
+// the reaper read the dead node's index survives.
 
 /** KEYS: user conns. ARGV: connId, node, max. Atomic check-and-add; 1 when counted, 0 when full. */
 export const REGISTER_LUA = `
@@ -24,7 +30,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `;
 
-/** KEYS: m, since, dev, c. ARGV: user, conn field, now, node. Returns 1 when first. */
+/** KEYS: m, since, dev, c. ARGV: user, conn field, now, node. Returns 1 when first. The node takes the entry over. */
 export const JOIN_LUA = `
 local first = 0
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
@@ -33,19 +39,36 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('HSET', KEYS[3], ARGV[1], 0)
   first = 1
 end
-if redis.call('HSETNX', KEYS[4], ARGV[2], ARGV[4]) == 1 then
+if redis.call('HSET', KEYS[4], ARGV[2], ARGV[4]) == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 end
 return first
 `;
 
-/** KEYS: dev, c. ARGV: user, conn field. Returns 1 when that was the user's last connection in the room. */
+/**
+ * KEYS: dev, c. ARGV: user, conn field, owner ('' for any). Returns 1 when that was the user's
+ * last connection in the room. With an owner, an entry another node took over is left alone.
+ */
 export const LEAVE_LUA = `
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return 0 end
 if redis.call('HDEL', KEYS[2], ARGV[2]) == 0 then return 0 end
 local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if left > 0 then return 0 end
 if left < 0 then redis.call('HSET', KEYS[1], ARGV[1], 0) end
 return 1
+`;
+
+/** KEYS: user conns. ARGV: connId, owner. Removes the connection only while `owner` still owns it. */
+export const UNREGISTER_OWNED_LUA = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+`;
+
+/** KEYS: alive. ARGV: value, ttl ms. Renews the heartbeat; returns what it held (nil: it was gone). */
+export const HEARTBEAT_LUA = `
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return previous
 `;
 
 /** KEYS: m, since, dev. ARGV: user. Removes a user with no connection; returns {removed, members left}. */
