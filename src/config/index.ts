@@ -37,6 +37,8 @@ export interface Limits {
   maxBadFrames: number;
   maxRoomsPerConn: number;
   maxConnsPerUser: number;
+  /** Socket.IO (engine.io) sessions per client address that have not presented a valid token yet. */
+  maxTokenlessPerAddress: number;
   slowBytes: number;
 }
 
@@ -184,6 +186,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       maxBadFrames: e.MAX_BAD_FRAMES,
       maxRoomsPerConn: e.MAX_ROOMS_PER_CONN,
       maxConnsPerUser: e.MAX_CONNS_PER_USER,
+      maxTokenlessPerAddress: e.MAX_TOKENLESS_PER_ADDRESS,
       slowBytes: e.SLOW_BYTES,
     },
     timing: {

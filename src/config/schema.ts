@@ -83,6 +83,7 @@ export const envSchema = z.object({
   MAX_BAD_FRAMES: intIn(1, 100_000, 10),
   MAX_ROOMS_PER_CONN: intIn(1, 100_000, 100),
   MAX_CONNS_PER_USER: intIn(1, 100_000, 20),
+  MAX_TOKENLESS_PER_ADDRESS: intIn(1, 1_000_000, 100),
   SLOW_BYTES: intIn(1024, 1024 * 1024 * 1024, 1024 * 1024),
   DEDUPE_TTL_S: intIn(1, 30 * 86400, 600),
   PRESENCE_GRACE_S: intIn(0, 3600, 5),

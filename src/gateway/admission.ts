@@ -12,6 +12,8 @@ export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: 'unaut
  */
 export class Admission {
   draining = false;
+  /** This node's connections that have not presented a valid token yet, per client address. */
+  readonly tokenless = new AddressCounts();
   private readonly origins: Set<string>;
 
   constructor(
@@ -19,7 +21,7 @@ export class Admission {
     private readonly presence: Presence,
     allowedOrigins: readonly string[],
     private readonly maxConnsPerUser: number,
-    private readonly logger: Logger,
+    readonly logger: Logger,
   ) {
     this.origins = new Set(allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
   }
@@ -61,5 +63,24 @@ export class Admission {
     } catch (err) {
       this.logger.error({ err, user }, 'unregistering a connection failed');
     }
+  }
+}
+
+/** A count per client address; an address leaves the map at zero, so it only holds live ones. */
+export class AddressCounts {
+  private readonly counts = new Map<string, number>();
+
+  get(address: string): number {
+    return this.counts.get(address) ?? 0;
+  }
+
+  add(address: string): void {
+    this.counts.set(address, this.get(address) + 1);
+  }
+
+  remove(address: string): void {
+    const left = this.get(address) - 1;
+    if (left > 0) this.counts.set(address, left);
+    else this.counts.delete(address);
   }
 }

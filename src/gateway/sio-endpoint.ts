@@ -2,8 +2,10 @@ import type { Server, Socket } from 'socket.io';
 import type { Limits } from '../config/index.js';
 import type { Admission } from './admission.js';
 import type { Identity } from './auth.js';
+import { closeEngine, type EngineSocket } from './engine-close.js';
 import { decodeObject, type FrameLimits } from './frames.js';
 import type { Session } from './session.js';
+import { TokenlessSessions } from './sio-handshakes.js';
 import { SioTransport } from './sio-transport.js';
 import type { ReplyResult } from './transport.js';
 
@@ -19,10 +21,18 @@ export interface SioHooks {
 
 /**
  * The Socket.IO endpoint: `socket.emit(t, payload, ack)` requests become the same decoded
- * frames the native endpoint produces, so the session layer cannot tell them apart.
+ * frames the native endpoint produces, so the session layer cannot tell them apart. No
+ * engine.io session stays without a valid token: a refused CONNECT closes it at once, and
+ * one without an admitted CONNECT is closed after SIO_CONNECT_WINDOW_MS. Needs `io.attachApp`
+ * to have run (it listens on `io.engine`).
  */
 export function mountSioEndpoint(io: Server, admission: Admission, limits: Limits, hooks: SioHooks): void {
   const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
+  const { logger } = admission;
+  const engine = io.engine as Server['engine'] | undefined;
+  if (!engine) throw new Error('mountSioEndpoint: attach Socket.IO to the uWS app first');
+  const tokenless = new TokenlessSessions(admission.tokenless, logger);
+  engine.on('connection', (conn: EngineSocket) => tokenless.track(conn));
 
   io.use((socket: Socket, next) => {
     const auth: unknown = socket.handshake.auth;
@@ -30,7 +40,8 @@ export function mountSioEndpoint(io: Server, admission: Admission, limits: Limit
     admission.admit(socket.handshake.headers.origin, token).then(
       (verdict) => {
         if (!verdict.ok) {
-          next(new Error(verdict.reason === 'too_many_connections' ? 'too_many_connections' : verdict.reason === 'unauthorized' ? 'unauthorized' : verdict.reason));
+          next(new Error(verdict.reason));
+          tokenless.refused(socket.conn);
           return;
         }
         if (socket.conn.readyState !== 'open') {
@@ -38,16 +49,21 @@ export function mountSioEndpoint(io: Server, admission: Admission, limits: Limit
           next(new Error('client went away'));
           return;
         }
+        tokenless.admitted(socket.conn);
         (socket.data as SocketData) = { connId: verdict.connId, identity: verdict.identity };
         next();
       },
-      (err: unknown) => next(err instanceof Error ? err : new Error('internal')),
+      (err: unknown) => {
+        logger.error({ err }, 'Socket.IO admission failed');
+        next(new Error('internal'));
+        tokenless.refused(socket.conn);
+      },
     );
   });
 
   io.on('connection', (socket: Socket) => {
     const data = socket.data as SocketData;
-    const transport = new SioTransport(socket);
+    const transport = new SioTransport(socket, logger);
     const session = hooks.opened(data.connId, data.identity, transport);
     socket.onAny((event: unknown, ...args: unknown[]) => {
       const last = args[args.length - 1];
@@ -58,7 +74,10 @@ export function mountSioEndpoint(io: Server, admission: Admission, limits: Limit
       session.handle(decoded, ack);
     });
     socket.on('disconnect', (reason) => {
-      hooks.closed(session, reason === 'client namespace disconnect' ? 1000 : 1006);
+      const byClient = reason === 'client namespace disconnect';
+      hooks.closed(session, byClient ? 1000 : 1006);
+      // The only namespace: an engine.io session left without it would stay open uncounted.
+      if (byClient) closeEngine(socket.conn, logger);
     });
   });
 }

@@ -1,8 +1,18 @@
 import type { Socket } from 'socket.io';
+import { CloseCode } from '../shared/close-codes.js';
+import type { Logger } from '../shared/logger.js';
+import { closeEngine } from './engine-close.js';
 import { ephemeralTopic, mainTopic, type PushFrame, type Transport } from './transport.js';
 
 /** Rough size of a long-polling packet still queued in engine.io, for the slow-consumer check. */
 const POLLING_PACKET_BYTES = 256;
+
+/**
+ * Close codes after which a /ws client reconnects by itself (1001 covers a drain and a room
+ * reset). The stock socket.io-client reconnects after a lost transport, never after a
+ * server-side disconnect, so these close the engine.io session instead of disconnecting.
+ */
+const RECONNECT_CODES: ReadonlySet<number> = new Set([CloseCode.DRAINING, CloseCode.SLOW_CONSUMER]);
 
 interface EngineTransport {
   name: string;
@@ -15,7 +25,10 @@ export class SioTransport implements Transport {
   private ephemeral = true;
   private closing = false;
 
-  constructor(readonly socket: Socket) {}
+  constructor(
+    readonly socket: Socket,
+    private readonly logger: Logger,
+  ) {}
 
   get open(): boolean {
     return this.socket.connected && !this.closing;
@@ -51,12 +64,18 @@ export class SioTransport implements Transport {
     return inSocket + conn.writeBuffer.length * POLLING_PACKET_BYTES;
   }
 
-  /** Sends `bye` with the code a /ws client would get, then disconnects. */
+  /**
+   * Sends `bye` with the code a /ws client would get, then closes: the client sees
+   * "transport close" and reconnects for RECONNECT_CODES, "io server disconnect" (no
+   * reconnect) for the others. `bye` is queued before the close and goes out first.
+   */
   close(code: number, reason: string): void {
     if (!this.open) return;
     this.socket.emit('bye', { code, reason });
     this.closing = true;
-    this.socket.disconnect(true);
+    // A DISCONNECT packet, without Socket.IO's own engine close (see closeEngine).
+    if (!RECONNECT_CODES.has(code)) this.socket.disconnect();
+    closeEngine(this.socket.conn, this.logger);
   }
 
   ping(): void {
