@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { extname, posix, resolve, sep } from 'node:path';
 import { mintToken } from '../gateway/auth.js';
 import { ResponseGuard, errorBody } from '../gateway/http.js';
 import type { TemplatedApp } from '../gateway/uws.js';
@@ -8,6 +8,10 @@ import type { Logger } from '../shared/logger.js';
 import { jsonRoute } from './routes.js';
 
 const DEV_TOKEN_TTL_S = 3600;
+/** No file of the demo page has a longer URL; longer ones are not looked up. */
+const MAX_STATIC_URL = 1024;
+/** Read errors that only mean the URL names no file (a directory, a name too long, ...). */
+const NO_SUCH_FILE = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG']);
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.svg': 'image/svg+xml' };
 
 /**
@@ -29,10 +33,41 @@ export function mountDev(app: TemplatedApp, devMode: boolean, secret: Uint8Array
   app.get('/*', (res, req) => {
     const guard = new ResponseGuard(res);
     const url = req.getUrl();
-    if (!devMode) return guard.json({ status: 404, body: errorBody('not_found', 'not found') });
-    const rel = normalize(url === '/' ? '/index.html' : url).replace(/^(\.\.[/\\])+/, '');
-    const file = join(webRoot, rel);
-    if (!file.startsWith(webRoot) || !existsSync(file)) return guard.json({ status: 404, body: errorBody('not_found', 'not found') });
-    guard.send(200, readFileSync(file).toString('utf8'), TYPES[extname(file)] ?? 'application/octet-stream');
+    const file = devMode ? staticFile(webRoot, url) : undefined;
+    if (!file) return notFound(guard);
+    readFile(file).then(
+      (data) => guard.send(200, data, TYPES[extname(file)] ?? 'application/octet-stream'),
+      (err: unknown) => {
+        const code = err instanceof Error && 'code' in err ? err.code : undefined;
+        if (typeof code === 'string' && NO_SUCH_FILE.has(code)) return notFound(guard);
+        logger.error({ err, url }, 'reading a demo page file failed');
+        guard.json({ status: 500, body: errorBody('internal', 'internal error') });
+      },
+    );
   });
+}
+
+function notFound(guard: ResponseGuard): void {
+  guard.json({ status: 404, body: errorBody('not_found', 'not found') });
+}
+
+/**
+ * The file under `webRoot` that a request URL names, or undefined. Percent-escapes are
+ * decoded and dot segments resolved as below `/`, so no URL climbs out of the root; `/` is
+ * index.html, and a URL naming a directory (ending in `/` once resolved) names no file.
+ */
+export function staticFile(webRoot: string, url: string): string | undefined {
+  if (url.length > MAX_STATIC_URL) return undefined;
+  let path: string;
+  try {
+    path = decodeURIComponent(url);
+  } catch {
+    return undefined; // a malformed escape names no file
+  }
+  if (path.includes('\0')) return undefined;
+  const rel = url === '/' ? '/index.html' : posix.normalize(`/${path}`);
+  if (rel.endsWith('/')) return undefined; // a directory
+  const root = resolve(webRoot);
+  const file = resolve(root, `.${rel}`);
+  return file.startsWith(root + sep) ? file : undefined;
 }

@@ -34,7 +34,7 @@ export class ResponseGuard {
     this.abortListeners.push(fn);
   }
 
-  send(status: number, body: string, contentType: string, headers: Record<string, string> = {}): void {
+  send(status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> = {}): void {
     if (this.aborted) return;
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
