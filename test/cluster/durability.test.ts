@@ -1,4 +1,6 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisRoomState } from '../../src/rooms/state/redis-room-state.js';
 import { TestClient, type Reply } from '../helpers/clients.js';
 import type { ProcessNode } from '../helpers/cluster.js';
 import { uniquePrefix } from '../helpers/services.js';
@@ -112,6 +114,42 @@ describe('the durable queue fails', () => {
       { seq: 3, cid: 'after' },
     ]);
   }, 90_000);
+});
+
+describe('a gateway dies between sequencing a message and its durable append', () => {
+  const c = cluster('died_unfinished', () => ({ BUS: 'nats' }));
+
+  it('the others finish it: appended, delivered late to every member, a resend answers its seq', async () => {
+    const room = 'unfinished-room';
+    const [n1, n2] = c.nodes as [ProcessNode, ProcessNode];
+    const sender = await connect(c, n1, 'sam');
+    const member = await connect(c, n2, 'mia');
+    for (const client of [sender, member]) expect((await client.request('join', { room })).ok).toBe(true);
+    expect((await sender.request('send', { room, cid: 'c1', body: 'one' })).ok).toBe(true);
+    // What a gateway leaves when it dies right after the room state gave it seq 2: the message
+    // is sequenced (pending) in Redis, and nothing else happened.
+    const redis = new Redis(c.redis.url);
+    try {
+      const dead = new RedisRoomState(redis, { prefix: c.prefix, recentMax: 100 });
+      const left = await dead.append({ room, from: 'sam', cid: 'c2', body: 'sequenced, then the gateway died', ts: Date.now() }, 600);
+      expect(left.message.seq).toBe(2);
+    } finally {
+      redis.disconnect();
+    }
+    // No later message reveals it: the members' nodes finish it by themselves.
+    const late = await within(member.waitFor('msg', (f) => f['cid'] === 'c2', 10_000), 'the unfinished message reaching a member', 10_000);
+    await within(sender.waitFor('msg', (f) => f['cid'] === 'c2', 10_000), 'the unfinished message reaching the sender', 10_000);
+    expect(late['seq']).toBe(2);
+    expect((await sender.request('send', { room, cid: 'c2', body: 'sequenced, then the gateway died' })).data).toMatchObject({ seq: 2, dup: true, ts: late['ts'] });
+    expect((await sender.request('send', { room, cid: 'c3', body: 'three' })).data).toMatchObject({ seq: 3, dup: false });
+    await member.waitFor('msg', (f) => f['cid'] === 'c3');
+    expect(member.pushes.filter((f) => f.t === 'msg').map((f) => f['seq'])).toEqual([1, 2, 3]);
+    expect(await stored(n1, room)).toEqual([
+      { seq: 1, cid: 'c1' },
+      { seq: 2, cid: 'c2' },
+      { seq: 3, cid: 'c3' },
+    ]);
+  }, 60_000);
 });
 
 describe('Redis loses the room (FLUSHALL) with the queue holding it', () => {
