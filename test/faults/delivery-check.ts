@@ -28,7 +28,7 @@ interface Member {
   max: number;
   held: Map<number, string>;
   heldKeys: Map<string, number>;
-  /** Its connection closed: pushes wait for the next join reply. */
+  /** Not joined yet, or its connection closed: pushes wait for the next join reply. */
   rejoining: boolean;
   fetching: boolean;
   buffer: { conn: number; message: SeenMessage }[];
@@ -49,7 +49,7 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
     const id = `${client}\u0000${room}`;
     let m = members.get(id);
     if (!m) {
-      m = { client, room, epoch: undefined, baseline: 0, max: 0, held: new Map(), heldKeys: new Map(), rejoining: false, fetching: false, buffer: [], reported: new Set() };
+      m = { client, room, epoch: undefined, baseline: 0, max: 0, held: new Map(), heldKeys: new Map(), rejoining: true, fetching: false, buffer: [], reported: new Set() };
       members.set(id, m);
     }
     return m;
