@@ -48,7 +48,9 @@ export function handshakeAddress(req: IncomingMessage): string {
 export function allowSioHandshake(req: IncomingMessage, callback: AllowCallback, admission: Admission, maxTokenlessPerAddress: number): void {
   if (!admission.originAllowed(req.headers.origin)) return callback('origin not allowed', false);
   if (admission.draining) return refuse(req, callback, 503, 'draining', 'the node is draining');
-  if (admission.tokenless.get(handshakeAddress(req)) >= maxTokenlessPerAddress) {
+  const address = handshakeAddress(req);
+  if (admission.tokenless.get(address) >= maxTokenlessPerAddress) {
+    admission.logger.debug({ address, max: maxTokenlessPerAddress }, 'Socket.IO handshake refused: too many sessions without a token');
     return refuse(req, callback, 429, 'rate_limited', 'too many sessions without a token from this address');
   }
   callback(null, true);
