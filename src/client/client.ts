@@ -1,9 +1,9 @@
 import { backoffDelay } from './backoff.js';
-import { CATCH_UP_PAGE, catchUp } from './catch-up.js';
 import { Emitter } from './emitter.js';
 import type { Listener } from './emitter.js';
 import { ParleyClientError, toClientError } from './errors.js';
 import type { ClientState, Hello, ParleyEvents } from './events.js';
+import { Joiner } from './joiner.js';
 import { Link } from './link.js';
 import { resolveOptions } from './options.js';
 import type { ClientOptions, ResolvedOptions } from './options.js';
@@ -12,7 +12,7 @@ import type { OutboxEntry } from './outbox.js';
 import { RequestTracker } from './requests.js';
 import type { RequestFields } from './requests.js';
 import { RoomTracker } from './rooms.js';
-import type { JoinTicket, RoomPosition } from './rooms.js';
+import type { RoomPosition } from './rooms.js';
 import { TimerGroup } from './timers.js';
 import { TokenSource } from './token.js';
 import type { AuthSource } from './token.js';
@@ -57,6 +57,7 @@ export class ParleyClient {
   readonly #outbox = new Outbox();
   readonly #rooms: RoomTracker;
   readonly #link: Link;
+  readonly #joiner: Joiner;
   readonly #waiters = new Set<Waiter>();
   /** The connection that said hello, until it drops. */
   #conn: Connection | undefined;
@@ -72,6 +73,7 @@ export class ParleyClient {
     this.#tokens = new TokenSource(auth, this.#opts.clock);
     this.#requests = new RequestTracker(this.#opts.clock, this.#opts.maxFrameBytes);
     this.#rooms = new RoomTracker({ msg: (m) => this.#events.emit('msg', m), gap: (g) => this.#events.emit('gap', g) });
+    this.#joiner = new Joiner({ rooms: this.#rooms, requests: this.#requests, opts: this.#opts, connTimers: this.#connTimers, current: (conn) => conn === this.#conn });
     this.#link = new Link(url, this.#tokens, this.#opts, this.#events, this.#requests, {
       open: (conn) => {
         this.#conn = conn;
@@ -115,19 +117,7 @@ export class ParleyClient {
    * `more` resolves once the rest has been fetched with `history` and delivered too.
    */
   join(room: string, options?: JoinOptions): Promise<W.JoinReply> {
-    return this.#whenReady((conn, timeLeft) => {
-      const ticket = this.#rooms.beginJoin(room, options);
-      return this.#requests.send(conn, 'join', joinFields(ticket), timeLeft).then(
-        async (reply) => {
-          if (this.#rooms.applyJoin(ticket, reply)) await this.#catchUp(conn, ticket, reply);
-          return reply;
-        },
-        (err: unknown) => {
-          this.#rooms.abortJoin(ticket);
-          throw err;
-        },
-      );
-    });
+    return this.#whenReady((conn, timeLeft) => this.#joiner.join(conn, this.#rooms.beginJoin(room, options), timeLeft, true));
   }
 
   /** Leaves a room at once for this client: no more messages from it, and no rejoin. */
@@ -277,15 +267,11 @@ export class ParleyClient {
 
   async #rejoin(conn: Connection, room: string): Promise<void> {
     for (let attempt = 0; conn === this.#conn && this.#rooms.has(room); attempt++) {
-      const ticket = this.#rooms.beginJoin(room);
       try {
-        const reply = await this.#requests.send(conn, 'join', joinFields(ticket), this.#opts.requestTimeout);
-        // A catch-up holds back only this room's pushes: the connection is ready without it.
-        if (this.#rooms.applyJoin(ticket, reply)) void this.#catchUp(conn, ticket, reply);
+        await this.#joiner.join(conn, this.#rooms.beginJoin(room), this.#opts.requestTimeout, false);
         if (conn === this.#conn) this.#flushOutbox(conn, room);
         return;
       } catch (err) {
-        this.#rooms.abortJoin(ticket);
         if (conn !== this.#conn || !this.#rooms.has(room)) return;
         const error = toClientError(err);
         if (error.retryable) {
@@ -298,14 +284,6 @@ export class ParleyClient {
         return;
       }
     }
-  }
-
-  #catchUp(conn: Connection, ticket: JoinTicket, reply: W.JoinReply): Promise<void> {
-    return catchUp(this.#rooms, ticket, reply, {
-      page: (after) => this.#requests.send(conn, 'history', { room: ticket.room, after, limit: CATCH_UP_PAGE }, this.#opts.requestTimeout),
-      current: () => conn === this.#conn,
-      pause: (attempt) => this.#connTimers.sleep(backoffDelay(attempt, this.#opts.backoff)),
-    });
   }
 
   #flushOutbox(conn: Connection, room?: string): void {
@@ -328,10 +306,6 @@ export class ParleyClient {
       },
     );
   }
-}
-
-function joinFields(ticket: JoinTicket): RequestFields<'join'> {
-  return { room: ticket.room, since: ticket.since, epoch: ticket.epoch };
 }
 
 function strip<F extends { t: string }>(frame: F): Omit<F, 't'> {

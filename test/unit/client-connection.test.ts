@@ -507,12 +507,46 @@ describe('ParleyClient catch-up after a join reply with more', () => {
     server.intercept = (_c, f) => (f.t === 'history' && refusals-- > 0 ? { code: 'rate_limited', message: 'slow down' } : undefined);
     const joined = client.join('r', { since: 0 });
     await server.until(() => server.last.frames.some((f) => f.t === 'history'), 'the first page');
-    await client.ping(); // the refusal came before this reply: the retry is scheduled
+    // The refusal came before these replies (the second one in a later read than the refusal):
+    // the retry now waits for its backoff.
+    await client.ping();
+    await client.ping();
     expect(msgs).toHaveLength(10);
-    clock.advance(250);
+    clock.advance(249); // attempt 0, random 0.5: 250 ms
+    await client.ping();
+    await client.ping();
+    expect(server.last.frames.filter((f) => f.t === 'history')).toHaveLength(1);
+    clock.advance(1);
     await expect(joined).resolves.toMatchObject({ more: true, recovered: false });
     expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
     expect(server.last.frames.filter((f) => f.t === 'history').map((f) => f.after)).toEqual([10, 10, 110]);
+  });
+});
+
+describe('ParleyClient large replies', () => {
+  it('rejoins with since at most 4 at a time, so their replies cannot pile up past the slow-consumer limit', async () => {
+    const { client } = await setup();
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const name of names) await client.join(name);
+    // Each rejoin is held; `answered` is how many were answered when each one arrived.
+    const held: { frame: Frame; answered: number }[] = [];
+    let answered = 0;
+    server.intercept = (_c, f) => (f.t === 'join' ? (held.push({ frame: f, answered }), 'drop') : undefined);
+    const answer = (f: Frame) => {
+      answered++;
+      const data = { room: f.room, epoch: 'e1', head: 0, lastRead: 0, unread: 0, occupancy: 1, messages: [], recovered: true, more: false };
+      server.last.ws.send(JSON.stringify({ t: 'reply', rid: f.rid, ok: true, data }));
+    };
+    const { delay } = await reconnectScheduled(client, () => server.kick(1001));
+    clock.advance(delay);
+    for (let i = 0; i < names.length; i++) {
+      const next = await server.until(() => held[i], `rejoin ${i + 1}`);
+      expect(next.frame).toMatchObject({ since: 0 });
+      if (i >= 3) answer(held[i - 3]!.frame);
+    }
+    for (const h of held.slice(-3)) answer(h.frame);
+    await client.ping();
+    expect(held.map((h) => h.answered)).toEqual([0, 0, 0, 0, 1, 2]);
   });
 });
 
