@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
 import { Server } from 'socket.io';
 import { mountAdminApi } from './admin/admin-api.js';
 import { mountDev } from './admin/dev.js';
@@ -13,6 +14,7 @@ import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
 import { backpressureBackstop } from './gateway/native-endpoint.js';
 import { SessionRegistry } from './gateway/registry.js';
+import { allowSioHandshake } from './gateway/sio-handshakes.js';
 import { loadUws, type us_listen_socket } from './gateway/uws.js';
 import type { MessageStore } from './persistence/message-store.js';
 import { RoomService } from './rooms/room-service.js';
@@ -38,6 +40,8 @@ export interface Adapters {
    * at once); its connections are in `extra`. Without it Socket.IO stays node-local.
    */
   sioAdapter?: Parameters<Server['adapter']>[0];
+  /** Registers the adapters' own metrics (the queue stream's fill) on the node's registry. */
+  instrument?: (registry: Registry) => void;
 }
 
 const WEB_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
@@ -65,9 +69,12 @@ export class ParleyNode {
     private readonly adapters: Adapters,
     private readonly logger: Logger,
   ) {
+    adapters.instrument?.(this.metrics.registry);
     const verifier = new TokenVerifier(config.auth);
     const verify = (token: string) => verifier.verify(token);
     const registry = new SessionRegistry();
+    // Presence brings this node's entries back to its open sessions after a fault.
+    adapters.presence.trackLocal(registry);
     this.io = new Server({
       path: '/socket.io/',
       serveClient: false,
@@ -75,7 +82,7 @@ export class ParleyNode {
       pingInterval: config.timing.heartbeatS * 1000,
       pingTimeout: config.timing.heartbeatS * 1000,
       cors: config.allowedOrigins.length > 0 ? { origin: config.allowedOrigins } : { origin: true },
-      allowRequest: (req, callback) => callback(null, this.admission.originAllowed(req.headers.origin)),
+      allowRequest: (req, callback) => allowSioHandshake(req, callback, this.admission, config.limits.maxTokenlessPerAddress),
     });
     this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger);
     this.rooms = new RoomService({
@@ -89,6 +96,7 @@ export class ParleyNode {
         presenceGraceS: config.timing.presenceGraceS,
         typingTtlS: config.timing.typingTtlS,
         recoveryMax: config.recoveryMax,
+        recoveryMaxBytes: config.recoveryMaxBytes,
       },
     });
     this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, bus: adapters.bus, verify, metrics: this.metrics, logger });
