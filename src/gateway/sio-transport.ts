@@ -9,10 +9,11 @@ const POLLING_PACKET_BYTES = 256;
 
 /**
  * Close codes after which a /ws client reconnects by itself (1001 covers a drain and a room
- * reset). The stock socket.io-client reconnects after a lost transport, never after a
- * server-side disconnect, so these close the engine.io session instead of disconnecting.
+ * reset; after 4008 it backs off first, as the stock client's reconnection delay does). The
+ * stock socket.io-client reconnects after a lost transport, never after a server-side
+ * disconnect, so these close the engine.io session instead of disconnecting.
  */
-const RECONNECT_CODES: ReadonlySet<number> = new Set([CloseCode.DRAINING, CloseCode.SLOW_CONSUMER]);
+const RECONNECT_CODES: ReadonlySet<number> = new Set([CloseCode.DRAINING, CloseCode.SLOW_CONSUMER, CloseCode.RATE_ABUSE]);
 
 interface EngineTransport {
   name: string;
