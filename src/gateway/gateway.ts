@@ -5,6 +5,7 @@ import type { Broadcast } from '../bus/broadcast.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { ControlEvent } from '../rooms/types.js';
 import { CloseCode } from '../shared/close-codes.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import type { Admission } from './admission.js';
 import type { Identity } from './auth.js';
@@ -53,6 +54,7 @@ export class Gateway {
       nodeId: config.nodeId,
       heartbeatS: config.timing.heartbeatS,
       clockToleranceS: config.auth.clockToleranceS,
+      failures: new LogThrottle(logger),
     };
   }
 

@@ -3,7 +3,8 @@ import type { Metrics } from '../admin/metrics.js';
 import type { LocalConnection } from '../rooms/ports.js';
 import type { RoomService } from '../rooms/room-service.js';
 import { CloseCode, CLOSE_REASONS } from '../shared/close-codes.js';
-import { ParleyError, toWireError, type WireError } from '../shared/errors.js';
+import { DependencyError, ParleyError, toWireError, type WireError } from '../shared/errors.js';
+import type { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import type { Identity } from './auth.js';
 import { FrameGuard } from './frame-guard.js';
@@ -19,6 +20,8 @@ export interface SessionDeps {
   nodeId: string;
   heartbeatS: number;
   clockToleranceS: number;
+  /** Where requests refused because a dependency failed are logged, throttled per kind. */
+  failures: LogThrottle;
 }
 
 
@@ -98,7 +101,10 @@ export class Session implements LocalConnection {
         respond?.({ ok: true, data });
       },
       (err: unknown) => {
-        if (!(err instanceof ParleyError) || err.code === 'overloaded') {
+        if (err instanceof DependencyError) {
+          // An outage fails every request that needs the dependency: one line per kind and window.
+          this.deps.failures.error(`${err.dependency}/${decoded.req.t}`, { err, user: this.user, session: this.connId, t: decoded.req.t }, 'request failed');
+        } else if (!(err instanceof ParleyError)) {
           this.deps.logger.error({ err, user: this.user, session: this.connId, t: decoded.req.t }, 'request failed');
         }
         this.fail(respond, toWireError(err));
