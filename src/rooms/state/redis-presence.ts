@@ -283,9 +283,9 @@ export class RedisPresence implements Presence {
       if (node === this.node) continue;
       if ((await this.client.exists(this.keys.node(node).alive)) === 0) await this.entries.reapNode(node, now, this.node, reaped);
     }
-    // Backstop for this node's own grace entries that no timer of the room service expires (a
-    // failed expire, a leave made by the reconciler): overdue by one heartbeat.
-    await this.entries.expireDue(this.node, now - this.tickMs, reaped);
+    // This node's own grace entries that no timer of the room service expires (a failed expire,
+    // a leave made by the reconciler) go when due: whichever expire removes the user reports it.
+    await this.entries.expireDue(this.node, now, reaped);
   }
 
   private report(listeners: PresenceListener[], room: string, user: string): void {
