@@ -40,7 +40,7 @@ export type PresenceListener = (room: string, user: string) => void;
  * Eventually true (cluster adapters, once `trackLocal` names the node's open connections):
  * whatever failed on the way (a `leave` or `unregisterConnection` that threw, a Redis restart or
  * flush, this node paused or partitioned long enough to be reaped by the others), within
- * NODE_TTL_S of the fault ending every connection `trackLocal` lists counts again in presence,
+ * NODE_TTL_S of Redis answering again every connection `trackLocal` lists counts again in presence,
  * occupancy and the cap (even past the cap: it is open already), and every other entry this
  * node made is removed, its users going offline after the grace period. A failed call is
  * never retried by the caller: the adapter brings its entries back to the open connections.
@@ -61,9 +61,9 @@ export interface Presence extends Lifecycle {
   user(user: string): Promise<UserPresence>;
   stats(): Promise<{ connections: number; rooms: number; nodes: number }>;
   /**
-   * The source of truth for this node's entries, given once at wiring time. A connection is
-   * live from a successful `registerConnection` until `unregisterConnection`, or until it is
-   * neither listed by `connections` nor still on its way to being opened.
+   * The source of truth for this node's entries, given once at wiring time. A registered
+   * connection not listed yet (admitted, its socket not open yet) keeps counting for a few
+   * heartbeats; after that, only what `connections` lists counts.
    */
   trackLocal(connections: LocalConnections): void;
   /**
