@@ -114,7 +114,7 @@ export class ParleyNode {
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
     this.rooms.start();
     // Socket.IO first: its routes must win over the dev page's catch-all.
-    this.io.attachApp(this.app, { maxBackpressure: backpressureBackstop(this.config.limits.slowBytes) } as Parameters<Server['attachApp']>[1]);
+    this.io.attachApp(this.app, { maxBackpressure: backpressureBackstop(this.config.limits.slowBytes, this.config.recoveryMaxBytes) } as Parameters<Server['attachApp']>[1]);
     this.gateway.start();
     mountHealth({ app: this.app, metrics: this.metrics, checks, isDraining: () => this.draining, logger: this.logger });
     mountAdminApi({

@@ -9,7 +9,7 @@ import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import type { Admission } from './admission.js';
 import type { Identity } from './auth.js';
-import { mountNativeEndpoint } from './native-endpoint.js';
+import { mountNativeEndpoint, replyAllowance } from './native-endpoint.js';
 import { NativeTransport } from './native-transport.js';
 import type { SessionRegistry } from './registry.js';
 import { Session, type SessionDeps } from './session.js';
@@ -65,7 +65,7 @@ export class Gateway {
       closed: (session: Session, code: number) => this.closed(session, code),
       slowCheck: (session: Session) => this.slowCheck(session),
     };
-    mountNativeEndpoint(app, admission, config.limits, hooks, logger);
+    mountNativeEndpoint(app, admission, config.limits, hooks, logger, config.recoveryMaxBytes);
     mountSioEndpoint(io, admission, config.limits, hooks);
     bus.onControl((event) => this.onControl(event));
     this.heartbeat = setInterval(() => this.beat(), config.timing.heartbeatS * 1000);
@@ -142,7 +142,10 @@ export class Gateway {
     const { slowBytes } = this.deps.config.limits;
     const buffered = session.transport.bufferedAmount();
     const registry = this.deps.registry;
-    if (buffered > 2 * slowBytes) {
+    // Replies the client asked for do not make it slow: only what is queued beyond them does
+    // (the buffer drains oldest first, so what is left of them is at most what is buffered).
+    const replies = session.settleReplyBacklog(buffered);
+    if (buffered - replies > 2 * slowBytes || replies > replyAllowance(this.deps.config.recoveryMaxBytes)) {
       session.close(CloseCode.SLOW_CONSUMER);
     } else if (!session.slow && buffered > slowBytes) {
       session.slow = true;

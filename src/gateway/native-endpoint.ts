@@ -29,12 +29,21 @@ const BEARER = /^Bearer\s+(\S+)$/i;
 const BACKSTOP_HEADROOM_BYTES = 4 * 1024 * 1024;
 
 /**
+ * How many bytes of replies a client may have asked for and not read yet, on top of 2 *
+ * SLOW_BYTES, before it counts as a slow consumer: eight full join or history replies. A reply
+ * the server produced must not close the client that asked for it (PROTOCOL.md, "Recovery").
+ */
+export function replyAllowance(recoveryMaxBytes: number): number {
+  return 8 * recoveryMaxBytes;
+}
+
+/**
  * uWS's own limit on a socket's unsent bytes (/ws and Socket.IO), past which uWS acts by itself:
  * it cuts a /ws socket without a close code (1006) and skips Socket.IO sends, `bye` included.
- * It sits far enough above 2 * SLOW_BYTES that the sweep's 4029 comes first.
+ * It sits far enough above 2 * SLOW_BYTES plus the reply allowance that the sweep's 4029 comes first.
  */
-export function backpressureBackstop(slowBytes: number): number {
-  return Math.max(4 * slowBytes, 2 * slowBytes + BACKSTOP_HEADROOM_BYTES);
+export function backpressureBackstop(slowBytes: number, recoveryMaxBytes: number): number {
+  return Math.max(4 * slowBytes, 2 * slowBytes + BACKSTOP_HEADROOM_BYTES) + replyAllowance(recoveryMaxBytes);
 }
 
 /** The native `/ws` endpoint: upgrade with admission, JSON text frames into the session layer. */
@@ -44,13 +53,14 @@ export function mountNativeEndpoint(
   limits: Limits,
   hooks: EndpointHooks,
   logger: Logger,
+  recoveryMaxBytes: number,
 ): void {
   const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
   app.ws<WsData>('/ws', {
     maxPayloadLength: limits.maxFrameBytes,
     // The slow-consumer sweep closes at 2x SLOW_BYTES with 4029; this is only the backstop, and
     // closing beats uWS's default of skipping publishes to a socket over its limit.
-    maxBackpressure: backpressureBackstop(limits.slowBytes),
+    maxBackpressure: backpressureBackstop(limits.slowBytes, recoveryMaxBytes),
     closeOnBackpressureLimit: 1,
     idleTimeout: 0,
     sendPingsAutomatically: false,

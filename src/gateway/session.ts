@@ -41,6 +41,8 @@ export class Session implements LocalConnection {
   private identity: Identity;
   private readonly guard: FrameGuard;
   private ended = false;
+  /** Bytes of large replies sent and possibly not yet read by the client (see settleReplyBacklog). */
+  private replyBacklog = 0;
   /** Requests still being answered: a closing node lets them finish. */
   private inflight: Set<Promise<unknown>> | undefined;
 
@@ -97,7 +99,10 @@ export class Session implements LocalConnection {
     (this.inflight ??= new Set()).add(work);
     work.then(
       (data) => {
-        if (decoded.req.t === 'send') this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        const t = decoded.req.t;
+        if (t === 'send') this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        // The replies that can be large: counted so that the slow-consumer check spares them.
+        if (respond && (t === 'join' || t === 'history')) this.replyBacklog += JSON.stringify(data).length;
         respond?.({ ok: true, data });
       },
       (err: unknown) => {
@@ -110,6 +115,16 @@ export class Session implements LocalConnection {
         this.fail(respond, toWireError(err));
       },
     ).finally(() => this.inflight?.delete(work));
+  }
+
+  /**
+   * What is left of the large replies sent to this client, given `buffered` unsent bytes: the
+   * buffer drains oldest first, so at most `buffered` of them. The slow-consumer check counts
+   * only what is queued beyond them.
+   */
+  settleReplyBacklog(buffered: number): number {
+    this.replyBacklog = Math.min(this.replyBacklog, buffered);
+    return this.replyBacklog;
   }
 
   /** Called once by the transport when the connection is gone: leaves every room. */

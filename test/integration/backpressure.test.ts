@@ -227,3 +227,28 @@ describe('ws: slow consumer between SLOW_BYTES and 2 * SLOW_BYTES', () => {
     for (const c of [fast, typer, late]) c.close();
   });
 });
+
+describe('ws: replies the client asked for', () => {
+  it('large history replies queued for a paused reader do not close it as a slow consumer', async () => {
+    node = await startNode({ ...FAST, SLOW_BYTES: String(64 * 1024) });
+    const n = node;
+    const room = 'bp-replies';
+    const writer = await TestClient.connect('ws', n, await n.token('rp-writer'));
+    await writer.join(room);
+    for (let i = 1; i <= 100; i++) await writer.send(room, `c${i}`, BODY);
+    const reader = await SlowReader.joined(n, 'rp-reader', room);
+    reader.pause();
+    // 24 pages of about 400 KB: far more than the kernel holds, and 2 * SLOW_BYTES is 128 KiB.
+    const pages = 24;
+    for (let i = 0; i < pages; i++) (reader as unknown as { ws: WebSocket }).ws.send(JSON.stringify({ t: 'history', rid: 100 + i, room, limit: 100 }));
+    // Let the node queue them and run its sweep several times.
+    await writer.request('ping');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    reader.resume();
+    for (let i = 0; i < pages; i++) await reader.until((f) => f.t === 'reply' && f['rid'] === 100 + i, 20_000);
+    expect(await metric(n, closes(4029))).toBe(0);
+    expect(reader.frames.filter((f) => f.t === 'reply' && f['ok'] !== true)).toEqual([]);
+    reader.close();
+    writer.close();
+  }, 60_000);
+});
