@@ -7,6 +7,7 @@ import { MongoClient } from 'mongodb';
 import { spawnWorker, type WorkerProcess } from '../integration/persist-child.js';
 import { spawnNodes } from '../cluster/support.js';
 import type { ProcessNode } from '../helpers/cluster.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/node.js';
 import { requireMongo, uniquePrefix } from '../helpers/services.js';
 import { startPrivateNats, startPrivateRedis, type PrivateRedis, type PrivateService } from '../helpers/services-private.js';
 import { ToxiproxyServer, type Proxy } from '../helpers/toxiproxy.js';
@@ -38,6 +39,7 @@ const GATEWAY_ENV = {
   LOG_LEVEL: 'info',
 };
 const OUTPUT_KEPT = 300;
+const ADMIN_DEADLINE_MS = 3_000;
 
 interface Slot {
   readonly id: string;
@@ -204,9 +206,10 @@ export class FaultCluster {
       try {
         const out: Record<string, number> = {};
         for (let cursor: string | null = '', pages = 0; cursor !== null && pages < 100; pages++) {
-          const res = await node.admin('GET', `/admin/rooms/${encodeURIComponent(room)}/presence?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-          if (res.status !== 200) throw new Error(`presence of ${room} on ${node.nodeId}: ${res.status} ${JSON.stringify(res.body)}`);
-          const body = res.body as { members: { user: string; devices: number }[]; next: string | null };
+          const url = `${node.httpUrl}/admin/rooms/${encodeURIComponent(room)}/presence?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+          const res = await fetch(url, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }, signal: AbortSignal.timeout(ADMIN_DEADLINE_MS) });
+          if (res.status !== 200) throw new Error(`presence of ${room} on ${node.nodeId}: ${res.status} ${await res.text()}`);
+          const body = (await res.json()) as { members: { user: string; devices: number }[]; next: string | null };
           for (const m of body.members) out[m.user] = m.devices;
           cursor = body.next;
         }

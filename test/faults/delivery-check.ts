@@ -17,6 +17,8 @@ export interface DeliveryContext {
   storedKeys: ReadonlyMap<string, ReadonlyMap<string, number>>;
   ledger: SeqLedger;
   anomalies: Anomaly[];
+  /** When set, a member live from an ack until this long after it must have had the message by then. */
+  deliveryDeadlineMs?: number;
 }
 
 interface Member {
@@ -31,7 +33,12 @@ interface Member {
   /** Not joined yet, or its connection closed: pushes wait for the next join reply. */
   rejoining: boolean;
   fetching: boolean;
-  buffer: { conn: number; message: SeenMessage }[];
+  buffer: { conn: number; at: number; message: SeenMessage }[];
+  /** Live (joined, nothing fetching) since then; and the [from, to) periods it was live. */
+  liveSince: number | undefined;
+  periods: [number, number][];
+  /** When each seq first reached the member. */
+  receivedAt: Map<number, number>;
   /** Seqs already reported for this member, so one fault is one anomaly. */
   reported: Set<number>;
 }
@@ -49,15 +56,16 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
     const id = `${client}\u0000${room}`;
     let m = members.get(id);
     if (!m) {
-      m = { client, room, epoch: undefined, baseline: 0, max: 0, held: new Map(), heldKeys: new Map(), rejoining: true, fetching: false, buffer: [], reported: new Set() };
+      m = { client, room, epoch: undefined, baseline: 0, max: 0, held: new Map(), heldKeys: new Map(), rejoining: true, fetching: false, buffer: [], liveSince: undefined, periods: [], receivedAt: new Map(), reported: new Set() };
       members.set(id, m);
     }
     return m;
   };
 
   /** One message reaching a member: ordering, duplicates, phantoms; accepted as the client would. */
-  const receive = (m: Member, message: SeenMessage, source: string): void => {
+  const receive = (m: Member, message: SeenMessage, source: string, at: number): void => {
     const key = messageKey(message);
+    if (!m.receivedAt.has(message.seq)) m.receivedAt.set(message.seq, at);
     ctx.ledger.note(m.room, message.seq, key, `${source} to ${m.client}`);
     const stored = ctx.storedKeys.get(m.room)?.has(key) ?? false;
     const phantomId = `${m.room}\u0000${key}`;
@@ -81,10 +89,11 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
     m.max = message.seq;
   };
 
-  const flush = (m: Member): void => {
+  const flush = (m: Member, at: number): void => {
     m.fetching = m.rejoining = false;
+    m.liveSince ??= at;
     const buffered = m.buffer.splice(0);
-    for (const b of buffered) receive(m, b.message, `msg on connection ${b.conn}`);
+    for (const b of buffered) receive(m, b.message, `msg on connection ${b.conn}`, b.at);
   };
 
   for (const o of ops) {
@@ -95,6 +104,8 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
       case 'close':
         for (const m of members.values()) {
           if (m.client !== o.client) continue;
+          if (m.liveSince !== undefined) m.periods.push([m.liveSince, o.at]);
+          m.liveSince = undefined;
           m.rejoining = true;
           m.fetching = false;
           m.buffer.length = 0;
@@ -119,16 +130,16 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
           m.baseline = m.max = data.head;
         }
         m.epoch = data.epoch;
-        for (const message of data.messages) receive(m, message, 'join reply');
+        for (const message of data.messages) receive(m, message, 'join reply', o.end);
         m.rejoining = false;
         m.fetching = (data.more || (!data.recovered && o.since !== undefined)) && m.max < data.head;
-        if (!m.fetching) flush(m);
+        if (!m.fetching) flush(m, o.end);
         break;
       }
       case 'history': {
         const m = member(o.client, o.room);
-        if (o.outcome.ok) for (const message of o.outcome.data.messages) receive(m, message, 'history page');
-        if (!o.outcome.ok || !o.outcome.data.more || o.outcome.data.messages.length === 0) flush(m);
+        if (o.outcome.ok) for (const message of o.outcome.data.messages) receive(m, message, 'history page', o.end);
+        if (!o.outcome.ok || !o.outcome.data.more || o.outcome.data.messages.length === 0) flush(m, o.end);
         break;
       }
       case 'msg': {
@@ -145,8 +156,8 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
           m.reported.add(o.message.seq);
           report({ kind: 'out-of-order', room: o.room, seq: o.message.seq, client: o.client, detail: `connection ${o.conn} of ${o.client} got seq ${o.message.seq} pushed after seq ${last}` });
         }
-        if (m.fetching || m.rejoining) m.buffer.push({ conn: o.conn, message: o.message });
-        else receive(m, o.message, `msg on connection ${o.conn}`);
+        if (m.fetching || m.rejoining) m.buffer.push({ conn: o.conn, at: o.at, message: o.message });
+        else receive(m, o.message, `msg on connection ${o.conn}`, o.at);
         break;
       }
       default:
@@ -156,7 +167,8 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
 
   for (const m of members.values()) {
     if (m.epoch === undefined || quit.has(m.client)) continue;
-    flush(m);
+    if (m.liveSince !== undefined) m.periods.push([m.liveSince, Infinity]);
+    flush(m, Infinity);
     const owed = new Set<number>();
     for (const d of ctx.store[m.room] ?? []) owed.add(d.seq);
     for (const a of ctx.acks.values()) if (a.room === m.room) owed.add(a.seq);
@@ -164,7 +176,25 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
     if (missing.size === 0) continue;
     report({ kind: 'missing-delivery', room: m.room, seq: Math.min(...missing), client: m.client, detail: `${m.client} never held ${missing.size} message(s): seqs ${runs(missing).join(', ')}` });
   }
+  const live = [...members.values()].filter((m) => m.epoch !== undefined && !quit.has(m.client));
+  if (ctx.deliveryDeadlineMs !== undefined) for (const m of live) checkLateness(m, ctx.acks, ctx.deliveryDeadlineMs, report);
   return [...members.values()].filter((m) => m.epoch !== undefined).length;
+}
+
+/** Acknowledged messages that reached a member later than `deadlineMs` after their ack although it was live all along. */
+function checkLateness(m: Member, acks: ReadonlyMap<string, Ack>, deadlineMs: number, report: (a: Anomaly) => void): void {
+  const late = new Map<number, number>();
+  for (const a of acks.values()) {
+    if (a.room !== m.room) continue;
+    const due = a.at + deadlineMs;
+    if (!m.periods.some(([from, to]) => from <= a.at && to >= due)) continue;
+    // Never received at all is a missing delivery, reported as such.
+    const got = m.receivedAt.get(a.seq);
+    if (got !== undefined && got > due) late.set(a.seq, got - a.at);
+  }
+  if (late.size === 0) return;
+  const worst = Math.max(...late.values());
+  report({ kind: 'late-delivery', room: m.room, seq: Math.min(...late.keys()), client: m.client, detail: `${m.client} got ${late.size} message(s) more than ${deadlineMs} ms after their ack (worst ${worst} ms): seqs ${runs(new Set(late.keys())).join(', ')}` });
 }
 
 /** "3-5", "9": the runs of consecutive integers in `seqs`, at most ten of them. */

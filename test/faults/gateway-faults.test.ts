@@ -14,15 +14,15 @@ describe('gateway faults', () => {
   it('kill -9 of a gateway, restarted after a few seconds', async () => {
     const result = await scenario(cluster(), { seed: seedFor(101), workload: standardWorkload('gw-kill'), beforeMs: 3_000, fault: 'gateway-kill', holdMs: 3_000, afterMs: 3_000 });
     expectClean(result, cluster());
-  }, 120_000);
+  }, 150_000);
 
   it('SIGSTOP of a gateway for longer than NODE_TTL_S, then SIGCONT', async () => {
     const result = await scenario(cluster(), { seed: seedFor(102), workload: standardWorkload('gw-pause'), beforeMs: 3_000, fault: 'gateway-pause', holdMs: NODE_TTL_S * 1000 + 3_000, afterMs: 2_000 });
     expectClean(result, cluster());
-  }, 120_000);
+  }, 150_000);
 
   it('a gateway cut off Redis and NATS for longer than NODE_TTL_S while its clients stay connected', async () => {
     const result = await scenario(cluster(), { seed: seedFor(103), workload: standardWorkload('gw-part'), beforeMs: 3_000, fault: 'gateway-partition', holdMs: NODE_TTL_S * 1000 + 3_000, afterMs: 2_000 });
     expectClean(result, cluster());
-  }, 120_000);
+  }, 150_000);
 });

@@ -62,6 +62,8 @@ export const ANOMALY_KINDS = [
   'phantom-delivery',
   /** A member that stayed joined never held a message of the room (acknowledged or stored). */
   'missing-delivery',
+  /** A member live all along got an acknowledged message later than the deadline after its ack (checked when one is given). */
+  'late-delivery',
   /** MongoDB holds one message twice (two seqs), or one seq twice. */
   'duplicate-in-store',
   /** MongoDB lacks a seq below the room's highest stored one: the sequence stalled at a hole. */
@@ -98,6 +100,8 @@ export interface CheckInput {
   expectedPresence: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** How late past a token's exp a 4001 close may come (the gateway sweeps every 100 ms). Default 5 s. */
   expirySlackMs?: number;
+  /** PROTOCOL.md's "Quiet rooms" bound (2 s, plus slack for a loaded machine); unchecked when absent. */
+  deliveryDeadlineMs?: number;
 }
 
 export interface CheckResult {
@@ -150,6 +154,8 @@ export interface Ack {
   seq: number;
   ts: number;
   client: string;
+  /** When the first ack arrived. */
+  at: number;
 }
 
 /** Judges a run; see ANOMALY_KINDS for what it finds. */
@@ -158,7 +164,7 @@ export function checkHistory(input: CheckInput): CheckResult {
   const ledger = new SeqLedger();
   const storedKeys = checkStore(input.store, ledger, anomalies);
   const acks = checkAcks(input.operations, input.store, ledger, anomalies);
-  const members = checkDeliveries(input.operations, { acks, store: input.store, storedKeys, ledger, anomalies });
+  const members = checkDeliveries(input.operations, { acks, store: input.store, storedKeys, ledger, anomalies, ...(input.deliveryDeadlineMs !== undefined ? { deliveryDeadlineMs: input.deliveryDeadlineMs } : {}) });
   anomalies.push(...ledger.conflicts());
   checkPresence(input, anomalies);
   checkExpiry(input.operations, input.expirySlackMs ?? 5_000, anomalies);
@@ -215,7 +221,7 @@ function checkAcks(ops: readonly Operation[], store: CheckInput['store'], ledger
     const { seq, ts } = o.outcome.data;
     ledger.note(o.room, seq, key, `ack to ${o.client}`);
     const first = acks.get(id);
-    if (!first) acks.set(id, { room: o.room, key, seq, ts, client: o.client });
+    if (!first) acks.set(id, { room: o.room, key, seq, ts, client: o.client, at: o.end });
     else if (first.seq !== seq || first.ts !== ts) {
       anomalies.push({ kind: 'ack-mismatch', room: o.room, seq, client: o.client, detail: `${describeKey(key)} acknowledged as seq ${first.seq} ts ${first.ts}, then as seq ${seq} ts ${ts}` });
     }

@@ -37,6 +37,7 @@ const BACKOFF = { base: 100, cap: 2_000 };
 const RETRY_MS: [number, number] = [100, 600];
 const MAX_PAGES = 1_000;
 const RENEW_BEFORE_MS = 3_000;
+const READY_POLL_MS = 500;
 
 interface RoomView {
   epoch: string | undefined;
@@ -59,6 +60,7 @@ export class RecordingClient {
   private readonly sleepers = new Set<() => void>();
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
+  private finishBy = Infinity;
   /** Highest seq held per room, for the settle phase. */
   readonly position = (room: string): number => this.views.get(room)?.max ?? 0;
 
@@ -83,9 +85,9 @@ export class RecordingClient {
    * error, over whatever connection is up. `abandon`: give up after the first failure instead,
    * like a sender that dies (the servers must finish the message without it).
    */
-  async send(room: string, cid: string, body: string, opts: { abandon?: boolean; deadline?: number } = {}): Promise<SendResult> {
+  async send(room: string, cid: string, body: string, opts: { abandon?: boolean } = {}): Promise<SendResult> {
     for (let attempt = 0; ; attempt++) {
-      if (this.quitting || (opts.deadline !== undefined && Date.now() > opts.deadline)) return 'stopped';
+      if (this.quitting || Date.now() > this.finishBy) return 'stopped';
       const wire = await this.whenReady();
       if (!wire) return 'stopped';
       const at = Date.now();
@@ -98,6 +100,16 @@ export class RecordingClient {
       }
       await this.pause(between(this.deps.rng, ...RETRY_MS) * Math.min(attempt + 1, 5));
     }
+  }
+
+  /** Sends in progress stop retrying at `deadline` (epoch ms) and stay unacknowledged. */
+  finishSendsBy(deadline: number): void {
+    this.finishBy = deadline;
+  }
+
+  /** Drops the connection without a close handshake (a network loss); the client reconnects. */
+  drop(): void {
+    this.wire?.terminate();
   }
 
   /** Closes for good, as a client that went away: no longer a member that stayed joined. */
@@ -231,11 +243,19 @@ export class RecordingClient {
     this.wake();
   }
 
-  /** The connection once every room is joined; undefined once stopping. */
+  /** The connection once every room is joined; undefined once stopping or past `finishBy`. */
   private async whenReady(): Promise<Wire | undefined> {
-    while (!this.stopping) {
+    while (!this.stopping && Date.now() < this.finishBy) {
       if (this.ready) return this.wire;
-      await new Promise<void>((resolve) => this.wakers.add(resolve));
+      // Woken by a change of connection; the timer notices a deadline set after the wait began.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, READY_POLL_MS);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakers.add(done);
+      });
     }
     return undefined;
   }

@@ -25,8 +25,12 @@ export interface RunResult {
   operations: Operation[];
 }
 
-/** How long the end of a run waits for each thing to settle. */
-const SETTLE = { acksMs: 45_000, readyMs: 30_000, storeMs: 60_000, deliveryMs: 15_000, presenceSlackMs: 5_000 };
+/**
+ * How long the end of a run waits for each thing to settle: a healthy cluster takes seconds; a
+ * broken one gets at most about 75 s in all, so a failing test fails with its anomalies rather
+ * than its timeout. The store waits past the workers' ack wait (a dead worker's redeliveries).
+ */
+export const SETTLE = { acksMs: 20_000, readyMs: 15_000, storeMs: 25_000, deliveryMs: 10_000, presenceSlackMs: 5_000 };
 
 function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -59,7 +63,7 @@ function highestSeqs(ops: readonly Operation[]): Map<string, number> {
  * seq up to the highest seen, every client holds it, and presence matches the open connections;
  * then checks the history. What has not settled by then is left for the checker to report.
  */
-export async function settleAndCheck(cluster: FaultCluster, workload: Workload): Promise<CheckResult> {
+export async function settleAndCheck(cluster: FaultCluster, workload: Workload, opts: { deliveryDeadlineMs?: number } = {}): Promise<CheckResult> {
   await cluster.heal();
   const healedAt = Date.now();
   await workload.stopSending(SETTLE.acksMs);
@@ -88,7 +92,7 @@ export async function settleAndCheck(cluster: FaultCluster, workload: Workload):
     return JSON.stringify(sortDeep(presence)) === JSON.stringify(sortDeep(expected));
   }, Math.max(2_000, presenceDeadline - Date.now()));
   const store = await cluster.stored(rooms);
-  return checkHistory({ operations: workload.ops, store, presence, expectedPresence: expected });
+  return checkHistory({ operations: workload.ops, store, presence, expectedPresence: expected, ...opts });
 }
 
 function sortDeep(v: Record<string, Record<string, number>>): [string, [string, number][]][] {
@@ -103,8 +107,13 @@ export interface ScenarioOptions {
   /** Traffic before the fault, during it (unless `holdMs`), and after the heal, ms. */
   beforeMs: number;
   afterMs: number;
-  fault: FaultKind;
+  /** None: the workload alone (its clients may bring their own trouble, e.g. expiring tokens). */
+  fault?: FaultKind;
   holdMs?: number;
+  /** Runs right after the fault is injected (e.g. clients dropping their connections meanwhile). */
+  duringFault?: (workload: Workload) => Promise<void>;
+  /** Checks PROTOCOL.md's delivery bound for members that stayed live (see CheckInput). */
+  deliveryDeadlineMs?: number;
 }
 
 /** One fault in the middle of steady traffic, then the check: the focused tests. */
@@ -117,13 +126,15 @@ export async function scenario(cluster: FaultCluster, opts: ScenarioOptions): Pr
     await workload.connect();
     workload.startSending();
     await pause(opts.beforeMs);
-    const holdMs = opts.holdMs ?? holdFor(rng, opts.fault);
-    const active = await inject(cluster, opts.fault, rng);
-    faults.push({ kind: opts.fault, target: active.target, at: Date.now() - started, holdMs });
-    await pause(holdMs);
-    await active.heal();
+    const holdMs = opts.holdMs ?? (opts.fault ? holdFor(rng, opts.fault) : 0);
+    const active = opts.fault ? await inject(cluster, opts.fault, rng) : undefined;
+    if (active) faults.push({ kind: active.kind, target: active.target, at: Date.now() - started, holdMs });
+    const holding = pause(holdMs);
+    await opts.duringFault?.(workload);
+    await holding;
+    await active?.heal();
     await pause(opts.afterMs);
-    const check = await settleAndCheck(cluster, workload);
+    const check = await settleAndCheck(cluster, workload, opts.deliveryDeadlineMs !== undefined ? { deliveryDeadlineMs: opts.deliveryDeadlineMs } : {});
     return { seed: opts.seed, durationMs: Date.now() - started, check, faults, operations: workload.ops };
   } finally {
     await workload.close();

@@ -17,11 +17,25 @@ export interface WorkloadOptions {
   resendRate: number;
   /** Share of new sends given up after their first failure. */
   abandonRate: number;
+  /**
+   * Share of new sends that reuse the cid of one acknowledged more than `reuseAfterMs` ago
+   * (past DEDUPE_TTL_S: a new message, with a new body). Keep `resendRate` 0 then: a resend
+   * that late is a new message too.
+   */
+  reuse?: { rate: number; afterMs: number };
   /** Body size in bytes (at least the cid). */
   bodyBytes?: number;
 }
 
 const SECRET = new TextEncoder().encode(TEST_SECRET);
+
+interface Sent {
+  room: string;
+  cid: string;
+  body: string;
+  /** When it was acknowledged. */
+  at: number;
+}
 
 /**
  * Users u1..u<users>, clients c1..c<count> spread over them (so some users have two devices),
@@ -43,10 +57,9 @@ export class Workload {
   readonly ops: Operation[] = [];
   readonly clients: RecordingClient[];
   private sending = false;
-  private deadline: number | undefined;
   private loops: Promise<void>[] = [];
   private readonly rngs = new Map<RecordingClient, Rng>();
-  private readonly acked = new Map<RecordingClient, { room: string; cid: string; body: string }[]>();
+  private readonly acked = new Map<RecordingClient, Sent[]>();
   private counter = 0;
 
   constructor(
@@ -87,16 +100,18 @@ export class Workload {
    */
   async stopSending(ms: number): Promise<void> {
     this.sending = false;
-    this.deadline = Date.now() + ms;
+    const deadline = Date.now() + ms;
+    this.clients.forEach((c) => c.finishSendsBy(deadline));
     await Promise.all(this.loops);
   }
 
   /** One new message from `client` to `room`, retried until acknowledged (or given up, with `abandon`). */
-  send(client: RecordingClient, room: string, opts: { abandon?: boolean } = {}): Promise<SendResult> {
-    const cid = `${client.plan.id}-${++this.counter}`;
-    const body = this.body(cid);
-    return client.send(room, cid, body, { ...opts, ...(this.deadline !== undefined ? { deadline: this.deadline } : {}) }).then((r) => {
-      if (r === 'acked') this.ackedOf(client).push({ room, cid, body });
+  send(client: RecordingClient, room: string, opts: { abandon?: boolean; cid?: string } = {}): Promise<SendResult> {
+    const n = ++this.counter;
+    const cid = opts.cid ?? `${client.plan.id}-${n}`;
+    const body = this.body(`${cid} #${n}`);
+    return client.send(room, cid, body, opts.abandon ? { abandon: true } : {}).then((r) => {
+      if (r === 'acked') this.ackedOf(client).push({ room, cid, body, at: Date.now() });
       return r;
     });
   }
@@ -128,7 +143,6 @@ export class Workload {
 
   async close(): Promise<void> {
     this.sending = false;
-    this.deadline = Date.now();
     await Promise.all(this.clients.map((c) => c.stop()));
     await Promise.all(this.loops);
   }
@@ -141,21 +155,29 @@ export class Workload {
       const done = this.ackedOf(client);
       if (done.length > 0 && chance(rng, this.opts.resendRate)) {
         const again = pick(rng, done.slice(-20));
-        await client.send(again.room, again.cid, again.body, this.deadline !== undefined ? { deadline: this.deadline } : {});
+        await client.send(again.room, again.cid, again.body);
+        continue;
+      }
+      const reuse = this.opts.reuse;
+      const old = reuse && chance(rng, reuse.rate) ? done.filter((d) => d.at < Date.now() - reuse.afterMs) : [];
+      if (old.length > 0) {
+        const again = pick(rng, old.slice(-20));
+        await this.send(client, again.room, { cid: again.cid });
         continue;
       }
       await this.send(client, pick(rng, client.plan.rooms), { abandon: chance(rng, this.opts.abandonRate) });
     }
   }
 
-  private ackedOf(client: RecordingClient): { room: string; cid: string; body: string }[] {
+  private ackedOf(client: RecordingClient): Sent[] {
     let list = this.acked.get(client);
     if (!list) this.acked.set(client, (list = []));
     return list;
   }
 
-  private body(cid: string): string {
-    const text = `message ${cid}`;
+  /** `message <label>`, padded to the body size; the label makes a reused cid's body new. */
+  private body(label: string): string {
+    const text = `message ${label}`;
     const size = this.opts.bodyBytes ?? 0;
     return size > text.length ? `${text} ${'x'.repeat(size - text.length - 1)}` : text;
   }

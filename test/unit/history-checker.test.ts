@@ -180,6 +180,21 @@ describe('history checker', () => {
     expect(kinds(input(cleanRun(), { presence: { r: { u1: 2 } } }))).toEqual(['presence-divergence']);
   });
 
+  it('late-delivery: a live member got an acknowledged message past the deadline (only when one is given)', () => {
+    const h = cleanRun();
+    h.send('a', 'r', 'c5', { seq: 5 }, 2).msg('a', 'r', m(5, 'c5'), 2);
+    h.t += 5_000;
+    h.msg('b', 'r', m(5, 'c5'), 2);
+    const store = input(h).store['r']?.concat({ ...m(5, 'c5'), epoch: EPOCH }) ?? [];
+    expect(kinds(input(h, { store: { r: store } }))).toEqual([]);
+    expect(kinds(input(h, { store: { r: store }, deliveryDeadlineMs: 3_000 }))).toEqual(['late-delivery']);
+    // Not owed in time to a member that was not live when the ack came.
+    const away = cleanRun().close('b', 2).send('a', 'r', 'c5', { seq: 5 }, 2).msg('a', 'r', m(5, 'c5'), 2);
+    away.t += 5_000;
+    away.open('b', 'u2', 3).join('b', 'r', { head: 5, messages: [m(5, 'c5')] }, { since: 4, conn: 3 });
+    expect(kinds(input(away, { store: { r: store }, deliveryDeadlineMs: 3_000 }))).toEqual([]);
+  });
+
   it('token-expiry: 4001 before exp, or served after exp', () => {
     const early = new History().open('a', 'u1', 1, 20).close('a', 1, 4001);
     expect(kinds({ operations: early.ops, store: {}, presence: {}, expectedPresence: {} })).toEqual(['token-expiry']);
