@@ -2,6 +2,7 @@
 // step, and the seeded schedule that strings them together. Timings are bounded: a fault holds
 // for at most some seconds, then is healed, and the run goes on.
 import { NODE_TTL_S, WORKER_ACK_WAIT_MS, type FaultCluster, type GatewaySlot, type WorkerSlot } from './cluster.js';
+import type { Proxy, ToxicSpec, ToxicStream } from '../helpers/toxiproxy.js';
 import { between, pick, type Rng } from './random.js';
 
 export const FAULT_KINDS = [
@@ -151,6 +152,12 @@ export async function inject(cluster: FaultCluster, kind: FaultKind, rng: Rng): 
       return fault(link.name, () => link.heal());
     }
   }
+}
+
+/** Toxics on chosen links (instead of one drawn at random), healed together. */
+export async function onLinks(kind: 'link-latency' | 'link-reset' | 'link-blackhole', links: readonly Proxy[], spec: ToxicSpec, stream: ToxicStream = 'downstream'): Promise<ActiveFault> {
+  await Promise.all(links.map((l) => l.addToxic(spec, { stream })));
+  return { kind, target: links.map((l) => l.name).join('+'), heal: async () => void (await Promise.all(links.map((l) => l.heal()))) };
 }
 
 /** A slot whose process runs (so a kill or pause hits something); any slot if none does. */

@@ -2,7 +2,7 @@
 // one fault (the focused tests), then the end of the run, which heals everything, lets the
 // cluster settle within bounded waits, and hands the history to the checker.
 import { NODE_TTL_S, type FaultCluster } from './cluster.js';
-import { FAULT_KINDS, holdFor, inject, planSchedule, type FaultKind } from './faults.js';
+import { FAULT_KINDS, holdFor, inject, planSchedule, type ActiveFault, type FaultKind } from './faults.js';
 import { ANOMALY_KINDS, checkHistory, type Anomaly, type AnomalyKind, type CheckResult, type Operation } from './history.js';
 import { fork } from './random.js';
 import { Workload, type WorkloadOptions } from './workload.js';
@@ -107,8 +107,11 @@ export interface ScenarioOptions {
   /** Traffic before the fault, during it (unless `holdMs`), and after the heal, ms. */
   beforeMs: number;
   afterMs: number;
-  /** None: the workload alone (its clients may bring their own trouble, e.g. expiring tokens). */
-  fault?: FaultKind;
+  /**
+   * A kind (its target drawn from the seed), an injector for a chosen target, or none: the
+   * workload alone (its clients may bring their own trouble, e.g. expiring tokens).
+   */
+  fault?: FaultKind | ((cluster: FaultCluster) => Promise<ActiveFault>);
   holdMs?: number;
   /** Runs right after the fault is injected (e.g. clients dropping their connections meanwhile). */
   duringFault?: (workload: Workload) => Promise<void>;
@@ -126,8 +129,9 @@ export async function scenario(cluster: FaultCluster, opts: ScenarioOptions): Pr
     await workload.connect();
     workload.startSending();
     await pause(opts.beforeMs);
-    const holdMs = opts.holdMs ?? (opts.fault ? holdFor(rng, opts.fault) : 0);
-    const active = opts.fault ? await inject(cluster, opts.fault, rng) : undefined;
+    const { fault } = opts;
+    const holdMs = opts.holdMs ?? (typeof fault === 'string' ? holdFor(rng, fault) : 0);
+    const active = typeof fault === 'string' ? await inject(cluster, fault, rng) : await fault?.(cluster);
     if (active) faults.push({ kind: active.kind, target: active.target, at: Date.now() - started, holdMs });
     const holding = pause(holdMs);
     await opts.duringFault?.(workload);
