@@ -3,7 +3,7 @@
 // cluster settle within bounded waits, and hands the history to the checker.
 import { NODE_TTL_S, type FaultCluster } from './cluster.js';
 import { FAULT_KINDS, holdFor, inject, planSchedule, type ActiveFault, type FaultKind } from './faults.js';
-import { ANOMALY_KINDS, checkHistory, type Anomaly, type AnomalyKind, type CheckResult, type Operation } from './history.js';
+import { ANOMALY_KINDS, checkHistory, type Anomaly, type AnomalyKind, type CheckInput, type CheckResult, type Operation } from './history.js';
 import { fork } from './random.js';
 import { Workload, type WorkloadOptions } from './workload.js';
 
@@ -22,7 +22,8 @@ export interface RunResult {
   durationMs: number;
   check: CheckResult;
   faults: FaultRecord[];
-  operations: Operation[];
+  /** What was checked: the history, the final store and presence (to check again offline). */
+  input: CheckInput;
 }
 
 /**
@@ -63,7 +64,7 @@ function highestSeqs(ops: readonly Operation[]): Map<string, number> {
  * seq up to the highest seen, every client holds it, and presence matches the open connections;
  * then checks the history. What has not settled by then is left for the checker to report.
  */
-export async function settleAndCheck(cluster: FaultCluster, workload: Workload, opts: { deliveryDeadlineMs?: number } = {}): Promise<CheckResult> {
+export async function settleAndCheck(cluster: FaultCluster, workload: Workload, opts: { deliveryDeadlineMs?: number } = {}): Promise<{ check: CheckResult; input: CheckInput }> {
   await cluster.heal();
   const healedAt = Date.now();
   await workload.stopSending(SETTLE.acksMs);
@@ -92,7 +93,8 @@ export async function settleAndCheck(cluster: FaultCluster, workload: Workload, 
     return JSON.stringify(sortDeep(presence)) === JSON.stringify(sortDeep(expected));
   }, Math.max(2_000, presenceDeadline - Date.now()));
   const store = await cluster.stored(rooms);
-  return checkHistory({ operations: workload.ops, store, presence, expectedPresence: expected, ...opts });
+  const input: CheckInput = { operations: workload.ops, store, presence, expectedPresence: expected, ...opts };
+  return { check: checkHistory(input), input };
 }
 
 function sortDeep(v: Record<string, Record<string, number>>): [string, [string, number][]][] {
@@ -138,8 +140,8 @@ export async function scenario(cluster: FaultCluster, opts: ScenarioOptions): Pr
     await holding;
     await active?.heal();
     await pause(opts.afterMs);
-    const check = await settleAndCheck(cluster, workload, opts.deliveryDeadlineMs !== undefined ? { deliveryDeadlineMs: opts.deliveryDeadlineMs } : {});
-    return { seed: opts.seed, durationMs: Date.now() - started, check, faults, operations: workload.ops };
+    const { check, input } = await settleAndCheck(cluster, workload, opts.deliveryDeadlineMs !== undefined ? { deliveryDeadlineMs: opts.deliveryDeadlineMs } : {});
+    return { seed: opts.seed, durationMs: Date.now() - started, check, faults, input };
   } finally {
     await workload.close();
   }
@@ -182,8 +184,8 @@ export async function chaos(cluster: FaultCluster, opts: ChaosOptions): Promise<
         await cluster.heal().catch((healErr: unknown) => log(`healing after ${step.kind} failed: ${String(healErr)}`));
       }
     }
-    const check = await settleAndCheck(cluster, workload);
-    return { seed: opts.seed, durationMs: Date.now() - started, check, faults, operations: workload.ops };
+    const { check, input } = await settleAndCheck(cluster, workload);
+    return { seed: opts.seed, durationMs: Date.now() - started, check, faults, input };
   } finally {
     await workload.close();
   }

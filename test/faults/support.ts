@@ -1,6 +1,8 @@
 // Shared by the fault test files: one cluster per file, a standard workload per test (rooms of
 // its own), fixed seeds that CHAOS_SEED overrides, and the assertion that prints the seed and
 // the anomalies by kind when the checker finds any.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { FaultCluster, type ClusterOptions } from './cluster.js';
 import { describeFailure, type RunResult } from './run.js';
@@ -37,7 +39,7 @@ export function standardWorkload(test: string, over: Partial<WorkloadOptions> = 
 export function expectClean(result: RunResult, cluster: FaultCluster): void {
   const acked = result.check.stats.acked;
   if (process.env['FAULTS_VERBOSE']) console.log(JSON.stringify({ seed: result.seed, stats: result.check.stats, faults: result.faults, closes: closeCodes(result) }));
-  if (!result.check.ok) throw new Error(describeFailure(result, cluster));
+  if (!result.check.ok) throw new Error(`${describeFailure(result, cluster)}\nhistory: ${saveHistory(result)}`);
   // A run that acknowledged nothing proves nothing: the harness, not the server, failed then.
   if (acked < 10) throw new Error(`only ${acked} sends were acknowledged (seed ${result.seed}): the run did not exercise the cluster\n${cluster.outputTail(8)}`);
 }
@@ -45,6 +47,18 @@ export function expectClean(result: RunResult, cluster: FaultCluster): void {
 /** How many connections closed with each code. */
 function closeCodes(result: RunResult): Record<number, number> {
   const out: Record<number, number> = {};
-  for (const o of result.operations) if (o.op === 'close') out[o.code] = (out[o.code] ?? 0) + 1;
+  for (const o of result.input.operations) if (o.op === 'close') out[o.code] = (out[o.code] ?? 0) + 1;
   return out;
+}
+
+/**
+ * Writes a failed run's checker input (history, final store and presence) and its anomalies to
+ * test-results/faults/, so the failure can be read and checked again without running it.
+ */
+export function saveHistory(result: RunResult): string {
+  const dir = join(process.cwd(), 'test-results', 'faults');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `seed-${result.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ seed: result.seed, faults: result.faults, anomalies: result.check.anomalies, input: result.input }));
+  return file;
 }

@@ -61,6 +61,8 @@ export class Workload {
   private readonly rngs = new Map<RecordingClient, Rng>();
   private readonly acked = new Map<RecordingClient, Sent[]>();
   private counter = 0;
+  /** When each (room, cid) was last acknowledged. */
+  private readonly lastUse = new Map<string, number>();
 
   constructor(
     private readonly cluster: FaultCluster,
@@ -111,7 +113,10 @@ export class Workload {
     const cid = opts.cid ?? `${client.plan.id}-${n}`;
     const body = this.body(`${cid} #${n}`);
     return client.send(room, cid, body, opts.abandon ? { abandon: true } : {}).then((r) => {
-      if (r === 'acked') this.ackedOf(client).push({ room, cid, body, at: Date.now() });
+      if (r === 'acked') {
+        this.ackedOf(client).push({ room, cid, body, at: Date.now() });
+        this.lastUse.set(`${room}\u0000${cid}`, Date.now());
+      }
       return r;
     });
   }
@@ -159,7 +164,8 @@ export class Workload {
         continue;
       }
       const reuse = this.opts.reuse;
-      const old = reuse && chance(rng, reuse.rate) ? done.filter((d) => d.at < Date.now() - reuse.afterMs) : [];
+      // Only a cid whose latest use is past the window: a second reuse within it is a resend.
+      const old = reuse && chance(rng, reuse.rate) ? done.filter((d) => (this.lastUse.get(`${d.room}\u0000${d.cid}`) ?? 0) < Date.now() - reuse.afterMs) : [];
       if (old.length > 0) {
         const again = pick(rng, old.slice(-20));
         await this.send(client, again.room, { cid: again.cid });
