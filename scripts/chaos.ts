@@ -1,0 +1,52 @@
+// `npm run chaos -- --minutes N [--seed S] [--gateways K] [--workers W] [--clients C]`: the
+// fault-injection suite's long randomised run (test/faults/). Needs the services of `npm test`
+// (scripts/services.sh: FerretDB, Toxiproxy's binary, redis-server and nats-server). Writes
+// test-results/chaos-<timestamp>.json, prints a summary, and exits 1 on any anomaly.
+import { parseArgs } from 'node:util';
+import { runChaos, summarize, writeReport } from '../test/faults/chaos-run.js';
+import { seedFromEnv } from '../test/faults/random.js';
+
+function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string' },
+      seed: { type: 'string' },
+      gateways: { type: 'string' },
+      workers: { type: 'string' },
+      clients: { type: 'string' },
+    },
+    strict: true,
+  });
+  const minutes = intOption('minutes', values.minutes, 10, 1, 24 * 60);
+  const seed = seedFromEnv(values.seed ?? process.env['CHAOS_SEED']);
+  const settings = {
+    seed,
+    runMs: minutes * 60_000,
+    gateways: intOption('gateways', values.gateways, 3, 2, 8),
+    workers: intOption('workers', values.workers, 2, 1, 4),
+    clients: intOption('clients', values.clients, 8, 2, 50),
+    log: (line: string) => console.log(`  ${line}`),
+  };
+  console.log(`chaos: seed ${seed} (replay with --seed ${seed}), ${minutes} min under faults, ${settings.gateways} gateways, ${settings.workers} workers, ${settings.clients} clients`);
+  const { report, tail } = await runChaos(settings);
+  const file = writeReport(report);
+  console.log(summarize(report));
+  console.log(`report: ${file}`);
+  if (!report.ok && tail) console.log(`process output (tail):\n${tail}`);
+  return report.ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('chaos: the run failed:', err);
+    process.exit(2);
+  },
+);
