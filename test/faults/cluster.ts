@@ -175,6 +175,16 @@ export class FaultCluster {
     slot.paused = false;
   }
 
+  /** kill -9 of a gateway or a worker. */
+  kill(slot: GatewaySlot | WorkerSlot): Promise<void> {
+    return 'node' in slot ? this.killGateway(slot) : this.killWorker(slot);
+  }
+
+  /** Starts a gateway or a worker in its slot again (nothing if it runs). */
+  start(slot: GatewaySlot | WorkerSlot): Promise<void> {
+    return 'node' in slot ? this.startGateway(slot) : this.startWorker(slot);
+  }
+
   /** SIGSTOP (`on`) or SIGCONT: the process keeps its sockets but answers nothing meanwhile. */
   freeze(slot: GatewaySlot | WorkerSlot, on: boolean): void {
     const child = 'node' in slot ? slot.node?.child : slot.worker?.child;

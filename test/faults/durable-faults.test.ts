@@ -1,6 +1,5 @@
-import { describe, it } from 'vitest';
-import { scenario } from './run.js';
-import { expectClean, seedFor, standardWorkload, useCluster } from './support.js';
+import { describe } from 'vitest';
+import { faultTest, standardWorkload, useCluster } from './support.js';
 
 // Delivery follows durability (issue 10, item 2). The gateways fan out over Redis pub/sub here,
 // so the bus keeps working while JetStream is down: a message must not reach any member before
@@ -10,13 +9,14 @@ import { expectClean, seedFor, standardWorkload, useCluster } from './support.js
 describe('durability faults (Redis bus, JetStream queue)', () => {
   const cluster = useCluster({ name: 'faults_durable', gateways: 2, workers: 1, bus: 'redis' });
 
-  it('JetStream down while the bus works, senders giving up', async () => {
-    const result = await scenario(cluster(), { seed: seedFor(501), workload: standardWorkload('dur-js', { abandonRate: 0.5 }), beforeMs: 3_000, fault: 'jetstream-down', holdMs: 4_000, afterMs: 3_000 });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('JetStream down while the bus works, senders giving up', cluster, { seed: 501, workload: standardWorkload('dur-js', { abandonRate: 0.5 }), beforeMs: 3_000, fault: 'jetstream-down', holdMs: 4_000, afterMs: 3_000 });
 
-  it('kill -9 of a gateway mid-send, senders giving up', async () => {
-    const result = await scenario(cluster(), { seed: seedFor(502), workload: standardWorkload('dur-kill', { abandonRate: 0.5, paceMs: [50, 150] }), beforeMs: 3_000, fault: 'gateway-kill', holdMs: 3_000, afterMs: 3_000 });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('kill -9 of a gateway mid-send, senders giving up', cluster, {
+    seed: 502,
+    workload: standardWorkload('dur-kill', { abandonRate: 0.5, paceMs: [50, 150] }),
+    beforeMs: 3_000,
+    fault: 'gateway-kill',
+    holdMs: 3_000,
+    afterMs: 3_000,
+  });
 });

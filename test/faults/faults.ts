@@ -81,13 +81,15 @@ export function holdFor(rng: Rng, kind: FaultKind): number {
 export async function inject(cluster: FaultCluster, kind: FaultKind, rng: Rng): Promise<ActiveFault> {
   const fault = (target: string, heal: () => Promise<void>): ActiveFault => ({ kind, target, heal });
   switch (kind) {
-    case 'gateway-kill': {
-      const slot = running(rng, cluster.gateways);
-      await cluster.killGateway(slot);
-      return fault(slot.id, () => cluster.startGateway(slot));
+    case 'gateway-kill':
+    case 'worker-kill': {
+      const slot = running<GatewaySlot | WorkerSlot>(rng, kind === 'gateway-kill' ? cluster.gateways : cluster.workers);
+      await cluster.kill(slot);
+      return fault(slot.id, () => cluster.start(slot));
     }
-    case 'gateway-pause': {
-      const slot = running(rng, cluster.gateways);
+    case 'gateway-pause':
+    case 'worker-pause': {
+      const slot = running<GatewaySlot | WorkerSlot>(rng, kind === 'gateway-pause' ? cluster.gateways : cluster.workers);
       cluster.freeze(slot, true);
       return fault(slot.id, () => Promise.resolve(cluster.freeze(slot, false)));
     }
@@ -96,16 +98,6 @@ export async function inject(cluster: FaultCluster, kind: FaultKind, rng: Rng): 
       const links = [slot.links.redis, slot.links.nats].flatMap((l) => (l ? [l] : []));
       await Promise.all(links.map((l) => l.disable()));
       return fault(slot.id, async () => void (await Promise.all(links.map((l) => l.enable()))));
-    }
-    case 'worker-kill': {
-      const slot = running(rng, cluster.workers);
-      await cluster.killWorker(slot);
-      return fault(slot.id, () => cluster.startWorker(slot));
-    }
-    case 'worker-pause': {
-      const slot = running(rng, cluster.workers);
-      cluster.freeze(slot, true);
-      return fault(slot.id, () => Promise.resolve(cluster.freeze(slot, false)));
     }
     case 'redis-snapshot': {
       await expectOk(cluster.redis.command('SAVE'), 'SAVE');
@@ -161,7 +153,7 @@ export async function onLinks(kind: 'link-latency' | 'link-reset' | 'link-blackh
 }
 
 /** A slot whose process runs (so a kill or pause hits something); any slot if none does. */
-function running<S extends GatewaySlot | WorkerSlot>(rng: Rng, slots: S[]): S {
+function running<S extends GatewaySlot | WorkerSlot>(rng: Rng, slots: readonly S[]): S {
   const up = slots.filter((s) => ('node' in s ? s.node : s.worker) !== undefined && !s.paused);
   return pick(rng, up.length > 0 ? up : slots);
 }

@@ -1,7 +1,6 @@
-import { describe, it } from 'vitest';
+import { describe } from 'vitest';
 import { pause } from '../cluster/support.js';
-import { scenario } from './run.js';
-import { expectClean, seedFor, standardWorkload, useCluster } from './support.js';
+import { faultTest, standardWorkload, useCluster } from './support.js';
 
 // Redis losing state under steady traffic (issue 10, items 1, 3 and 5): restarted from an older
 // snapshot, flushed, or down while connections close. With persistence configured, the rooms
@@ -12,32 +11,31 @@ import { expectClean, seedFor, standardWorkload, useCluster } from './support.js
 describe('Redis faults', () => {
   const cluster = useCluster({ name: 'faults_redis', gateways: 2, workers: 1, env: { MAX_CONNS_PER_USER: '3' } });
 
-  it('Redis restarted from an older snapshot (SAVE, 3 s of traffic, kill -9, start)', async () => {
-    const result = await scenario(cluster(), { seed: seedFor(201), workload: standardWorkload('redis-snap', { resendRate: 0.25 }), beforeMs: 3_000, fault: 'redis-snapshot', holdMs: 3_000, afterMs: 4_000 });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('Redis restarted from an older snapshot (SAVE, 3 s of traffic, kill -9, start)', cluster, {
+    seed: 201,
+    workload: standardWorkload('redis-snap', { resendRate: 0.25 }),
+    beforeMs: 3_000,
+    fault: 'redis-snapshot',
+    holdMs: 3_000,
+    afterMs: 4_000,
+  });
 
-  it('FLUSHALL mid-conversation, acknowledged cids resent afterwards', async () => {
-    const result = await scenario(cluster(), { seed: seedFor(202), workload: standardWorkload('redis-flush', { resendRate: 0.3 }), beforeMs: 4_000, fault: 'redis-flush', afterMs: 5_000 });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('FLUSHALL mid-conversation, acknowledged cids resent afterwards', cluster, { seed: 202, workload: standardWorkload('redis-flush', { resendRate: 0.3 }), beforeMs: 4_000, fault: 'redis-flush', afterMs: 5_000 });
 
-  it('Redis down for 4 s while clients drop and reconnect', async () => {
-    const result = await scenario(cluster(), {
-      seed: seedFor(203),
-      workload: standardWorkload('redis-down'),
-      beforeMs: 3_000,
-      fault: 'redis-down',
-      holdMs: 4_000,
-      afterMs: 3_000,
-      // Each client drops twice while Redis is away: each drop leaves an entry to clean up.
-      duringFault: async (w) => {
-        for (let round = 0; round < 2; round++) {
-          await pause(1_000);
-          w.clients.forEach((c) => c.drop());
-        }
-      },
-    });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('Redis down for 4 s while clients drop and reconnect', cluster, {
+    seed: 203,
+    workload: standardWorkload('redis-down'),
+    beforeMs: 3_000,
+    fault: 'redis-down',
+    holdMs: 4_000,
+    afterMs: 3_000,
+    // Every client drops while Redis is away (twice, if it got back in between): each drop
+    // leaves a presence entry to clean up.
+    duringFault: async (w) => {
+      for (let round = 0; round < 2; round++) {
+        await pause(1_000);
+        w.clients.forEach((c) => c.drop());
+      }
+    },
+  });
 });

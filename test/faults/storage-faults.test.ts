@@ -1,6 +1,5 @@
-import { describe, it } from 'vitest';
-import { scenario } from './run.js';
-import { expectClean, seedFor, standardWorkload, useCluster } from './support.js';
+import { describe } from 'vitest';
+import { faultTest, standardWorkload, useCluster } from './support.js';
 
 // Storage limits (issue 10, item 8). The queue stream is 1 MiB here: a MongoDB outage fills it,
 // and then sends must be refused (and resent later), never acknowledged and dropped. And a cid
@@ -12,19 +11,23 @@ import { expectClean, seedFor, standardWorkload, useCluster } from './support.js
 describe('storage limits: a full queue', () => {
   const cluster = useCluster({ name: 'faults_full', gateways: 2, workers: 1, env: { QUEUE_MAX_BYTES: String(1024 * 1024) } });
 
-  it('the queue fills up during a 15 s MongoDB outage', async () => {
-    const workload = standardWorkload('st-full', { bodyBytes: 3_000, paceMs: [40, 90] });
-    const result = await scenario(cluster(), { seed: seedFor(701), workload, beforeMs: 2_000, fault: 'mongo-down', holdMs: 15_000, afterMs: 2_000 });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('the queue fills up during a 15 s MongoDB outage', cluster, {
+    seed: 701,
+    workload: standardWorkload('st-full', { bodyBytes: 3_000, paceMs: [40, 90] }),
+    beforeMs: 2_000,
+    fault: 'mongo-down',
+    holdMs: 15_000,
+    afterMs: 2_000,
+  });
 });
 
 describe('storage limits: the dedupe window', () => {
   const cluster = useCluster({ name: 'faults_reuse', gateways: 2, workers: 1, env: { DEDUPE_TTL_S: '8' } });
 
-  it('cids reused after the dedupe window are new messages', async () => {
-    const workload = standardWorkload('st-reuse', { resendRate: 0, reuse: { rate: 0.3, afterMs: 10_000 } });
-    const result = await scenario(cluster(), { seed: seedFor(702), workload, beforeMs: 20_000, afterMs: 0 });
-    expectClean(result, cluster());
-  }, 150_000);
+  faultTest('cids reused after the dedupe window are new messages', cluster, {
+    seed: 702,
+    workload: standardWorkload('st-reuse', { resendRate: 0, reuse: { rate: 0.3, afterMs: 10_000 } }),
+    beforeMs: 20_000,
+    afterMs: 0,
+  });
 });

@@ -3,9 +3,9 @@
 // the anomalies by kind when the checker finds any.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, it } from 'vitest';
 import { FaultCluster, type ClusterOptions } from './cluster.js';
-import { describeFailure, type RunResult } from './run.js';
+import { describeFailure, scenario, type RunResult, type ScenarioOptions } from './run.js';
 import { seedFromEnv } from './random.js';
 import { plans, type WorkloadOptions } from './workload.js';
 
@@ -22,6 +22,21 @@ export function useCluster(opts: ClusterOptions): () => FaultCluster {
     if (!cluster) throw new Error('the fault cluster did not start');
     return cluster;
   };
+}
+
+/** A focused test's budget: the scenario's seconds, and the end of a run that does not settle (run.ts SETTLE). */
+const TEST_MS = 150_000;
+
+/** One focused test: `opts.seed` is fixed unless CHAOS_SEED is set; the run must be clean. */
+export function faultTest(title: string, cluster: () => FaultCluster, opts: ScenarioOptions): void {
+  it(
+    title,
+    async () => {
+      const result = await scenario(cluster(), { ...opts, seed: seedFor(opts.seed) });
+      expectClean(result, cluster());
+    },
+    TEST_MS,
+  );
 }
 
 /** A focused test's seed: CHAOS_SEED when set, else a fixed one, so the test runs the same schedule each time. */
