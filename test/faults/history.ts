@@ -3,6 +3,7 @@
 // written out and checked again), and `checkHistory` is a pure function of the log, the final
 // MongoDB contents, and the final presence: it reports, never throws on what it finds.
 import { checkDeliveries } from './delivery-check.js';
+import { checkExpiry, checkPresence } from './session-check.js';
 
 /** A message as the wire shows it: a `msg` push, or an entry of a join reply or history page. */
 export interface SeenMessage {
@@ -237,53 +238,6 @@ function checkAcks(ops: readonly Operation[], store: CheckInput['store'], ledger
     else if (doc.ts !== ack.ts) anomalies.push({ kind: 'ack-mismatch', room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} acknowledged with ts ${ack.ts}, stored with ts ${doc.ts}` });
   }
   return acks;
-}
-
-function checkPresence(input: CheckInput, anomalies: Anomaly[]): void {
-  const rooms = new Set([...Object.keys(input.presence), ...Object.keys(input.expectedPresence)]);
-  for (const room of rooms) {
-    const seen = input.presence[room] ?? {};
-    const want = input.expectedPresence[room] ?? {};
-    const diffs: string[] = [];
-    for (const user of new Set([...Object.keys(seen), ...Object.keys(want)])) {
-      const s = seen[user] ?? 0;
-      const w = want[user] ?? 0;
-      if (s !== w) diffs.push(`${user}: ${s} device(s) in presence, ${w} open`);
-    }
-    if (diffs.length > 0) anomalies.push({ kind: 'presence-divergence', room, detail: diffs.join('; ') });
-  }
-}
-
-/** 4001 only once the token expired, and nothing served on a connection past its token's exp. */
-function checkExpiry(ops: readonly Operation[], slackMs: number, anomalies: Anomaly[]): void {
-  const expMs = new Map<string, number>();
-  const id = (client: string, conn: number): string => `${client}#${conn}`;
-  for (const o of ops) {
-    if (o.op === 'abandon' || o.op === 'quit') continue;
-    const conn = id(o.client, o.conn);
-    if (o.op === 'open') {
-      expMs.set(conn, o.exp * 1000);
-      continue;
-    }
-    const exp = expMs.get(conn);
-    if (exp === undefined) continue;
-    if (o.op === 'auth') {
-      if (o.outcome.ok) expMs.set(conn, o.outcome.data.exp * 1000);
-      continue;
-    }
-    if (o.op === 'close') {
-      if (o.code === 4001 && o.at < exp) {
-        anomalies.push({ kind: 'token-expiry', client: o.client, detail: `connection ${conn} closed with 4001 ${exp - o.at} ms before its token expired` });
-      }
-      continue;
-    }
-    const received = 'end' in o ? o.end : o.at;
-    const replied = o.op === 'msg' || o.outcome.ok || (o.outcome.code !== 'timeout' && o.outcome.code !== 'closed');
-    if (replied && received > exp + slackMs) {
-      anomalies.push({ kind: 'token-expiry', client: o.client, detail: `connection ${conn} was served a ${o.op} ${received - exp} ms after its token expired` });
-      expMs.delete(conn);
-    }
-  }
 }
 
 /** The [from, to] runs of integers in first..last that `have` lacks. */
