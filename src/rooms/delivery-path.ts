@@ -21,6 +21,13 @@ export interface DeliveryPathDeps {
   logger: Logger;
 }
 
+interface CommitBatch {
+  room: string;
+  epoch: string;
+  seqs: number[];
+  done: Promise<boolean>;
+}
+
 interface Unfinished {
   message: ChatMessage;
   epoch: string;
@@ -38,6 +45,8 @@ interface Unfinished {
  */
 export class DeliveryPath {
   private readonly unfinished = new Map<string, Unfinished>();
+  /** Commits of this event-loop turn, one room-state call per room and epoch (like the bus outbox). */
+  private readonly commits = new Map<string, CommitBatch>();
 
   constructor(private readonly deps: DeliveryPathDeps) {}
 
@@ -57,9 +66,8 @@ export class DeliveryPath {
     }
     let committed: boolean;
     try {
-      committed = await this.deps.state.commit(m.room, epoch, [m.seq]);
-    } catch (err) {
-      this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'committing a durable message failed; retrying it before it is delivered');
+      committed = await this.commit(m.room, epoch, m.seq);
+    } catch {
       this.remember(m, epoch);
       return;
     }
@@ -71,6 +79,28 @@ export class DeliveryPath {
     this.deps.bus.publish(m.room, { kind: 'msg', message: m, epoch }).catch((err: unknown) =>
       this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
     );
+  }
+
+  /** Joins this turn's commit of the room (one call for every seq the turn commits there). */
+  private commit(room: string, epoch: string, seq: number): Promise<boolean> {
+    const k = `${room}\u0000${epoch}`;
+    const open = this.commits.get(k);
+    if (open) {
+      open.seqs.push(seq);
+      return open.done;
+    }
+    const seqs = [seq];
+    const done = new Promise<boolean>((resolve, reject) => {
+      setImmediate(() => {
+        this.commits.delete(k);
+        this.deps.state.commit(room, epoch, seqs).then(resolve, (err: unknown) => {
+          this.deps.logger.error({ err, room, seqs: seqs.length, first: seqs[0] }, 'committing durable messages failed; retrying them before they are delivered');
+          reject(err instanceof Error ? err : new Error(String(err)));
+        });
+      });
+    });
+    this.commits.set(k, { room, epoch, seqs, done });
+    return done;
   }
 
   /** One round of retries of the messages this node could not finish (called on a timer). */
