@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { runChaos, summarize, writeReport } from '../test/faults/chaos-run.js';
 import { seedFromEnv } from '../test/faults/random.js';
+import { saveHistory } from '../test/faults/run.js';
 
 function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -35,13 +36,17 @@ async function main(): Promise<number> {
     log: (line: string) => console.log(`  ${line}`),
   };
   console.log(`chaos: seed ${seed} (replay with --seed ${seed}), ${minutes} min under faults, ${settings.gateways} gateways, ${settings.workers} workers, ${settings.clients} clients`);
-  const { report, tail } = await runChaos(settings);
+  const { report, result, tail } = await runChaos(settings);
   const file = writeReport(report);
   console.log(summarize(report));
   console.log(`report: ${file}`);
+  if (!report.ok) console.log(`history (to check again offline): ${saveHistory(result)}`);
   if (!report.ok && tail) console.log(`process output (tail):\n${tail}`);
   return report.ok ? 0 : 1;
 }
+
+// Exit through process.exit, so that the 'exit' backstops kill every server and process started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 main().then(
   (code) => process.exit(code),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FaultCluster } from './cluster.js';
 import type { FaultKind } from './faults.js';
 import type { Anomaly, AnomalyKind, Operation } from './history.js';
-import { anomalySummary, chaos, type FaultRecord, type RunResult } from './run.js';
+import { anomalySummary, chaos, describeAnomaly, type FaultRecord, type RunResult } from './run.js';
 import { plans, type WorkloadOptions } from './workload.js';
 
 export interface ChaosSettings {
@@ -22,6 +22,8 @@ export interface ChaosReport {
   ok: boolean;
   seed: number;
   startedAt: string;
+  /** When the workload started (epoch ms): faults' `at` count from here, anomalies' `at` are epoch ms. */
+  runStartedAt: number;
   /** The whole run: faults, then settling and checking. */
   durationMs: number;
   runMs: number;
@@ -76,6 +78,7 @@ export function chaosReport(result: RunResult, settings: ChaosSettings, startedA
     ok: result.check.ok,
     seed: result.seed,
     startedAt: startedAt.toISOString(),
+    runStartedAt: result.startedAt,
     durationMs: Date.now() - startedAt.getTime(),
     runMs: settings.runMs,
     shape: { gateways: settings.gateways, workers: settings.workers, clients: settings.clients, rooms: ROOMS },
@@ -108,6 +111,6 @@ export function summarize(report: ChaosReport): string {
     `  operations: ${kinds(report.operations)}; ${report.acked} acknowledged, ${report.stored} stored`,
     `  faults (${report.faults.total}, ${report.faults.failed} failed to inject): ${kinds(report.faults.byKind)}`,
     `  anomalies: ${kinds(anomalies)}`,
-    ...Object.entries(report.anomalies.byKind).flatMap(([kind, v]) => v.examples.slice(0, 2).map((a) => `    ${kind}: ${a.room ?? ''}${a.seq !== undefined ? `#${a.seq}` : ''} ${a.detail}`)),
+    ...Object.entries(report.anomalies.byKind).flatMap(([kind, v]) => v.examples.slice(0, 2).map((a) => `    ${kind}: ${describeAnomaly(a, report.runStartedAt)}`)),
   ].join('\n');
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runChaos, summarize, writeReport } from './chaos-run.js';
 import { seedFromEnv } from './random.js';
-import { saveHistory } from './support.js';
+import { saveHistory } from './run.js';
 
 // The short randomised run of `npm test`: three gateways, two persist workers, eight clients in
 // three rooms, and about 90 s of faults one after another from a seeded schedule (every kind in

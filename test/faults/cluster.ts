@@ -133,6 +133,11 @@ export class FaultCluster {
       ...this.opts.env,
     };
     const [node] = await spawnNodes([`${this.prefix}-${slot.id}-${++slot.incarnation}`], env);
+    if (!node) throw new Error(`gateway ${slot.id} did not start`);
+    // Never outlive the test process, even when it dies without closing the cluster.
+    const backstop = (): void => void node.child.kill('SIGKILL');
+    process.once('exit', backstop);
+    void node.exited.then(() => process.off('exit', backstop));
     slot.node = node;
     slot.paused = false;
   }

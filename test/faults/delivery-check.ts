@@ -71,18 +71,18 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
     const phantomId = `${m.room}\u0000${key}`;
     if (!stored && !ctx.acks.has(phantomId) && !phantoms.has(phantomId)) {
       phantoms.add(phantomId);
-      report({ kind: 'phantom-delivery', room: m.room, seq: message.seq, client: m.client, detail: `${describeKey(key)} (seq ${message.seq}) reached ${m.client} but was neither acknowledged nor stored` });
+      report({ kind: 'phantom-delivery', at: at, room: m.room, seq: message.seq, client: m.client, detail: `${describeKey(key)} (seq ${message.seq}) reached ${m.client} but was neither acknowledged nor stored` });
     }
     if (message.seq <= m.max) {
       if (m.held.has(message.seq) || message.seq <= m.baseline || m.reported.has(message.seq)) return;
       m.reported.add(message.seq);
-      report({ kind: 'out-of-order', room: m.room, seq: message.seq, client: m.client, detail: `${m.client} got seq ${message.seq} (${source}) after seq ${m.max}` });
+      report({ kind: 'out-of-order', at: at, room: m.room, seq: message.seq, client: m.client, detail: `${m.client} got seq ${message.seq} (${source}) after seq ${m.max}` });
       return;
     }
     const twin = m.heldKeys.get(key);
     if (twin !== undefined && !m.reported.has(message.seq)) {
       m.reported.add(message.seq);
-      report({ kind: 'duplicate-delivery', room: m.room, seq: message.seq, client: m.client, detail: `${m.client} got ${describeKey(key)} as seq ${twin} and again as seq ${message.seq}` });
+      report({ kind: 'duplicate-delivery', at: at, room: m.room, seq: message.seq, client: m.client, detail: `${m.client} got ${describeKey(key)} as seq ${twin} and again as seq ${message.seq}` });
     }
     m.held.set(message.seq, key);
     m.heldKeys.set(key, message.seq);
@@ -119,10 +119,10 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
         if (known === undefined) roomEpochs.set(o.room, data.epoch);
         else if (known !== data.epoch) {
           roomEpochs.set(o.room, data.epoch);
-          report({ kind: 'state-reset', room: o.room, client: o.client, detail: `the epoch changed from ${known} to ${data.epoch} (head ${data.head})` });
+          report({ kind: 'state-reset', at: o.end, room: o.room, client: o.client, detail: `the epoch changed from ${known} to ${data.epoch} (head ${data.head})` });
         }
         const lostHistory = o.since !== undefined && o.since > data.head && m.epoch === data.epoch;
-        if (lostHistory) report({ kind: 'state-reset', room: o.room, client: o.client, detail: `a join with since ${o.since} was answered head ${data.head} in the same epoch` });
+        if (lostHistory) report({ kind: 'state-reset', at: o.end, room: o.room, client: o.client, detail: `a join with since ${o.since} was answered head ${data.head} in the same epoch` });
         if (m.epoch === undefined && o.since === undefined) m.baseline = data.head;
         if ((m.epoch !== undefined && m.epoch !== data.epoch) || lostHistory) {
           m.held.clear();
@@ -148,13 +148,13 @@ export function checkDeliveries(ops: readonly Operation[], ctx: DeliveryContext)
         const last = lastPush.get(conn) ?? 0;
         lastPush.set(conn, Math.max(last, o.message.seq));
         if (o.message.seq === last) {
-          report({ kind: 'duplicate-delivery', room: o.room, seq: o.message.seq, client: o.client, detail: `connection ${o.conn} of ${o.client} got seq ${o.message.seq} pushed twice` });
+          report({ kind: 'duplicate-delivery', at: o.at, room: o.room, seq: o.message.seq, client: o.client, detail: `connection ${o.conn} of ${o.client} got seq ${o.message.seq} pushed twice` });
           ctx.ledger.note(o.room, o.message.seq, messageKey(o.message), `msg to ${o.client}`);
           break;
         }
         if (o.message.seq < last && !m.held.has(o.message.seq) && !m.reported.has(o.message.seq)) {
           m.reported.add(o.message.seq);
-          report({ kind: 'out-of-order', room: o.room, seq: o.message.seq, client: o.client, detail: `connection ${o.conn} of ${o.client} got seq ${o.message.seq} pushed after seq ${last}` });
+          report({ kind: 'out-of-order', at: o.at, room: o.room, seq: o.message.seq, client: o.client, detail: `connection ${o.conn} of ${o.client} got seq ${o.message.seq} pushed after seq ${last}` });
         }
         if (m.fetching || m.rejoining) m.buffer.push({ conn: o.conn, at: o.at, message: o.message });
         else receive(m, o.message, `msg on connection ${o.conn}`, o.at);

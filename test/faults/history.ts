@@ -85,6 +85,8 @@ export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
 export interface Anomaly {
   kind: AnomalyKind;
+  /** When the history shows it (epoch ms), where one operation does. */
+  at?: number;
   room?: string;
   seq?: number;
   client?: string;
@@ -206,7 +208,7 @@ function checkStore(store: CheckInput['store'], ledger: SeqLedger, anomalies: An
 /** Acks that disagree, acknowledged messages MongoDB lost, sends never acknowledged. */
 function checkAcks(ops: readonly Operation[], store: CheckInput['store'], ledger: SeqLedger, anomalies: Anomaly[]): Map<string, Ack> {
   const acks = new Map<string, Ack>();
-  const pending = new Map<string, { client: string; room: string; cid: string }>();
+  const pending = new Map<string, { client: string; room: string; cid: string; at: number }>();
   const ackKey = (room: string, key: string): string => `${room}\u0000${key}`;
   for (const o of ops) {
     if (o.op === 'abandon') pending.delete(ackKey(o.room, messageKey(o)));
@@ -215,7 +217,7 @@ function checkAcks(ops: readonly Operation[], store: CheckInput['store'], ledger
     const key = messageKey(o);
     const id = ackKey(o.room, key);
     if (!o.outcome.ok) {
-      if (!acks.has(id)) pending.set(id, { client: o.client, room: o.room, cid: o.cid });
+      if (!acks.has(id)) pending.set(id, { client: o.client, room: o.room, cid: o.cid, at: o.end });
       continue;
     }
     pending.delete(id);
@@ -224,18 +226,18 @@ function checkAcks(ops: readonly Operation[], store: CheckInput['store'], ledger
     const first = acks.get(id);
     if (!first) acks.set(id, { room: o.room, key, seq, ts, client: o.client, at: o.end });
     else if (first.seq !== seq || first.ts !== ts) {
-      anomalies.push({ kind: 'ack-mismatch', room: o.room, seq, client: o.client, detail: `${describeKey(key)} acknowledged as seq ${first.seq} ts ${first.ts}, then as seq ${seq} ts ${ts}` });
+      anomalies.push({ kind: 'ack-mismatch', at: o.end, room: o.room, seq, client: o.client, detail: `${describeKey(key)} acknowledged as seq ${first.seq} ts ${first.ts}, then as seq ${seq} ts ${ts}` });
     }
   }
   for (const p of pending.values()) {
-    anomalies.push({ kind: 'never-acked', room: p.room, client: p.client, detail: `${p.client}'s send ${p.cid} was never acknowledged` });
+    anomalies.push({ kind: 'never-acked', at: p.at, room: p.room, client: p.client, detail: `${p.client}'s send ${p.cid} was never acknowledged` });
   }
   for (const ack of acks.values()) {
     const docs = store[ack.room] ?? [];
     const doc = docs.find((d) => messageKey(d) === ack.key);
-    if (!doc) anomalies.push({ kind: 'lost-ack', room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} (acknowledged as seq ${ack.seq}) is not in MongoDB` });
-    else if (doc.seq !== ack.seq) anomalies.push({ kind: 'lost-ack', room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} acknowledged as seq ${ack.seq} is stored as seq ${doc.seq}` });
-    else if (doc.ts !== ack.ts) anomalies.push({ kind: 'ack-mismatch', room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} acknowledged with ts ${ack.ts}, stored with ts ${doc.ts}` });
+    if (!doc) anomalies.push({ kind: 'lost-ack', at: ack.at, room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} (acknowledged as seq ${ack.seq}) is not in MongoDB` });
+    else if (doc.seq !== ack.seq) anomalies.push({ kind: 'lost-ack', at: ack.at, room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} acknowledged as seq ${ack.seq} is stored as seq ${doc.seq}` });
+    else if (doc.ts !== ack.ts) anomalies.push({ kind: 'ack-mismatch', at: ack.at, room: ack.room, seq: ack.seq, detail: `${describeKey(ack.key)} acknowledged with ts ${ack.ts}, stored with ts ${doc.ts}` });
   }
   return acks;
 }

@@ -1,6 +1,8 @@
 // Runs of the fault suite: a workload under a seeded fault schedule (the chaos run) or under
 // one fault (the focused tests), then the end of the run, which heals everything, lets the
 // cluster settle within bounded waits, and hands the history to the checker.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { NODE_TTL_S, type FaultCluster } from './cluster.js';
 import { FAULT_KINDS, holdFor, inject, planSchedule, type ActiveFault, type FaultKind } from './faults.js';
 import { ANOMALY_KINDS, checkHistory, type Anomaly, type AnomalyKind, type CheckInput, type CheckResult, type Operation } from './history.js';
@@ -10,7 +12,7 @@ import { Workload, type WorkloadOptions } from './workload.js';
 export interface FaultRecord {
   kind: FaultKind;
   target: string;
-  /** ms since the run started. */
+  /** ms since the run (its workload) started. */
   at: number;
   holdMs: number;
   /** Set when injecting or healing threw: the run goes on, the report says so. */
@@ -19,6 +21,8 @@ export interface FaultRecord {
 
 export interface RunResult {
   seed: number;
+  /** When the workload started (epoch ms): fault and anomaly times count from here. */
+  startedAt: number;
   durationMs: number;
   check: CheckResult;
   faults: FaultRecord[];
@@ -141,7 +145,7 @@ export async function scenario(cluster: FaultCluster, opts: ScenarioOptions): Pr
     await active?.heal();
     await pause(opts.afterMs);
     const { check, input } = await settleAndCheck(cluster, workload, opts.deliveryDeadlineMs !== undefined ? { deliveryDeadlineMs: opts.deliveryDeadlineMs } : {});
-    return { seed: opts.seed, durationMs: Date.now() - started, check, faults, input };
+    return { seed: opts.seed, startedAt: started, durationMs: Date.now() - started, check, faults, input };
   } finally {
     await workload.close();
   }
@@ -185,7 +189,7 @@ export async function chaos(cluster: FaultCluster, opts: ChaosOptions): Promise<
       }
     }
     const { check, input } = await settleAndCheck(cluster, workload);
-    return { seed: opts.seed, durationMs: Date.now() - started, check, faults, input };
+    return { seed: opts.seed, startedAt: started, durationMs: Date.now() - started, check, faults, input };
   } finally {
     await workload.close();
   }
@@ -201,13 +205,31 @@ export function anomalySummary(check: CheckResult, examples = 3): Partial<Record
   return out;
 }
 
+/** `room#seq @12.3s detail`: the time counts from the run's start, like the faults'. */
+export function describeAnomaly(a: Anomaly, startedAt: number): string {
+  const when = a.at !== undefined ? ` @${((a.at - startedAt) / 1000).toFixed(1)}s` : '';
+  return `${a.room ?? ''}${a.seq !== undefined ? `#${a.seq}` : ''}${when} ${a.detail}`;
+}
+
 /** A failure message that names the seed (to replay with CHAOS_SEED) and each kind of anomaly found. */
 export function describeFailure(result: RunResult, cluster?: FaultCluster): string {
   const lines = [`${result.check.anomalies.length} anomalies with seed ${result.seed} (replay: CHAOS_SEED=${result.seed})`];
   for (const [kind, s] of Object.entries(anomalySummary(result.check))) {
-    lines.push(`  ${kind}: ${s.count}`, ...s.examples.map((a) => `    - ${a.room ?? ''}${a.seq !== undefined ? `#${a.seq}` : ''} ${a.detail}`));
+    lines.push(`  ${kind}: ${s.count}`, ...s.examples.map((a) => `    - ${describeAnomaly(a, result.startedAt)}`));
   }
-  lines.push(`faults: ${result.faults.map((f) => `${f.kind}@${f.target}${f.error ? ` (failed: ${f.error})` : ''}`).join(', ') || 'none'}`);
+  lines.push(`faults: ${result.faults.map((f) => `${f.kind}@${f.target} at ${(f.at / 1000).toFixed(1)}s${f.error ? ` (failed: ${f.error})` : ''}`).join(', ') || 'none'}`);
   if (cluster) lines.push('process output (tail):', cluster.outputTail(8));
   return lines.join('\n');
+}
+
+/**
+ * Writes a failed run's checker input (history, final store and presence) and its anomalies to
+ * test-results/faults/, so the failure can be read and checked again without running it.
+ */
+export function saveHistory(result: RunResult): string {
+  const dir = join(process.cwd(), 'test-results', 'faults');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `seed-${result.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ seed: result.seed, startedAt: result.startedAt, faults: result.faults, anomalies: result.check.anomalies, input: result.input }));
+  return file;
 }

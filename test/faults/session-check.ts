@@ -45,7 +45,7 @@ export function checkExpiry(ops: readonly Operation[], slackMs: number, anomalie
     }
     if (o.op === 'close') {
       if (o.code === 4001 && o.at < exp) {
-        anomalies.push({ kind: 'token-expiry', client: o.client, detail: `connection ${conn} closed with 4001 ${exp - o.at} ms before its token expired` });
+        anomalies.push({ kind: 'token-expiry', at: o.at, client: o.client, detail: `connection ${conn} closed with 4001 ${exp - o.at} ms before its token expired` });
       }
       continue;
     }
@@ -55,7 +55,7 @@ export function checkExpiry(ops: readonly Operation[], slackMs: number, anomalie
     const first = lateSince.get(conn);
     if (first === undefined) lateSince.set(conn, received);
     else if (received - first >= SERVED_APART_MS) {
-      anomalies.push({ kind: 'token-expiry', client: o.client, detail: `connection ${conn} was still served ${received - exp} ms after its token expired` });
+      anomalies.push({ kind: 'token-expiry', at: received, client: o.client, detail: `connection ${conn} was still served ${received - exp} ms after its token expired` });
       expMs.delete(conn);
     }
   }

@@ -1,11 +1,9 @@
 // Shared by the fault test files: one cluster per file, a standard workload per test (rooms of
 // its own), fixed seeds that CHAOS_SEED overrides, and the assertion that prints the seed and
 // the anomalies by kind when the checker finds any.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, it } from 'vitest';
 import { FaultCluster, type ClusterOptions } from './cluster.js';
-import { describeFailure, scenario, type RunResult, type ScenarioOptions } from './run.js';
+import { describeFailure, saveHistory, scenario, type RunResult, type ScenarioOptions } from './run.js';
 import { seedFromEnv } from './random.js';
 import { plans, type WorkloadOptions } from './workload.js';
 
@@ -64,16 +62,4 @@ function closeCodes(result: RunResult): Record<number, number> {
   const out: Record<number, number> = {};
   for (const o of result.input.operations) if (o.op === 'close') out[o.code] = (out[o.code] ?? 0) + 1;
   return out;
-}
-
-/**
- * Writes a failed run's checker input (history, final store and presence) and its anomalies to
- * test-results/faults/, so the failure can be read and checked again without running it.
- */
-export function saveHistory(result: RunResult): string {
-  const dir = join(process.cwd(), 'test-results', 'faults');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `seed-${result.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ seed: result.seed, faults: result.faults, anomalies: result.check.anomalies, input: result.input }));
-  return file;
 }
