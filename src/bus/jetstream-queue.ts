@@ -162,11 +162,12 @@ export class JetStreamQueue implements DurableQueue {
   /**
    * The room's durable tail as the queue holds it: the epoch of its last queued message, the
    * highest seq of that epoch, and its messages of that epoch queued within `lastSeqScanMs`
-   * before the last one (they restore the room's recent buffer and dedupe entries). Undefined
+   * before the last one, or from `sinceTs` when earlier (they restore the room's recent buffer
+   * and dedupe entries, and tell which pending messages are durable). Undefined
    * when nothing is queued for the room. Messages older than the stream's max age are MongoDB's
    * to answer for.
    */
-  async lastPosition(room: string): Promise<DurableTail | undefined> {
+  async lastPosition(room: string, opts: { sinceTs?: number } = {}): Promise<DurableTail | undefined> {
     const jsm = this.manager();
     const subject = persistSubject(this.opts.prefix, room);
     let last;
@@ -186,7 +187,10 @@ export class JetStreamQueue implements DurableQueue {
     };
     keep(newest);
     const scanMs = this.opts.lastSeqScanMs ?? 10 * 60_000;
-    if (scanMs > 0) await this.scan(room, subject, last.seq, new Date(last.time.getTime() - scanMs), keep);
+    // Back to the oldest message the caller still holds as pending, if that is earlier (a second
+    // of slack: `ts` is the gateway's clock, the stream's time the server's).
+    const from = Math.min(last.time.getTime() - scanMs, (opts.sinceTs ?? Infinity) - 1_000);
+    if (scanMs > 0 || opts.sinceTs !== undefined) await this.scan(room, subject, last.seq, new Date(from), keep);
     const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
     return { epoch, seq: messages.at(-1)?.seq ?? 0, messages };
   }

@@ -9,8 +9,8 @@ import type { DurablePosition, DurableTail } from '../rooms/state/room-restorer.
 export class CombinedPosition implements DurablePosition {
   constructor(private readonly sources: readonly DurablePosition[]) {}
 
-  async lastPosition(room: string): Promise<DurableTail | undefined> {
-    const found = (await Promise.all(this.sources.map((s) => s.lastPosition(room)))).filter((p) => p !== undefined);
+  async lastPosition(room: string, opts?: { sinceTs?: number }): Promise<DurableTail | undefined> {
+    const found = (await Promise.all(this.sources.map((s) => s.lastPosition(room, opts)))).filter((p) => p !== undefined);
     if (found.length === 0) return undefined;
     // The queue is listed first and holds the newest messages: its epoch wins.
     const epoch = found.find((p) => p.epoch !== undefined)?.epoch;

@@ -227,7 +227,7 @@ export class MongoMessageStore implements MessageStore {
   }
 
   /** The room's newest stored message's epoch and the highest seq stored in that epoch. */
-  async lastPosition(room: string): Promise<DurableTail | undefined> {
+  async lastPosition(room: string, opts: { sinceTs?: number } = {}): Promise<DurableTail | undefined> {
     const newest = await this.messages.find({ room }, { projection: { _id: 0, epoch: 1, seq: 1, ts: 1 } }).sort({ ts: -1, seq: -1 }).limit(1).next();
     if (!newest) return undefined;
     const sameEpoch = newest.epoch === undefined ? { room } : { room, epoch: newest.epoch };
@@ -235,8 +235,9 @@ export class MongoMessageStore implements MessageStore {
     // The messages within the tail window: their cids stay duplicates when Redis lost the room
     // after the queue stream trimmed them (it keeps stored messages only while it has room).
     const tailMs = this.opts.tailMs ?? 0;
-    const docs = tailMs > 0
-      ? await this.messages.find({ ...sameEpoch, ts: { $gte: newest.ts - tailMs } }, { projection: { _id: 0, at: 0, epoch: 0 } }).sort({ seq: -1 }).limit(TAIL_LIMIT).toArray()
+    const fromTs = Math.min(tailMs > 0 ? newest.ts - tailMs : Infinity, opts.sinceTs ?? Infinity);
+    const docs = Number.isFinite(fromTs)
+      ? await this.messages.find({ ...sameEpoch, ts: { $gte: fromTs } }, { projection: { _id: 0, at: 0, epoch: 0 } }).sort({ seq: -1 }).limit(TAIL_LIMIT).toArray()
       : [];
     return { epoch: newest.epoch, seq: Math.max(newest.seq, top?.seq ?? 0), messages: docs.map(toMessage).reverse() };
   }

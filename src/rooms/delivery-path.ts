@@ -3,7 +3,7 @@ import type { Broadcast } from '../bus/broadcast.js';
 import type { DurableQueue } from '../bus/durable-queue.js';
 import type { History } from './history.js';
 import type { HealResult } from './room-feed.js';
-import type { RoomState } from './state/room-state.js';
+import type { CommitStatus, RoomState } from './state/room-state.js';
 import type { ChatMessage } from './types.js';
 
 /** A pending message younger than this is left to the gateway that sequenced it. */
@@ -22,10 +22,8 @@ export interface DeliveryPathDeps {
 }
 
 interface CommitBatch {
-  room: string;
-  epoch: string;
   seqs: number[];
-  done: Promise<boolean>;
+  done: Promise<ReadonlyMap<number, CommitStatus>>;
 }
 
 interface Unfinished {
@@ -64,17 +62,17 @@ export class DeliveryPath {
       if (opts.retry) this.remember(m, epoch);
       throw err;
     }
-    let committed: boolean;
+    let status: CommitStatus;
     try {
-      committed = await this.commit(m.room, epoch, m.seq);
+      status = (await this.commit(m.room, epoch, m.seq)).get(m.seq) ?? 'gone';
     } catch {
       this.remember(m, epoch);
       return;
     }
     this.unfinished.delete(id);
-    // The room started a new epoch meanwhile (its state was lost with nothing durable): this
-    // seq names nothing in the new one, so it must not reach members as if it did.
-    if (!committed) return;
+    // The room started a new epoch meanwhile, or a restore dropped this seq as a hole: the
+    // members' feeds have moved past it, so it must not reach them; the sender resends it.
+    if (status === 'gone') throw new Error(`the room state no longer holds ${m.room}:${m.seq} (its state was restored meanwhile)`);
     // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
     this.deps.bus.publish(m.room, { kind: 'msg', message: m, epoch }).catch((err: unknown) =>
       this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
@@ -82,7 +80,7 @@ export class DeliveryPath {
   }
 
   /** Joins this turn's commit of the room (one call for every seq the turn commits there). */
-  private commit(room: string, epoch: string, seq: number): Promise<boolean> {
+  private commit(room: string, epoch: string, seq: number): Promise<ReadonlyMap<number, CommitStatus>> {
     const k = `${room}\u0000${epoch}`;
     const open = this.commits.get(k);
     if (open) {
@@ -90,16 +88,19 @@ export class DeliveryPath {
       return open.done;
     }
     const seqs = [seq];
-    const done = new Promise<boolean>((resolve, reject) => {
+    const done = new Promise<ReadonlyMap<number, CommitStatus>>((resolve, reject) => {
       setImmediate(() => {
         this.commits.delete(k);
-        this.deps.state.commit(room, epoch, seqs).then(resolve, (err: unknown) => {
-          this.deps.logger.error({ err, room, seqs: seqs.length, first: seqs[0] }, 'committing durable messages failed; retrying them before they are delivered');
-          reject(err instanceof Error ? err : new Error(String(err)));
-        });
+        this.deps.state.commit(room, epoch, seqs).then(
+          (statuses) => resolve(new Map(seqs.map((s, i) => [s, statuses[i] ?? 'gone']))),
+          (err: unknown) => {
+            this.deps.logger.error({ err, room, seqs: seqs.length, first: seqs[0] }, 'committing durable messages failed; retrying them before they are delivered');
+            reject(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
       });
     });
-    this.commits.set(k, { room, epoch, seqs, done });
+    this.commits.set(k, { seqs, done });
     return done;
   }
 
@@ -110,9 +111,14 @@ export class DeliveryPath {
     const batch = [...this.unfinished.values()].slice(0, RETRY_BATCH);
     for (const u of batch) {
       try {
-        if ((await this.deps.state.head(u.message.room)).epoch !== u.epoch) {
-          this.unfinished.delete(key(u.message));
-          this.deps.logger.warn({ room: u.message.room, seq: u.message.seq }, 'dropping a pending message of an epoch its room no longer has');
+        // Only a message still pending is appended again: one a restore dropped as a hole (or
+        // of an epoch the room no longer has) would be stored without ever being delivered.
+        const m = u.message;
+        const [{ epoch }, { pending }] = await Promise.all([this.deps.state.head(m.room), this.deps.state.read(m.room, m.seq, m.seq)]);
+        if (epoch !== u.epoch || !pending.some((p) => p.from === m.from && p.cid === m.cid)) {
+          this.unfinished.delete(key(m));
+          // Committed by someone else is the common case; delivered by them too.
+          if (epoch !== u.epoch) this.deps.logger.warn({ room: m.room, seq: m.seq }, 'dropping a pending message of an epoch its room no longer has');
           continue;
         }
         await this.finish(u.message, u.epoch, { retry: false });

@@ -174,6 +174,27 @@ describe('redis: RoomState with a durable copy', () => {
     expect((await state.range('r', 1, 4)).map((m) => m.cid)).toEqual(['c1', 'c2', 'c3', 'c4']);
   });
 
+  it('a message an older copy holds as pending, below the durable head but not durable, is dropped as a hole', async () => {
+    const prefix = newPrefix('stale');
+    const copy = durableCopy();
+    const state = new RedisRoomState(client, { prefix, recentMax: 10, durable: copy.source, dedupeTtlS: 60 });
+    await sendDurably(state, copy, 'c1');
+    // Seq 2 is sequenced and never made durable (its gateway died); 3 and 4 are, and reached members.
+    const lost = await state.append(input('r', 'c2'), 60);
+    expect(lost.message.seq).toBe(2);
+    await sendDurably(state, copy, 'c3');
+    await sendDurably(state, copy, 'c4');
+    expect((await state.head('r')).head).toBe(1);
+    await raw.hset(`{${prefix}:r}:meta`, 'run', 'an-earlier-run');
+    // After the restore the hole does not hold readers back, and the lost cid is not a duplicate.
+    expect(await state.head('r')).toEqual({ epoch: lost.epoch, head: 4, seq: 4 });
+    expect((await state.range('r', 1, 4)).map((m) => m.cid)).toEqual(['c1', 'c3', 'c4']);
+    // Its gateway coming back to commit it finds it gone: nobody may deliver it.
+    expect(await state.commit('r', lost.epoch, [2, 3])).toEqual(['gone', 'earlier']);
+    const resent = await state.append(input('r', 'c2'), 60);
+    expect({ dup: resent.dup, seq: resent.message.seq }).toEqual({ dup: false, seq: 5 });
+  });
+
   it('a verified room is not restored again, and a room the durable copy does not know keeps what Redis holds', async () => {
     const prefix = newPrefix('verified');
     let asked = 0;

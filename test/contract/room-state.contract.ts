@@ -138,10 +138,10 @@ export function roomStateContract(name: string, factory: RoomStateFactory): void
       const again = await state.append(input('r', 'bob', 'c2', { body: 'other' }), TTL_S);
       expect({ dup: again.dup, message: again.message }).toStrictEqual({ dup: true, message: second.message });
       expect((await state.head('r')).head).toBe(1);
-      expect(await state.commit('r', 'another-epoch', [2])).toBe(false);
+      expect(await state.commit('r', 'another-epoch', [2])).toEqual(['gone']);
       expect((await state.read('r', 2, 2)).pending).toHaveLength(1);
-      expect(await state.commit('r', second.epoch, [2])).toBe(true);
-      expect(await state.commit('r', second.epoch, [2])).toBe(true);
+      expect(await state.commit('r', second.epoch, [2, 1])).toEqual(['committed', 'earlier']);
+      expect(await state.commit('r', second.epoch, [2])).toEqual(['earlier']);
       expect(await state.head('r')).toEqual({ epoch: first.epoch, head: 3, seq: 3 });
       expect(await state.read('r', 1, 3)).toStrictEqual({ durable: [first.message, second.message, third.message], pending: [] });
     });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
-import type { AppendInput, AppendResult, RoomHead, RoomRead, RoomState } from './room-state.js';
+import type { AppendInput, AppendResult, CommitStatus, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 interface DedupeEntry {
   message: ChatMessage;
@@ -64,11 +64,10 @@ export class MemoryRoomState implements RoomState {
     return Promise.resolve({ message, dup: false, epoch: rec.epoch });
   }
 
-  commit(room: string, epoch: string, seqs: readonly number[]): Promise<boolean> {
+  commit(room: string, epoch: string, seqs: readonly number[]): Promise<CommitStatus[]> {
     const rec = this.rooms.get(room);
-    if (rec?.epoch !== epoch) return Promise.resolve(false);
-    for (const seq of seqs) rec.pending.delete(seq);
-    return Promise.resolve(true);
+    if (rec?.epoch !== epoch) return Promise.resolve(seqs.map(() => 'gone'));
+    return Promise.resolve(seqs.map((seq) => (rec.pending.delete(seq) ? 'committed' : seq <= rec.head ? 'earlier' : 'gone')));
   }
 
   head(room: string): Promise<RoomHead> {

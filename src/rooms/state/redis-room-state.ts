@@ -3,7 +3,9 @@ import type { ChatMessage } from '../types.js';
 import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
 import { RoomRestorer, type DurablePosition } from './room-restorer.js';
-import type { AppendInput, AppendResult, RoomHead, RoomRead, RoomState } from './room-state.js';
+import type { AppendInput, AppendResult, CommitStatus, RoomHead, RoomRead, RoomState } from './room-state.js';
+
+const COMMIT_STATUS: readonly CommitStatus[] = ['gone', 'committed', 'earlier'];
 
 export type { DurablePosition, DurableTail } from './room-restorer.js';
 
@@ -48,7 +50,7 @@ export class RedisRoomState implements RoomState {
   ) {
     if (/[{}]/.test(opts.prefix)) throw new Error('the Redis key prefix must not contain { or }');
     this.appendScript = defineScript(client, 'parleyRoomAppend', 5, APPEND_LUA);
-    this.commitScript = defineScript(client, 'parleyRoomCommit', 2, COMMIT_LUA);
+    this.commitScript = defineScript(client, 'parleyRoomCommit', 3, COMMIT_LUA);
     this.headScript = defineScript(client, 'parleyRoomHead', 4, HEAD_LUA);
     this.readScript = defineScript(client, 'parleyRoomRead', 2, READ_LUA);
     this.setReadScript = defineScript(client, 'parleyRoomSetRead', 4, SET_READ_LUA);
@@ -94,9 +96,10 @@ export class RedisRoomState implements RoomState {
     };
   }
 
-  async commit(room: string, epoch: string, seqs: readonly number[]): Promise<boolean> {
+  async commit(room: string, epoch: string, seqs: readonly number[]): Promise<CommitStatus[]> {
     const k = this.keys(room);
-    return asNumber(await this.commitScript(k.meta, k.pend, epoch, ...seqs), 'commit') === 1;
+    const reply = asArray(await this.commitScript(k.meta, k.pend, k.recent, epoch, ...seqs), 'commit');
+    return seqs.map((_, i) => COMMIT_STATUS[asNumber(reply[i] ?? 0, 'commit')] ?? 'gone');
   }
 
   async head(room: string): Promise<RoomHead> {

@@ -1,5 +1,5 @@
 import type { ChatMessage } from '../types.js';
-import { RESTORE_BEGIN_LUA, RESTORE_MESSAGES_LUA, RESTORE_OPEN_LUA } from './lua/room-state.js';
+import { DROP_STALE_LUA, PENDING_LUA, RESTORE_BEGIN_LUA, RESTORE_MESSAGES_LUA, RESTORE_OPEN_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, defineVariadicScript, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
 
 /** What a durable copy holds of a room's newest messages. */
@@ -17,7 +17,11 @@ export interface DurableTail {
 
 /** The last position of a room that outlives Redis (the durable queue, the message store). */
 export interface DurablePosition {
-  lastPosition(room: string): Promise<DurableTail | undefined>;
+  /**
+   * `sinceTs`: the tail's messages must reach back to at least this time (the oldest message
+   * Redis still holds as pending), so that a restore knows which of those are durable.
+   */
+  lastPosition(room: string, opts?: { sinceTs?: number }): Promise<DurableTail | undefined>;
 }
 
 interface RoomKeys {
@@ -55,6 +59,8 @@ export class RoomRestorer {
   private readonly begin: ScriptCall;
   private readonly putMessages: VariadicScriptCall;
   private readonly open: ScriptCall;
+  private readonly pendingOf: ScriptCall;
+  private readonly dropStale: VariadicScriptCall;
   /** One restore at a time per room on this node. */
   private readonly restoring = new Map<string, Promise<void>>();
   private running = 0;
@@ -68,6 +74,8 @@ export class RoomRestorer {
     this.begin = defineScript(client, 'parleyRoomRestoreBegin', 4, RESTORE_BEGIN_LUA);
     this.putMessages = defineVariadicScript(client, 'parleyRoomRestoreMessages', RESTORE_MESSAGES_LUA);
     this.open = defineScript(client, 'parleyRoomRestoreOpen', 2, RESTORE_OPEN_LUA);
+    this.pendingOf = defineScript(client, 'parleyRoomPending', 1, PENDING_LUA);
+    this.dropStale = defineVariadicScript(client, 'parleyRoomDropStale', DROP_STALE_LUA);
   }
 
   restore(room: string): Promise<void> {
@@ -92,7 +100,13 @@ export class RoomRestorer {
 
   private async run(room: string): Promise<void> {
     const k = this.opts.keys(room);
-    const tail = await this.durable.lastPosition(room);
+    // What the copy Redis holds still calls pending: the tail must reach back to it.
+    const held = asArray(await this.pendingOf(k.pend), 'restore').map((raw) => {
+      const json = asString(raw, 'restore');
+      return { json, message: JSON.parse(json) as ChatMessage };
+    });
+    const sinceTs = held.length > 0 ? Math.min(...held.map((h) => h.message.ts)) : undefined;
+    const tail = await this.durable.lastPosition(room, sinceTs === undefined ? undefined : { sinceTs });
     const started = asArray(await this.begin(k.meta, k.recent, k.reads, k.pend, tail?.epoch ?? '', this.opts.newEpoch()), 'restore');
     if (asNumber(started[0], 'restore') === 0) return;
     const run = asString(started[1], 'restore');
@@ -109,6 +123,14 @@ export class RoomRestorer {
         dedupeKeys.push(k.dedupe(m.from, m.cid));
       }
       await this.putMessages([k.meta, k.recent, k.pend, ...dedupeKeys], args);
+    }
+    // Pending at or below the durable head and not in the durable copy: never made durable,
+    // and the feeds have moved past them (see DROP_STALE_LUA).
+    const durableSeqs = new Set((tail?.messages ?? []).map((m) => m.seq));
+    const stale = held.filter((h) => h.message.seq <= (tail?.seq ?? 0) && !durableSeqs.has(h.message.seq));
+    if (stale.length > 0) {
+      const keys = stale.map((h) => k.dedupe(h.message.from, h.message.cid));
+      await this.dropStale([k.meta, k.recent, k.pend, ...keys], [epoch, ...stale.flatMap((h) => [h.message.seq, h.json])]);
     }
     const lowest = messages[0]?.seq ?? 0;
     const opened = asNumber(await this.open(k.meta, k.recent, run, epoch, tail?.seq ?? 0, lowest, this.opts.recentMax), 'restore');

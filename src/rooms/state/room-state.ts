@@ -17,6 +17,8 @@ export interface AppendResult {
   epoch: string;
 }
 
+export type CommitStatus = 'committed' | 'earlier' | 'gone';
+
 export interface RoomHead {
   epoch: string;
   /** The readable head: every seq up to it is durable (below the first pending seq). */
@@ -46,8 +48,12 @@ export interface RoomRead {
  */
 export interface RoomState extends Lifecycle {
   append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult>;
-  /** Marks the room's messages `seqs` of `epoch` durable; false (a no-op) when the room is in another epoch. Idempotent. */
-  commit(room: string, epoch: string, seqs: readonly number[]): Promise<boolean>;
+  /**
+   * Marks the room's messages `seqs` of `epoch` durable. Idempotent; one status per seq:
+   * `committed` now, `earlier`, or `gone` (the room is in another epoch, or a restore dropped
+   * the seq as a hole): a gone message must not be delivered.
+   */
+  commit(room: string, epoch: string, seqs: readonly number[]): Promise<CommitStatus[]>;
   head(room: string): Promise<RoomHead>;
   /** Durable messages with `from <= seq <= to` still in the recent buffer, oldest first. */
   range(room: string, from: number, to: number): Promise<ChatMessage[]>;

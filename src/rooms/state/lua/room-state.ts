@@ -66,10 +66,50 @@ redis.call('SET', KEYS[5], epoch .. '|' .. json, 'PX', ARGV[5])
 return {0, json, epoch}
 `;
 
-/** KEYS: meta, pend. ARGV: epoch, seqs… Marks messages durable (no longer pending); a no-op in another epoch. */
+/**
+ * KEYS: meta, pend, recent. ARGV: epoch, seqs… Marks messages durable (no longer pending).
+ * Returns one status per seq: 1 committed now, 2 committed before (in the buffer, or older than
+ * it), 0 gone (another epoch, or dropped as a hole by a restore): nobody may deliver it.
+ */
 export const COMMIT_LUA = `
+local out = {}
+local same = redis.call('HGET', KEYS[1], 'epoch') == ARGV[1]
+local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]
+for i = 2, #ARGV do
+  local seq = ARGV[i]
+  if not same then
+    out[#out + 1] = 0
+  elseif redis.call('ZREMRANGEBYSCORE', KEYS[2], seq, seq) > 0 then
+    out[#out + 1] = 1
+  elseif redis.call('ZCOUNT', KEYS[3], seq, seq) > 0 or not first or tonumber(seq) < tonumber(first) then
+    out[#out + 1] = 2
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+`;
+
+/** KEYS: pend. The room's pending messages, oldest first. */
+export const PENDING_LUA = `return redis.call('ZRANGE', KEYS[1], 0, -1)`;
+
+/**
+ * KEYS: meta, recent, pend, then one dedupe key per message. ARGV: epoch, then per message:
+ * seq, JSON. Drops pending messages a restore found at or below the durable head but not in the
+ * durable copy: they were never made durable (so never delivered), and the members' feeds have
+ * moved past them; left pending they would hold the readable head back for ever. Their dedupe
+ * entries go too, so a resend is sequenced anew instead of answered with a seq nobody received.
+ */
+export const DROP_STALE_LUA = `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
-for i = 2, #ARGV do redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[i], ARGV[i]) end
+local k = 4
+for i = 2, #ARGV, 2 do
+  local seq, json = ARGV[i], ARGV[i + 1]
+  redis.call('ZREM', KEYS[3], json)
+  redis.call('ZREM', KEYS[2], json)
+  if redis.call('GET', KEYS[k]) == ARGV[1] .. '|' .. json then redis.call('DEL', KEYS[k]) end
+  k = k + 1
+end
 return 1
 `;
 
