@@ -61,6 +61,7 @@ export class RecordingClient {
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private finishBy = Infinity;
+  private offlineUntil = 0;
   /** Highest seq held per room, for the settle phase. */
   readonly position = (room: string): number => this.views.get(room)?.max ?? 0;
 
@@ -112,6 +113,12 @@ export class RecordingClient {
     this.wire?.terminate();
   }
 
+  /** Drops the connection and stays away for `ms` (a phone in a tunnel); then reconnects and catches up. */
+  offline(ms: number): void {
+    this.offlineUntil = Date.now() + ms;
+    this.drop();
+  }
+
   /** Closes for good, as a client that went away: no longer a member that stayed joined. */
   async quit(): Promise<void> {
     this.quitting = true;
@@ -131,6 +138,8 @@ export class RecordingClient {
 
   private async run(): Promise<void> {
     for (let failures = 0; !this.stopping; ) {
+      if (Date.now() < this.offlineUntil) await this.pause(this.offlineUntil - Date.now());
+      if (this.stopping) break;
       const opened = await this.connect();
       if (!opened) {
         await this.pause(backoffDelay(failures++, { ...BACKOFF, random: this.deps.rng }));
