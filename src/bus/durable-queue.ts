@@ -28,3 +28,12 @@ export interface ReadPointer {
 
 /** A message as the durable queue carries it to the workers and the store. */
 export type QueuedMessage = ChatMessage & { epoch?: string };
+
+/**
+ * The queue already holds another message under this one's (room, seq): the room state handed
+ * the seq out again (it was restored from a durable copy that missed a message still in flight).
+ * The message is not durable; the room must be verified against the durable copy again.
+ */
+export class SeqTakenError extends Error {
+  override readonly name = 'SeqTakenError';
+}

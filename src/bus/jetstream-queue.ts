@@ -3,7 +3,7 @@ import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
 import type { DurableTail } from '../rooms/state/room-restorer.js';
-import type { DurableQueue, QueuedMessage, ReadPointer } from './durable-queue.js';
+import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer } from './durable-queue.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
 import { QueueRetention, type QueueCapacity } from './queue-retention.js';
 import {
@@ -155,7 +155,7 @@ export class JetStreamQueue implements DurableQueue {
     const stored = await this.manager().streams.getMessage(this.names.stream, { seq: streamSeq });
     const other = JSON.parse(decoder.decode(stored.data)) as Partial<ChatMessage>;
     if (other.from !== message.from || other.cid !== message.cid) {
-      throw new Error(`${id} is already queued for another message (${String(other.from)}/${String(other.cid)})`);
+      throw new SeqTakenError(`${id} is already queued for another message (${String(other.from)}/${String(other.cid)})`);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Broadcast } from '../bus/broadcast.js';
-import type { DurableQueue } from '../bus/durable-queue.js';
+import { SeqTakenError, type DurableQueue } from '../bus/durable-queue.js';
 import type { History } from './history.js';
 import type { HealResult } from './room-feed.js';
 import type { CommitStatus, RoomState } from './state/room-state.js';
@@ -8,6 +8,8 @@ import type { ChatMessage } from './types.js';
 
 /** A pending message younger than this is left to the gateway that sequenced it. */
 export const FINISH_AFTER_MS = 500;
+/** How long a heal waits for one pending message's append before it reads the room again. */
+const FINISH_WAIT_MS = 750;
 /** Messages this node failed to finish and keeps retrying; past it, the rooms' finishers take over. */
 const MAX_UNFINISHED = 10_000;
 /** Retries per round of `retryUnfinished`. */
@@ -22,8 +24,8 @@ export interface DeliveryPathDeps {
 }
 
 interface CommitBatch {
-  seqs: number[];
-  done: Promise<ReadonlyMap<number, CommitStatus>>;
+  messages: ChatMessage[];
+  done: Promise<ReadonlyMap<ChatMessage, CommitStatus>>;
 }
 
 interface Unfinished {
@@ -45,6 +47,7 @@ export class DeliveryPath {
   private readonly unfinished = new Map<string, Unfinished>();
   /** Commits of this event-loop turn, one room-state call per room and epoch (like the bus outbox). */
   private readonly commits = new Map<string, CommitBatch>();
+  private retrying: Promise<void> | undefined;
 
   constructor(private readonly deps: DeliveryPathDeps) {}
 
@@ -54,20 +57,28 @@ export class DeliveryPath {
    * a good append is not the sender's failure: the message is durable, its delivery waits for
    * the retry that commits it.
    */
-  async finish(m: ChatMessage, epoch: string, opts: { retry: boolean }): Promise<void> {
+  async finish(m: ChatMessage, epoch: string, opts: { retry: boolean }): Promise<'delivered' | 'held'> {
     const id = key(m);
     try {
       await this.deps.queue.publish(m, epoch);
     } catch (err) {
-      if (opts.retry) this.remember(m, epoch);
+      if (err instanceof SeqTakenError) {
+        // The queue holds another message under this seq: the room state must learn it (a
+        // restore) before it hands out seqs again; this message is resent under a new seq.
+        this.unfinished.delete(id);
+        this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'a seq was handed out twice; the room is verified against the durable copy again');
+        await this.deps.state.invalidate(m.room).catch((invalidateErr: unknown) =>
+          this.deps.logger.error({ err: invalidateErr, room: m.room }, 'marking the room for verification failed'),
+        );
+      } else if (opts.retry) this.remember(m, epoch);
       throw err;
     }
     let status: CommitStatus;
     try {
-      status = (await this.commit(m.room, epoch, m.seq)).get(m.seq) ?? 'gone';
+      status = (await this.commit(epoch, m)).get(m) ?? 'gone';
     } catch {
       this.remember(m, epoch);
-      return;
+      return 'held';
     }
     this.unfinished.delete(id);
     // The room started a new epoch meanwhile, or a restore dropped this seq as a hole: the
@@ -77,34 +88,41 @@ export class DeliveryPath {
     this.deps.bus.publish(m.room, { kind: 'msg', message: m, epoch }).catch((err: unknown) =>
       this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
     );
+    return 'delivered';
   }
 
-  /** Joins this turn's commit of the room (one call for every seq the turn commits there). */
-  private commit(room: string, epoch: string, seq: number): Promise<ReadonlyMap<number, CommitStatus>> {
-    const k = `${room}\u0000${epoch}`;
+  /** Joins this turn's commit of the room (one call for every message the turn commits there). */
+  private commit(epoch: string, m: ChatMessage): Promise<ReadonlyMap<ChatMessage, CommitStatus>> {
+    const k = `${m.room}\u0000${epoch}`;
     const open = this.commits.get(k);
     if (open) {
-      open.seqs.push(seq);
+      open.messages.push(m);
       return open.done;
     }
-    const seqs = [seq];
-    const done = new Promise<ReadonlyMap<number, CommitStatus>>((resolve, reject) => {
+    const messages = [m];
+    const done = new Promise<ReadonlyMap<ChatMessage, CommitStatus>>((resolve, reject) => {
       setImmediate(() => {
         this.commits.delete(k);
-        this.deps.state.commit(room, epoch, seqs).then(
-          (statuses) => resolve(new Map(seqs.map((s, i) => [s, statuses[i] ?? 'gone']))),
+        this.deps.state.commit(m.room, epoch, messages).then(
+          (statuses) => resolve(new Map(messages.map((one, i) => [one, statuses[i] ?? 'gone']))),
           (err: unknown) => {
-            this.deps.logger.error({ err, room, seqs: seqs.length, first: seqs[0] }, 'committing durable messages failed; retrying them before they are delivered');
+            this.deps.logger.error({ err, room: m.room, messages: messages.length, first: messages[0]?.seq }, 'committing durable messages failed; retrying them before they are delivered');
             reject(err instanceof Error ? err : new Error(String(err)));
           },
         );
       });
     });
-    this.commits.set(k, { seqs, done });
+    this.commits.set(k, { messages, done });
     return done;
   }
 
-  /** One round of retries of the messages this node could not finish (called on a timer). */
+  /** Starts a round of retries of the messages this node could not finish, unless one runs. */
+  retryInBackground(): void {
+    if (this.retrying || this.unfinished.size === 0) return;
+    this.retrying = this.retryUnfinished().finally(() => (this.retrying = undefined));
+  }
+
+  /** One round of retries; each failure is counted on its message and logged on the first. */
   async retryUnfinished(): Promise<void> {
     // A full queue refuses them all: wait until it has room rather than hammer it.
     if (this.deps.queue.full) return;
@@ -139,11 +157,12 @@ export class DeliveryPath {
     const finished: ChatMessage[] = [];
     let unsettled = false;
     for (const p of pending) {
-      if (now - p.ts < FINISH_AFTER_MS) {
+      // A young one is left to its gateway; one whose append hangs (this node's queue link is
+      // down) is left for the next heal, which may find it finished by another node meanwhile.
+      if (now - p.ts < FINISH_AFTER_MS || (await withinMs(this.finish(p, epoch, { retry: false }), FINISH_WAIT_MS)) !== 'delivered') {
         unsettled = true;
         continue;
       }
-      await this.finish(p, epoch, { retry: false });
       finished.push(p);
     }
     const found = [...durable, ...finished].sort((a, b) => a.seq - b.seq);
@@ -161,6 +180,13 @@ export class DeliveryPath {
     }
     this.unfinished.set(id, { message: m, epoch, failures: 0 });
   }
+}
+
+/** `work`'s result, or 'late' if it takes longer than `ms` (it goes on; a failure is its own to report). */
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function key(m: ChatMessage): string {

@@ -281,8 +281,9 @@ export class RoomService {
    */
   private watch(): void {
     if (this.watching) return;
+    // Retries run beside the catch-up: one hanging on a dead queue link must not hold it back.
+    this.path.retryInBackground();
     this.watching = (async () => {
-      await this.path.retryUnfinished();
       const rooms = [...this.local].filter(([, r]) => r.feed.delivered >= 0);
       const heads = await Promise.all(rooms.map(([room]) => this.deps.state.head(room)));
       heads.forEach((h, i) => rooms[i]?.[1].feed.catchUp(h.epoch, h.seq));

@@ -78,7 +78,7 @@ describe('redis: RoomState when Redis loses a room', () => {
     const state = new RedisRoomState(client, { prefix, recentMax: 10 });
     for (const cid of ['c1', 'c2', 'c3']) {
       const r = await state.append(input('r', cid), 60);
-      await state.commit('r', r.epoch, [r.message.seq]);
+      await state.commit('r', r.epoch, [r.message]);
     }
     await state.setRead('r', 'alice', 3);
     const before = await state.head('r');
@@ -88,7 +88,7 @@ describe('redis: RoomState when Redis loses a room', () => {
     expect(after.epoch).not.toBe(before.epoch);
     expect(after.head).toBe(0);
     const next = await state.append(input('r', 'c1'), 60);
-    await state.commit('r', next.epoch, [next.message.seq]);
+    await state.commit('r', next.epoch, [next.message]);
     expect({ dup: next.dup, seq: next.message.seq, epoch: next.epoch }).toEqual({ dup: false, seq: 1, epoch: after.epoch });
     expect(await state.getRead('r', 'alice')).toBe(0);
     expect((await state.range('r', 1, 10)).map((m) => m.seq)).toEqual([1]);
@@ -103,7 +103,7 @@ describe('redis: RoomState when Redis loses a room', () => {
     await raw.del(`{${prefix}:r}:meta`);
     expect(await state.getRead('r', 'alice')).toBe(0);
     const again = await state.append(input('r', 'c1'), 60);
-    await state.commit('r', again.epoch, [again.message.seq]);
+    await state.commit('r', again.epoch, [again.message]);
     expect(again.epoch).not.toBe(first.epoch);
     expect({ dup: again.dup, seq: again.message.seq }).toEqual({ dup: false, seq: 1 });
     expect((await state.range('r', 1, 10)).map((m) => m.cid)).toEqual(['c1']);
@@ -127,13 +127,16 @@ describe('redis: RoomState with a durable copy', () => {
         epoch = r.epoch;
         held.push(r.message);
       },
+      keepOther(m: ChatMessage) {
+        held.push(m);
+      },
     };
   }
 
   async function sendDurably(state: RedisRoomState, copy: ReturnType<typeof durableCopy>, cid: string): Promise<AppendResult> {
     const r = await state.append(input('r', cid), 60);
     copy.keep(r);
-    await state.commit('r', r.epoch, [r.message.seq]);
+    await state.commit('r', r.epoch, [r.message]);
     return r;
   }
 
@@ -190,9 +193,26 @@ describe('redis: RoomState with a durable copy', () => {
     expect(await state.head('r')).toEqual({ epoch: lost.epoch, head: 4, seq: 4 });
     expect((await state.range('r', 1, 4)).map((m) => m.cid)).toEqual(['c1', 'c3', 'c4']);
     // Its gateway coming back to commit it finds it gone: nobody may deliver it.
-    expect(await state.commit('r', lost.epoch, [2, 3])).toEqual(['gone', 'earlier']);
+    expect(await state.commit('r', lost.epoch, [lost.message, (await state.range('r', 3, 3))[0]!])).toEqual(['gone', 'earlier']);
     const resent = await state.append(input('r', 'c2'), 60);
     expect({ dup: resent.dup, seq: resent.message.seq }).toEqual({ dup: false, seq: 5 });
+  });
+
+  it('a seq handed out twice: once invalidated, the durable message wins and the other cid is sequenced anew', async () => {
+    const prefix = newPrefix('twice');
+    const copy = durableCopy();
+    const state = new RedisRoomState(client, { prefix, recentMax: 10, durable: copy.source, dedupeTtlS: 60 });
+    await sendDurably(state, copy, 'c1');
+    const ours = await state.append(input('r', 'c2'), 60);
+    // Another node's message already holds seq 2 in the durable copy (its append raced a restore).
+    const theirs = { room: 'r', seq: 2, cid: 'x2', from: 'bob', body: 'theirs', ts: Date.now() };
+    copy.keepOther(theirs);
+    await state.invalidate('r');
+    expect(await state.head('r')).toEqual({ epoch: ours.epoch, head: 2, seq: 2 });
+    expect(await state.range('r', 1, 2)).toStrictEqual([(await state.range('r', 1, 1))[0], theirs]);
+    expect(await state.commit('r', ours.epoch, [ours.message])).toEqual(['gone']);
+    const resent = await state.append(input('r', 'c2'), 60);
+    expect({ dup: resent.dup, seq: resent.message.seq }).toEqual({ dup: false, seq: 3 });
   });
 
   it('a verified room is not restored again, and a room the durable copy does not know keeps what Redis holds', async () => {
@@ -200,7 +220,7 @@ describe('redis: RoomState with a durable copy', () => {
     let asked = 0;
     const state = new RedisRoomState(client, { prefix, recentMax: 10, durable: { lastPosition: () => (asked++, Promise.resolve(undefined)) } });
     const first = await state.append(input('r', 'c1'), 60);
-    await state.commit('r', first.epoch, [1]);
+    await state.commit('r', first.epoch, [first.message]);
     expect(asked).toBe(1);
     await state.head('r');
     await state.append(input('r', 'c2'), 60);

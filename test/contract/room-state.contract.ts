@@ -14,7 +14,7 @@ function input(room: string, from: string, cid: string, extra: Partial<AppendInp
 /** Appends and commits (the message is durable): what the room service does on every good send. */
 async function committed(state: RoomState, input: AppendInput, ttlS: number): Promise<AppendResult> {
   const r = await state.append(input, ttlS);
-  await state.commit(input.room, r.epoch, [r.message.seq]);
+  await state.commit(input.room, r.epoch, [r.message]);
   return r;
 }
 
@@ -138,10 +138,10 @@ export function roomStateContract(name: string, factory: RoomStateFactory): void
       const again = await state.append(input('r', 'bob', 'c2', { body: 'other' }), TTL_S);
       expect({ dup: again.dup, message: again.message }).toStrictEqual({ dup: true, message: second.message });
       expect((await state.head('r')).head).toBe(1);
-      expect(await state.commit('r', 'another-epoch', [2])).toEqual(['gone']);
+      expect(await state.commit('r', 'another-epoch', [second.message])).toEqual(['gone']);
       expect((await state.read('r', 2, 2)).pending).toHaveLength(1);
-      expect(await state.commit('r', second.epoch, [2, 1])).toEqual(['committed', 'earlier']);
-      expect(await state.commit('r', second.epoch, [2])).toEqual(['earlier']);
+      expect(await state.commit('r', second.epoch, [second.message, first.message])).toEqual(['committed', 'earlier']);
+      expect(await state.commit('r', second.epoch, [second.message])).toEqual(['earlier']);
       expect(await state.head('r')).toEqual({ epoch: first.epoch, head: 3, seq: 3 });
       expect(await state.read('r', 1, 3)).toStrictEqual({ durable: [first.message, second.message, third.message], pending: [] });
     });
@@ -152,7 +152,7 @@ export function roomStateContract(name: string, factory: RoomStateFactory): void
       for (let i = 2; i <= 5; i++) await committed(state, input('r', 'alice', `c${i}`), TTL_S);
       expect((await state.read('r', 1, 5)).pending).toStrictEqual([held.message]);
       expect((await state.head('r')).head).toBe(0);
-      await state.commit('r', held.epoch, [1]);
+      await state.commit('r', held.epoch, [held.message]);
       expect((await state.head('r')).head).toBe(5);
     });
 

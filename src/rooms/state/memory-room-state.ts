@@ -64,10 +64,25 @@ export class MemoryRoomState implements RoomState {
     return Promise.resolve({ message, dup: false, epoch: rec.epoch });
   }
 
-  commit(room: string, epoch: string, seqs: readonly number[]): Promise<CommitStatus[]> {
+  commit(room: string, epoch: string, messages: readonly ChatMessage[]): Promise<CommitStatus[]> {
     const rec = this.rooms.get(room);
-    if (rec?.epoch !== epoch) return Promise.resolve(seqs.map(() => 'gone'));
-    return Promise.resolve(seqs.map((seq) => (rec.pending.delete(seq) ? 'committed' : seq <= rec.head ? 'earlier' : 'gone')));
+    if (rec?.epoch !== epoch) return Promise.resolve(messages.map(() => 'gone'));
+    const same = (a: ChatMessage | undefined, b: ChatMessage): boolean => a !== undefined && a.from === b.from && a.cid === b.cid;
+    const first = rec.recent[0]?.seq ?? Infinity;
+    return Promise.resolve(
+      messages.map((m): CommitStatus => {
+        if (same(rec.pending.get(m.seq), m)) {
+          rec.pending.delete(m.seq);
+          return 'committed';
+        }
+        return same(rec.recent[m.seq - first], m) || m.seq < first ? 'earlier' : 'gone';
+      }),
+    );
+  }
+
+  /** Embedded mode has no durable copy to verify against. */
+  invalidate(): Promise<void> {
+    return Promise.resolve();
   }
 
   head(room: string): Promise<RoomHead> {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
-import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
+import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, INVALIDATE_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
-import { RoomRestorer, type DurablePosition } from './room-restorer.js';
+import { messageJson, RoomRestorer, type DurablePosition } from './room-restorer.js';
 import type { AppendInput, AppendResult, CommitStatus, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 const COMMIT_STATUS: readonly CommitStatus[] = ['gone', 'committed', 'earlier'];
@@ -42,6 +42,7 @@ export class RedisRoomState implements RoomState {
   private readonly readScript: ScriptCall;
   private readonly setReadScript: ScriptCall;
   private readonly getReadScript: ScriptCall;
+  private readonly invalidateScript: ScriptCall;
   private readonly restorer: RoomRestorer | undefined;
 
   constructor(
@@ -55,6 +56,7 @@ export class RedisRoomState implements RoomState {
     this.readScript = defineScript(client, 'parleyRoomRead', 2, READ_LUA);
     this.setReadScript = defineScript(client, 'parleyRoomSetRead', 4, SET_READ_LUA);
     this.getReadScript = defineScript(client, 'parleyRoomGetRead', 2, GET_READ_LUA);
+    this.invalidateScript = defineScript(client, 'parleyRoomInvalidate', 1, INVALIDATE_LUA);
     this.restorer = opts.durable
       ? new RoomRestorer(client, opts.durable, {
           recentMax: opts.recentMax,
@@ -96,16 +98,20 @@ export class RedisRoomState implements RoomState {
     };
   }
 
-  async commit(room: string, epoch: string, seqs: readonly number[]): Promise<CommitStatus[]> {
+  async commit(room: string, epoch: string, messages: readonly ChatMessage[]): Promise<CommitStatus[]> {
     const k = this.keys(room);
-    const reply = asArray(await this.commitScript(k.meta, k.pend, k.recent, epoch, ...seqs), 'commit');
-    return seqs.map((_, i) => COMMIT_STATUS[asNumber(reply[i] ?? 0, 'commit')] ?? 'gone');
+    const reply = asArray(await this.commitScript(k.meta, k.pend, k.recent, epoch, ...messages.flatMap((m) => [m.seq, messageJson(m)])), 'commit');
+    return messages.map((_, i) => COMMIT_STATUS[asNumber(reply[i] ?? 0, 'commit')] ?? 'gone');
   }
 
   async head(room: string): Promise<RoomHead> {
     const k = this.keys(room);
     const reply = await this.withRoom(room, (candidate) => this.headScript(k.meta, k.recent, k.reads, k.pend, candidate));
     return { epoch: asString(reply[0], 'head'), head: asNumber(reply[1], 'head'), seq: asNumber(reply[2], 'head') };
+  }
+
+  async invalidate(room: string): Promise<void> {
+    if (this.restorer) await this.invalidateScript(this.keys(room).meta);
   }
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {

@@ -114,6 +114,19 @@ export class RoomRestorer {
     const messages = (tail?.messages ?? []).filter((m) => m.room === room).sort((a, b) => a.seq - b.seq).slice(-Math.max(this.opts.recentMax, 1));
     // Dedupe entries need every message within the TTL, the buffer only the newest recentMax.
     const forDedupe = (tail?.messages ?? []).filter((m) => m.room === room && !messages.includes(m));
+    // Pending messages the durable copy contradicts go first, with their dedupe entries: at or
+    // below the durable head and not in the copy, they were never made durable (and the feeds
+    // have moved past them, see DROP_STALE_LUA); under a seq the copy holds for another
+    // message, the seq was handed out twice and the durable one wins.
+    const durable = new Map((tail?.messages ?? []).map((m) => [m.seq, m]));
+    const stale = held.filter(({ message: p }) => {
+      const d = durable.get(p.seq);
+      return d ? d.from !== p.from || d.cid !== p.cid : p.seq <= (tail?.seq ?? 0);
+    });
+    if (stale.length > 0) {
+      const keys = stale.map((h) => k.dedupe(h.message.from, h.message.cid));
+      await this.dropStale([k.meta, k.recent, k.pend, ...keys], [epoch, ...stale.flatMap((h) => [h.message.seq, h.json])]);
+    }
     const now = Date.now();
     for (const batch of chunks([...forDedupe, ...messages], CHUNK)) {
       const args: (string | number)[] = [epoch, this.opts.dedupeTtlMs, now];
@@ -123,14 +136,6 @@ export class RoomRestorer {
         dedupeKeys.push(k.dedupe(m.from, m.cid));
       }
       await this.putMessages([k.meta, k.recent, k.pend, ...dedupeKeys], args);
-    }
-    // Pending at or below the durable head and not in the durable copy: never made durable,
-    // and the feeds have moved past them (see DROP_STALE_LUA).
-    const durableSeqs = new Set((tail?.messages ?? []).map((m) => m.seq));
-    const stale = held.filter((h) => h.message.seq <= (tail?.seq ?? 0) && !durableSeqs.has(h.message.seq));
-    if (stale.length > 0) {
-      const keys = stale.map((h) => k.dedupe(h.message.from, h.message.cid));
-      await this.dropStale([k.meta, k.recent, k.pend, ...keys], [epoch, ...stale.flatMap((h) => [h.message.seq, h.json])]);
     }
     const lowest = messages[0]?.seq ?? 0;
     const opened = asNumber(await this.open(k.meta, k.recent, run, epoch, tail?.seq ?? 0, lowest, this.opts.recentMax), 'restore');

@@ -49,12 +49,17 @@ export interface RoomRead {
 export interface RoomState extends Lifecycle {
   append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult>;
   /**
-   * Marks the room's messages `seqs` of `epoch` durable. Idempotent; one status per seq:
-   * `committed` now, `earlier`, or `gone` (the room is in another epoch, or a restore dropped
-   * the seq as a hole): a gone message must not be delivered.
+   * Marks the room's `messages` of `epoch` durable. Idempotent; one status per message:
+   * `committed` now, `earlier`, or `gone` (the room is in another epoch, a restore dropped the
+   * seq as a hole, or another message holds it): a gone message must not be delivered.
    */
-  commit(room: string, epoch: string, seqs: readonly number[]): Promise<CommitStatus[]>;
+  commit(room: string, epoch: string, messages: readonly ChatMessage[]): Promise<CommitStatus[]>;
   head(room: string): Promise<RoomHead>;
+  /**
+   * The durable copy holds something this state does not know (a seq it handed out again): the
+   * room is verified against the durable copy again before its next seq. A no-op without one.
+   */
+  invalidate(room: string): Promise<void>;
   /** Durable messages with `from <= seq <= to` still in the recent buffer, oldest first. */
   range(room: string, from: number, to: number): Promise<ChatMessage[]>;
   /** `range`, plus the pending messages of the range. */

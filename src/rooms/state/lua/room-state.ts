@@ -67,21 +67,22 @@ return {0, json, epoch}
 `;
 
 /**
- * KEYS: meta, pend, recent. ARGV: epoch, seqs… Marks messages durable (no longer pending).
- * Returns one status per seq: 1 committed now, 2 committed before (in the buffer, or older than
- * it), 0 gone (another epoch, or dropped as a hole by a restore): nobody may deliver it.
+ * KEYS: meta, pend, recent. ARGV: epoch, then per message: seq, JSON. Marks messages durable
+ * (no longer pending). Returns one status per message: 1 committed now, 2 committed before (the
+ * buffer holds it, or it is older than the buffer), 0 gone (another epoch, dropped as a hole by
+ * a restore, or another message holds its seq): nobody may deliver it.
  */
 export const COMMIT_LUA = `
 local out = {}
 local same = redis.call('HGET', KEYS[1], 'epoch') == ARGV[1]
 local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]
-for i = 2, #ARGV do
-  local seq = ARGV[i]
+for i = 2, #ARGV, 2 do
+  local seq, json = ARGV[i], ARGV[i + 1]
   if not same then
     out[#out + 1] = 0
-  elseif redis.call('ZREMRANGEBYSCORE', KEYS[2], seq, seq) > 0 then
+  elseif redis.call('ZREM', KEYS[2], json) > 0 then
     out[#out + 1] = 1
-  elseif redis.call('ZCOUNT', KEYS[3], seq, seq) > 0 or not first or tonumber(seq) < tonumber(first) then
+  elseif redis.call('ZSCORE', KEYS[3], json) or not first or tonumber(seq) < tonumber(first) then
     out[#out + 1] = 2
   else
     out[#out + 1] = 0
@@ -89,6 +90,9 @@ for i = 2, #ARGV do
 end
 return out
 `;
+
+/** KEYS: meta. The room counts as unverified until the next restore. */
+export const INVALIDATE_LUA = `return redis.call('HDEL', KEYS[1], 'run')`;
 
 /** KEYS: pend. The room's pending messages, oldest first. */
 export const PENDING_LUA = `return redis.call('ZRANGE', KEYS[1], 0, -1)`;
