@@ -166,7 +166,10 @@ export class DeliveryPath {
       finished.push(p);
     }
     const found = [...durable, ...finished].sort((a, b) => a.seq - b.seq);
-    const first = found[0]?.seq ?? to + 1;
+    // Only what the recent buffer no longer holds comes from the store: not a seq still pending
+    // here, even if the store has it (durable, its commit lost): that one is finished, then
+    // delivered, so that the readable head never stays below a delivered seq.
+    const first = Math.min(found[0]?.seq ?? to + 1, pending[0]?.seq ?? to + 1);
     const older = first > from ? await this.deps.history.range(room, from, first - 1) : [];
     return { messages: [...older, ...found], unsettled };
   }
