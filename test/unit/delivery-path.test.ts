@@ -48,17 +48,27 @@ describe('DeliveryPath', () => {
     expect((await t.state.head('r')).head).toBe(1);
   });
 
-  it('a heal finishes an old pending message, leaves a young one to its gateway, and never serves a pending seq from the store', async () => {
+  it('a heal finishes an old pending message and leaves a young one to its gateway', async () => {
     const t = path();
     const old = await t.state.append(input('old', Date.now() - 2 * FINISH_AFTER_MS), 60);
-    const young = await t.state.append(input('young'), 60);
-    // The store has the young one already (durable, its commit not done yet): still not served.
-    await t.store.put([young.message]);
+    await t.state.append(input('young'), 60);
     const healed = await t.p.fill('r', 1, 2, old.epoch);
     expect(healed.messages.map((m) => m.seq)).toEqual([1]);
     expect(healed.unsettled).toBe(true);
     expect(t.queued.map((m) => m.seq)).toEqual([1]);
     expect((await t.state.head('r')).head).toBe(1);
+  });
+
+  it('a heal never serves from the store a seq still pending in the room state', async () => {
+    const t = path();
+    const young = await t.state.append(input('young'), 60);
+    const next = await t.state.append(input('next'), 60);
+    await t.state.commit('r', next.epoch, [next.message]);
+    // The store has the pending one already (durable, its commit not done yet): still not served.
+    await t.store.put([young.message]);
+    const healed = await t.p.fill('r', 1, 2, young.epoch);
+    expect(healed.messages.map((m) => m.seq)).toEqual([2]);
+    expect(healed.unsettled).toBe(true);
   });
 
   it('a pending message someone else committed is not appended again by a retry', async () => {
