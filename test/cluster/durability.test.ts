@@ -53,6 +53,27 @@ async function stored(node: ProcessNode, room: string): Promise<{ seq: number; c
   return (res.body as { messages: { seq: number; cid: string }[] }).messages.map((m) => ({ seq: m.seq, cid: m.cid }));
 }
 
+/**
+ * The message `late` (seq 2, body `body`) reached the member and the sender by itself; a resend
+ * of it is a dup with its seq and ts; the next send is seq 3; every member holds 1, 2, 3 once and
+ * in order, and so does the store.
+ */
+async function expectFinishedLate(node: ProcessNode, room: string, sender: TestClient, member: TestClient, cids: [string, string, string], body: string): Promise<void> {
+  const [first, late, after] = cids;
+  const got = await within(member.waitFor('msg', (f) => f['cid'] === late, 20_000), `${late} reaching a member`, 20_000);
+  expect(got['seq']).toBe(2);
+  await within(sender.waitFor('msg', (f) => f['cid'] === late, 10_000), `${late} reaching the sender`, 10_000);
+  expect(await sender.request('send', { room, cid: late, body })).toMatchObject({ ok: true, data: { seq: 2, dup: true, ts: got['ts'] } });
+  expect((await sender.request('send', { room, cid: after, body: 'third' })).data).toMatchObject({ seq: 3, dup: false });
+  await member.waitFor('msg', (f) => f['cid'] === after);
+  expect(member.pushes.filter((f) => f.t === 'msg').map((f) => f['seq'])).toEqual([1, 2, 3]);
+  expect(await stored(node, room)).toEqual([
+    { seq: 1, cid: first },
+    { seq: 2, cid: late },
+    { seq: 3, cid: after },
+  ]);
+}
+
 describe('Redis restarted from an older snapshot', () => {
   const c = cluster('older_snapshot', () => ({ BUS: 'nats' }));
 
@@ -100,19 +121,7 @@ describe('the durable queue fails', () => {
 
     await c.nats.start();
     // The gateway finishes it by itself, without a resend: appended, then delivered to both.
-    const late = await within(member.waitFor('msg', (f) => f['cid'] === 'held'), 'the held message reaching the member', 20_000);
-    expect(late['seq']).toBe(2);
-    await within(sender.waitFor('msg', (f) => f['cid'] === 'held'), 'the held message reaching the sender', 5_000);
-    const resent = await sender.request('send', { room, cid: 'held', body: 'while the queue is down' });
-    expect(resent).toMatchObject({ ok: true, data: { seq: 2, dup: true, ts: late['ts'] } });
-    expect((await sender.request('send', { room, cid: 'after', body: 'third' })).data).toMatchObject({ seq: 3, dup: false });
-    await member.waitFor('msg', (f) => f['cid'] === 'after');
-    expect(member.pushes.filter((f) => f.t === 'msg').map((f) => f['seq'])).toEqual([1, 2, 3]);
-    expect(await stored(n1, room)).toEqual([
-      { seq: 1, cid: 'before' },
-      { seq: 2, cid: 'held' },
-      { seq: 3, cid: 'after' },
-    ]);
+    await expectFinishedLate(n1, room, sender, member, ['before', 'held', 'after'], 'while the queue is down');
   }, 90_000);
 });
 
@@ -137,18 +146,7 @@ describe('a gateway dies between sequencing a message and its durable append', (
       redis.disconnect();
     }
     // No later message reveals it: the members' nodes finish it by themselves.
-    const late = await within(member.waitFor('msg', (f) => f['cid'] === 'c2', 10_000), 'the unfinished message reaching a member', 10_000);
-    await within(sender.waitFor('msg', (f) => f['cid'] === 'c2', 10_000), 'the unfinished message reaching the sender', 10_000);
-    expect(late['seq']).toBe(2);
-    expect((await sender.request('send', { room, cid: 'c2', body: 'sequenced, then the gateway died' })).data).toMatchObject({ seq: 2, dup: true, ts: late['ts'] });
-    expect((await sender.request('send', { room, cid: 'c3', body: 'three' })).data).toMatchObject({ seq: 3, dup: false });
-    await member.waitFor('msg', (f) => f['cid'] === 'c3');
-    expect(member.pushes.filter((f) => f.t === 'msg').map((f) => f['seq'])).toEqual([1, 2, 3]);
-    expect(await stored(n1, room)).toEqual([
-      { seq: 1, cid: 'c1' },
-      { seq: 2, cid: 'c2' },
-      { seq: 3, cid: 'c3' },
-    ]);
+    await expectFinishedLate(n1, room, sender, member, ['c1', 'c2', 'c3'], 'sequenced, then the gateway died');
   }, 60_000);
 });
 
