@@ -183,14 +183,16 @@ export class JetStreamQueue implements DurableQueue {
     const keep = (m: QueuedMessage | undefined): void => {
       if (!m || m.room !== room || m.epoch !== epoch) return;
       const { epoch: _epoch, ...message } = m;
-      bySeq.set(m.seq, message);
+      // The first copy of a seq in the stream is the one the workers store (a second one, put
+      // there after the duplicate window by a seq handed out twice, is dead-lettered).
+      if (!bySeq.has(m.seq)) bySeq.set(m.seq, message);
     };
-    keep(newest);
     const scanMs = this.opts.lastSeqScanMs ?? 10 * 60_000;
     // Back to the oldest message the caller still holds as pending, if that is earlier (a second
     // of slack: `ts` is the gateway's clock, the stream's time the server's).
     const from = Math.min(last.time.getTime() - scanMs, (opts.sinceTs ?? Infinity) - 1_000);
     if (scanMs > 0 || opts.sinceTs !== undefined) await this.scan(room, subject, last.seq, new Date(from), keep);
+    keep(newest);
     const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
     return { epoch, seq: messages.at(-1)?.seq ?? 0, messages };
   }

@@ -215,6 +215,21 @@ describe('redis: RoomState with a durable copy', () => {
     expect({ dup: resent.dup, seq: resent.message.seq }).toEqual({ dup: false, seq: 3 });
   });
 
+  it('a dedupe entry whose seq now names another message is a miss', async () => {
+    const prefix = newPrefix('stale_dedupe');
+    const state = new RedisRoomState(client, { prefix, recentMax: 10 });
+    const ours = await state.append(input('r', 'c1'), 60);
+    // Seq 1 went to another message (the durable copy's) while our dedupe entry stayed.
+    const theirs = JSON.stringify({ room: 'r', seq: 1, cid: 'x1', from: 'bob', body: 'theirs', ts: 1 });
+    await raw.zremrangebyscore(`{${prefix}:r}:pend`, 1, 1);
+    await raw.zremrangebyscore(`{${prefix}:r}:recent`, 1, 1);
+    await raw.zadd(`{${prefix}:r}:recent`, 1, theirs);
+    const again = await state.append(input('r', 'c1'), 60);
+    expect({ dup: again.dup, seq: again.message.seq, epoch: again.epoch }).toEqual({ dup: false, seq: 2, epoch: ours.epoch });
+    // While the seq still names it (pending or in the buffer), it stays a duplicate.
+    expect((await state.append(input('r', 'c1'), 60)).dup).toBe(true);
+  });
+
   it('a verified room is not restored again, and a room the durable copy does not know keeps what Redis holds', async () => {
     const prefix = newPrefix('verified');
     let asked = 0;

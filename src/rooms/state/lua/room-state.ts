@@ -45,7 +45,8 @@ end
  * KEYS: meta, recent, reads, pend, dedupe. ARGV: candidate epoch, JSON before the seq, JSON
  * after the seq, recentMax, dedupe TTL in ms. Returns {dup, message JSON, epoch}, or {-1} when
  * the room must be restored first. A dedupe entry of another epoch is stale (its seq names
- * nothing in this one) and counts as a miss. A new message is pending until `commit`.
+ * nothing in this one) and counts as a miss, and so does one whose seq now names another
+ * message. A new message is pending until `commit`.
  */
 export const APPEND_LUA = `${ENSURE_EPOCH}
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
@@ -54,7 +55,14 @@ local seen = redis.call('GET', KEYS[5])
 if seen then
   local bar = string.find(seen, '|', 1, true)
   if bar and string.sub(seen, 1, bar - 1) == epoch then
-    return {1, string.sub(seen, bar + 1), epoch}
+    local first = string.sub(seen, bar + 1)
+    -- Only while its seq still names it (pending, in the buffer, or older than the buffer): an
+    -- entry whose seq a restore gave to the durable copy's message is stale, and a miss.
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+    local seq = tonumber(string.match(first, '"seq":(%d+)'))
+    if redis.call('ZSCORE', KEYS[4], first) or redis.call('ZSCORE', KEYS[2], first) or not oldest or (seq and seq < tonumber(oldest)) then
+      return {1, first, epoch}
+    end
   end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
