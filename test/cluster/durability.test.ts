@@ -63,8 +63,9 @@ async function expectFinishedLate(node: ProcessNode, room: string, sender: TestC
   const got = await within(member.waitFor('msg', (f) => f['cid'] === late, 20_000), `${late} reaching a member`, 20_000);
   expect(got['seq']).toBe(2);
   await within(sender.waitFor('msg', (f) => f['cid'] === late, 10_000), `${late} reaching the sender`, 10_000);
-  expect(await sender.request('send', { room, cid: late, body })).toMatchObject({ ok: true, data: { seq: 2, dup: true, ts: got['ts'] } });
-  expect((await sender.request('send', { room, cid: after, body: 'third' })).data).toMatchObject({ seq: 3, dup: false });
+  // The sender's node may still be reconnecting to the queue: its replies may take a while.
+  expect(await sender.request('send', { room, cid: late, body }, 15_000)).toMatchObject({ ok: true, data: { seq: 2, dup: true, ts: got['ts'] } });
+  expect((await sender.request('send', { room, cid: after, body: 'third' }, 15_000)).data).toMatchObject({ seq: 3, dup: false });
   await member.waitFor('msg', (f) => f['cid'] === after);
   expect(member.pushes.filter((f) => f.t === 'msg').map((f) => f['seq'])).toEqual([1, 2, 3]);
   expect(await stored(node, room)).toEqual([
