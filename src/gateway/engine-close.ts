@@ -24,7 +24,7 @@ export function closeEngine(conn: EngineSocket, logger: Logger, graceMs = ENGINE
   }
   const discard = (): void => {
     clearTimeout(timer);
-    conn.off('drain', discard);
+    conn.off('drain', drained);
     if (isClosed(conn)) return;
     try {
       conn.close(true);
@@ -32,9 +32,19 @@ export function closeEngine(conn: EngineSocket, logger: Logger, graceMs = ENGINE
       logger.error({ err, address: conn.remoteAddress }, 'discarding an engine.io session failed');
     }
   };
+  // A drain of an earlier write can come after our packets were queued: discard only once
+  // nothing is left to send.
+  const drained = (): void => {
+    if (pendingPackets(conn) === 0) discard();
+  };
   const timer = setTimeout(discard, graceMs);
   timer.unref();
-  conn.once('drain', discard);
+  conn.on('drain', drained);
+}
+
+function pendingPackets(conn: EngineSocket): number {
+  const buffer = (conn as unknown as { writeBuffer?: unknown[] }).writeBuffer;
+  return Array.isArray(buffer) ? buffer.length : 0;
 }
 
 /** A function, not an inline test: TypeScript would keep the narrowing across `close()`. */

@@ -87,8 +87,9 @@ it('10,000 sends with random re-publishes of the same room:seq are stored once e
   expect(keys.length).toBe(10_000);
   expect(new Set(keys)).toEqual(new Set(all.map((m) => `${m.room}:${m.seq}:${m.cid}`)));
   // Every stream message, late copies included, was acknowledged as stored exactly once.
+  // Counted by the stream's last seq: the queue's retention may trim stored messages meanwhile.
   const { state } = await (await nc.jetstreamManager()).streams.info(queue.names.stream);
-  expect(state.messages).toBeGreaterThan(10_001);
+  expect(state.last_seq).toBeGreaterThan(10_001);
   expect(await metricValue(registry, 'parley_persist_messages_total')).toBe(state.messages);
   expect(await metricValue(registry, 'parley_persist_dead_letters_total')).toBe(0);
   expect(await queue.lastSeq('bulk.3')).toBe(500);
