@@ -14,6 +14,7 @@ import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
 import { backpressureBackstop } from './gateway/native-endpoint.js';
 import { SessionRegistry } from './gateway/registry.js';
+import { ENGINE_CLOSE_GRACE_MS } from './gateway/engine-close.js';
 import { allowSioHandshake } from './gateway/sio-handshakes.js';
 import { loadUws, type us_listen_socket } from './gateway/uws.js';
 import type { MessageStore } from './persistence/message-store.js';
@@ -147,6 +148,8 @@ export class ParleyNode {
     this.logger.info({ drainS: this.config.timing.drainS }, 'draining');
     await new Promise((r) => setTimeout(r, this.config.timing.drainS * 1000));
     await this.gateway.closeAll(CloseCode.DRAINING, 'node is draining');
+    // Long-polling clients collect their `bye` with their next poll: the listener stays open that long.
+    await new Promise((r) => setTimeout(r, ENGINE_CLOSE_GRACE_MS));
     await this.close();
   }
 

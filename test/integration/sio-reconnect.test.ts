@@ -52,9 +52,10 @@ async function upgraded(socket: Socket): Promise<void> {
 
 describe('stock socket.io-client, default options', () => {
   it.each([
-    ['upgraded to WebSocket', undefined, 'transport close'],
-    ['on long-polling only', ['polling'] as ['polling'], 'transport error'],
-  ])('reconnects by itself after its node drains (bye 1001), %s', { timeout: 40_000 }, async (_label, transports, reason) => {
+    ['upgraded to WebSocket', undefined, ['transport close']],
+    // The last poll either ends with the session (close) or finds the node gone (error): both reconnect.
+    ['on long-polling only', ['polling'] as ['polling'], ['transport close', 'transport error']],
+  ])('reconnects by itself after its node drains (bye 1001), %s', { timeout: 40_000 }, async (_label, transports, reasons) => {
     const first = await startNode({ NODE_ID: 'sio-reconnect-a' });
     cleanup.push(() => first.close());
     const secondPort = await freePort();
@@ -72,7 +73,7 @@ describe('stock socket.io-client, default options', () => {
     const disconnected = client.next('disconnect', 15_000);
     const drained = first.node.drain();
     expect((await bye).detail).toBe(1001);
-    expect((await disconnected).detail).toBe(reason);
+    expect(reasons).toContain((await disconnected).detail);
     expect(client.socket.active).toBe(true);
     await drained;
 
