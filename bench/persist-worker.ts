@@ -88,7 +88,6 @@ async function rawRun(mongo: MongoClient, list: ChatMessage[]): Promise<Row> {
   const db = name('raw');
   const coll = mongo.db(db).collection('messages');
   await coll.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
-  await coll.createIndex({ room: 1, from: 1, cid: 1 }, { name: 'room_from_cid', unique: true });
   try {
     const docs = list.map((m) => ({ ...m, at: new Date(m.ts) }));
     const t0 = performance.now();

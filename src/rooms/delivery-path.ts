@@ -147,6 +147,16 @@ export class DeliveryPath {
     }
   }
 
+  /** A heal's attempt to finish `p`, given up after FINISH_WAIT_MS (it goes on; a late failure is logged here). */
+  private async finishWithin(p: ChatMessage, epoch: string): Promise<'delivered' | 'held' | 'late'> {
+    const work = this.finish(p, epoch, { retry: false });
+    const result = await withinMs(work, FINISH_WAIT_MS);
+    if (result === 'late') {
+      work.catch((err: unknown) => this.deps.logger.warn({ err, room: p.room, seq: p.seq }, 'finishing a pending message for a heal failed after the heal gave up on it; the next heal retries'));
+    }
+    return result;
+  }
+
   /**
    * A feed's heal: the room's messages `from..to`, finishing the pending ones old enough to be
    * given up by their gateway. Older messages than the recent buffer holds come from the store.
@@ -159,7 +169,7 @@ export class DeliveryPath {
     for (const p of pending) {
       // A young one is left to its gateway; one whose append hangs (this node's queue link is
       // down) is left for the next heal, which may find it finished by another node meanwhile.
-      if (now - p.ts < FINISH_AFTER_MS || (await withinMs(this.finish(p, epoch, { retry: false }), FINISH_WAIT_MS)) !== 'delivered') {
+      if (now - p.ts < FINISH_AFTER_MS || (await this.finishWithin(p, epoch)) !== 'delivered') {
         unsettled = true;
         continue;
       }
@@ -185,7 +195,7 @@ export class DeliveryPath {
   }
 }
 
-/** `work`'s result, or 'late' if it takes longer than `ms` (it goes on; a failure is its own to report). */
+/** `work`'s result, or 'late' if it takes longer than `ms` (it goes on; the caller reports a late failure). */
 function withinMs<T>(work: Promise<T>, ms: number): Promise<T | 'late'> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
