@@ -96,6 +96,8 @@ export class ParleyNode {
         dedupeTtlS: config.timing.dedupeTtlS,
         presenceGraceS: config.timing.presenceGraceS,
         typingTtlS: config.timing.typingTtlS,
+        typingThrottleMs: config.timing.typingThrottleMs,
+        presenceBatch: config.presenceBatch,
         recoveryMax: config.recoveryMax,
         recoveryMaxBytes: config.recoveryMaxBytes,
       },

@@ -54,6 +54,8 @@ export function mountAdminApi(deps: AdminDeps): void {
     body: await deps.rooms.presencePage(roomParam(params), cursorParam(query), intParam(query, 'limit', 1, 500) ?? 100),
   }));
 
+  route('get', '/admin/rooms/:room/occupancy', 1, async ({ params }) => ({ status: 200, body: await deps.rooms.occupancy(roomParam(params)) }));
+
   route('get', '/admin/users/:user/presence', 1, async ({ params }) => ({ status: 200, body: await deps.presence.user(userParam(params)) }));
 
   route('get', '/admin/rooms/:room/messages', 1, async ({ params, query }) => ({

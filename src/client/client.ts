@@ -168,6 +168,11 @@ export class ParleyClient {
     return this.#call('presence', { room, ...options });
   }
 
+  /** The room's users and connections online, without its roster (a joined room). */
+  occupancy(room: string): Promise<W.OccupancyReply> {
+    return this.#call('occupancy', { room });
+  }
+
   ping(): Promise<W.PingReply> {
     return this.#call('ping', {});
   }
@@ -223,6 +228,8 @@ export class ParleyClient {
         return this.#rooms.onMsg(strip(frame));
       case 'presence':
         return this.#events.emit('presence', strip(frame));
+      case 'presence_delta':
+        return this.#onPresenceDelta(strip(frame));
       case 'typing':
         return this.#events.emit('typing', strip(frame));
       case 'read':
@@ -230,6 +237,15 @@ export class ParleyClient {
       case 'error':
         return this.#events.emit('error', strip(frame));
     }
+  }
+
+  /** A malformed delta is dropped whole: a partial one would leave a wrong roster. */
+  #onPresenceDelta(delta: Omit<W.PresenceDeltaPush, 't'>): void {
+    const names = (v: unknown): v is string[] => Array.isArray(v) && v.every((u) => typeof u === 'string');
+    if (typeof delta.room !== 'string' || !names(delta.online) || !names(delta.offline)) return;
+    this.#events.emit('presenceDelta', delta);
+    for (const user of delta.online) this.#events.emit('presence', { room: delta.room, user, status: 'online' });
+    for (const user of delta.offline) this.#events.emit('presence', { room: delta.room, user, status: 'offline' });
   }
 
   /** The connection dropped: requests in flight fail (sends stay), joins on the wire are void. */

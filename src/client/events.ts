@@ -1,6 +1,6 @@
 import type { ParleyClientError } from './errors.js';
 import type { GapEvent } from './rooms.js';
-import type { ChatMessage, ErrorPush, HelloPush, PresencePush, PushPayload, ReadPush, TypingPush } from './types.js';
+import type { ChatMessage, ErrorPush, HelloPush, PresenceDeltaPush, PresencePush, PushPayload, ReadPush, TypingPush } from './types.js';
 
 /**
  * - `connecting`: before the first `hello` (a failed first attempt retries in this state);
@@ -12,6 +12,7 @@ export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export type Hello = PushPayload<HelloPush>;
 export type PresenceEvent = PushPayload<PresencePush>;
+export type PresenceDeltaEvent = PushPayload<PresenceDeltaPush>;
 export type TypingEvent = PushPayload<TypingPush>;
 export type ReadEvent = PushPayload<ReadPush>;
 export type ServerErrorEvent = PushPayload<ErrorPush>;
@@ -43,7 +44,13 @@ export interface ParleyEvents {
   hello: Hello;
   /** Each message once, in seq order per room: live pushes and messages recovered by a rejoin. */
   msg: ChatMessage;
+  /**
+   * One user came online or went offline in a room: from a `presence` push, or once per user of
+   * a `presence_delta` (whose users come first online, then offline).
+   */
   presence: PresenceEvent;
+  /** A big room's `presence_delta` as it came, for applications that apply a batch at once (it also fires `presence` per user). */
+  presenceDelta: PresenceDeltaEvent;
   typing: TypingEvent;
   read: ReadEvent;
   /** An `error` push: a problem with a frame that had no valid rid. */

@@ -25,6 +25,7 @@ export type {
   GapEvent,
   Hello,
   ParleyEvents,
+  PresenceDeltaEvent,
   PresenceEvent,
   ReadEvent,
   ReconnectEvent,

@@ -42,7 +42,7 @@ export class Joiner {
    * must not hold the connection's readiness back). A failed request undoes the ticket.
    */
   async join(conn: Connection, ticket: JoinTicket, timeoutMs: number, awaitCatchUp: boolean): Promise<JoinReply> {
-    const fields = { room: ticket.room, since: ticket.since, epoch: ticket.epoch };
+    const fields = { room: ticket.room, since: ticket.since, epoch: ticket.epoch, presence: this.deps.opts.presence };
     let reply: JoinReply;
     try {
       reply = await (ticket.since === undefined

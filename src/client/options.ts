@@ -20,6 +20,11 @@ export interface ClientOptions {
   clock?: Clock;
   /** Frames over this many bytes are refused locally (`too_large`), as the server would close. Default 65 536. */
   maxFrameBytes?: number;
+  /**
+   * How joined rooms send presence: `delta` (default) lets a big room send one `presence_delta`
+   * per interval instead of a push per change; `each` asks for a push per change everywhere.
+   */
+  presence?: 'each' | 'delta';
 }
 
 export interface ResolvedOptions {
@@ -29,6 +34,7 @@ export interface ResolvedOptions {
   backoff: BackoffOptions;
   clock: Clock;
   maxFrameBytes: number;
+  presence: 'each' | 'delta';
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -47,7 +53,14 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     },
     clock: options.clock ?? systemClock,
     maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? 65_536),
+    presence: presenceMode(options.presence),
   };
+}
+
+function presenceMode(value: unknown): 'each' | 'delta' {
+  if (value === undefined) return 'delta';
+  if (value !== 'each' && value !== 'delta') throw new RangeError('presence must be "each" or "delta"');
+  return value;
 }
 
 function positive(name: string, value: number): number {

@@ -50,12 +50,19 @@ export interface ChatMessage {
 
 // ---- requests (client → server) ----
 
+/**
+ * How a member takes the room's presence: `each` (the default) one `presence` push per change;
+ * `delta`, in rooms above the server's PRESENCE_BATCH_ABOVE, one `presence_delta` per interval.
+ */
+export type PresenceMode = 'each' | 'delta';
+
 export interface JoinRequest {
   t: 'join';
   rid?: Rid;
   room: string;
   since?: number;
   epoch?: string;
+  presence?: PresenceMode;
 }
 export interface LeaveRequest {
   t: 'leave';
@@ -101,6 +108,11 @@ export interface PresenceRequest {
   /** 1-500, default 100. */
   limit?: number;
 }
+export interface OccupancyRequest {
+  t: 'occupancy';
+  rid?: Rid;
+  room: string;
+}
 export interface AuthRequest {
   t: 'auth';
   rid?: Rid;
@@ -119,6 +131,7 @@ export type ClientRequest =
   | ReadRequest
   | HistoryRequest
   | PresenceRequest
+  | OccupancyRequest
   | AuthRequest
   | PingRequest;
 
@@ -179,6 +192,13 @@ export interface PresenceReply {
   members: PresenceMember[];
   next: string | null;
 }
+export interface OccupancyReply {
+  room: string;
+  /** Users online in the room (the `occupancy` of `join` and `presence`). */
+  users: number;
+  /** Their connections in the room, on every node. */
+  devices: number;
+}
 export interface AuthReply {
   /** JWT NumericDate (seconds since the epoch) of the new token. */
   exp: number;
@@ -194,6 +214,7 @@ export interface ReplyDataMap {
   read: ReadReply;
   history: HistoryReply;
   presence: PresenceReply;
+  occupancy: OccupancyReply;
   auth: AuthReply;
   ping: PingReply;
 }
@@ -228,6 +249,13 @@ export interface PresencePush {
   user: string;
   status: 'online' | 'offline';
 }
+/** A big room's presence changes of one interval, each user by their final state; order within a list means nothing. */
+export interface PresenceDeltaPush {
+  t: 'presence_delta';
+  room: string;
+  online: string[];
+  offline: string[];
+}
 export interface TypingPush {
   t: 'typing';
   room: string;
@@ -246,7 +274,7 @@ export interface ErrorPush {
   message: string;
 }
 
-export type ServerPush = HelloPush | MsgPush | PresencePush | TypingPush | ReadPush | ErrorPush;
+export type ServerPush = HelloPush | MsgPush | PresencePush | PresenceDeltaPush | TypingPush | ReadPush | ErrorPush;
 export type ServerFrame = ServerPush | ReplyFrame;
 
 /** A push as delivered to event listeners: the frame without its `t`. */

@@ -46,6 +46,8 @@ export interface Timing {
   dedupeTtlS: number;
   presenceGraceS: number;
   typingTtlS: number;
+  /** At most one `typing on` push per user and room per this many ms (0: every request pushes). */
+  typingThrottleMs: number;
   heartbeatS: number;
   drainS: number;
   nodeTtlS: number;
@@ -63,6 +65,8 @@ export interface Config {
   allowedOrigins: string[];
   limits: Limits;
   timing: Timing;
+  /** Rooms with more users online than `above` send opted-in members one presence delta per `intervalMs`. */
+  presenceBatch: { above: number; intervalMs: number };
   recoveryMax: number;
   /** Most bytes of a serialized reply frame that carries messages (`join` with `since`, `history`). */
   recoveryMaxBytes: number;
@@ -193,10 +197,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       dedupeTtlS: e.DEDUPE_TTL_S,
       presenceGraceS: e.PRESENCE_GRACE_S,
       typingTtlS: e.TYPING_TTL_S,
+      typingThrottleMs: e.TYPING_THROTTLE_MS,
       heartbeatS: e.HEARTBEAT_S,
       drainS: e.DRAIN_S,
       nodeTtlS: e.NODE_TTL_S,
     },
+    presenceBatch: { above: e.PRESENCE_BATCH_ABOVE, intervalMs: e.PRESENCE_BATCH_MS },
     recoveryMax: e.RECOVERY_MAX,
     recoveryMaxBytes: e.RECOVERY_MAX_BYTES,
     recentMax: e.RECENT_MAX,

@@ -1,12 +1,12 @@
 import type { Server } from 'socket.io';
 import type { Metrics } from '../admin/metrics.js';
 import type { LocalDelivery } from '../rooms/ports.js';
-import type { RoomEvent } from '../rooms/types.js';
+import type { PresenceDelta, PresenceStatus, RoomEvent } from '../rooms/types.js';
 import { CloseCode } from '../shared/close-codes.js';
 import { NativeTransport } from './native-transport.js';
 import type { SessionRegistry } from './registry.js';
 import { SioTransport } from './sio-transport.js';
-import { ephemeralTopic, mainTopic } from './transport.js';
+import { changesTopic, deltaTopic, ephemeralTopic, mainTopic } from './transport.js';
 import type { TemplatedApp } from './uws.js';
 
 /**
@@ -46,6 +46,16 @@ export class Fanout implements LocalDelivery {
         this.publish(mainTopic(room), 'read', { room, user: event.user, seq: event.seq }, event.origin);
         return;
     }
+  }
+
+  presenceChange(room: string, user: string, status: PresenceStatus): void {
+    this.publish(changesTopic(room), 'presence', { room, user, status }, undefined);
+    this.metrics.droppedPushes.inc(this.sessions.slowIn(room));
+  }
+
+  presenceDelta(delta: PresenceDelta): void {
+    this.publish(deltaTopic(delta.room), 'presence_delta', { ...delta }, undefined);
+    this.metrics.droppedPushes.inc(this.sessions.slowIn(delta.room));
   }
 
   /**

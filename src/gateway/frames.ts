@@ -1,3 +1,4 @@
+import type { PresenceMode } from '../rooms/ports.js';
 import type { WireError } from '../shared/errors.js';
 
 /**
@@ -8,13 +9,14 @@ import type { WireError } from '../shared/errors.js';
 export type Rid = number | string;
 
 export type Request =
-  | { t: 'join'; room: string; since?: number; epoch?: string }
+  | { t: 'join'; room: string; since?: number; epoch?: string; presence?: PresenceMode }
   | { t: 'leave'; room: string }
   | { t: 'send'; room: string; cid: string; body: string; meta?: Record<string, unknown> }
   | { t: 'typing'; room: string; on: boolean }
   | { t: 'read'; room: string; seq: number }
   | { t: 'history'; room: string; before?: number; after?: number; limit: number }
   | { t: 'presence'; room: string; cursor?: string; limit: number }
+  | { t: 'occupancy'; room: string }
   | { t: 'auth'; token: string }
   | { t: 'ping' };
 
@@ -85,7 +87,15 @@ function parseRequest(o: Fields, limits: FrameLimits): Request {
     case 'join': {
       const since = int(o, 'since', 0, Number.MAX_SAFE_INTEGER);
       const epoch = str(o, 'epoch', MAX_EPOCH);
-      return { t, room: room(o), ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) };
+      const presence = o['presence'];
+      if (presence !== undefined && presence !== 'each' && presence !== 'delta') throw new FieldError('bad_request', 'presence must be "each" or "delta"');
+      return {
+        t,
+        room: room(o),
+        ...(since !== undefined ? { since } : {}),
+        ...(epoch !== undefined ? { epoch } : {}),
+        ...(presence !== undefined ? { presence } : {}),
+      };
     }
     case 'leave':
       return { t, room: room(o) };
@@ -124,6 +134,8 @@ function parseRequest(o: Fields, limits: FrameLimits): Request {
       const cursor = str(o, 'cursor', MAX_CURSOR);
       return { t, room: room(o), ...(cursor !== undefined ? { cursor } : {}), limit: int(o, 'limit', 1, 500) ?? 100 };
     }
+    case 'occupancy':
+      return { t, room: room(o) };
     case 'auth': {
       const token = required(str(o, 'token', MAX_TOKEN), 'token');
       if (token.length === 0) throw new FieldError('bad_request', 'token must not be empty');

@@ -1,4 +1,5 @@
-import { ephemeralTopic, mainTopic, type PushFrame, type Transport } from './transport.js';
+import type { PresenceMode } from '../rooms/ports.js';
+import { ephemeralTopics, mainTopic, type PushFrame, type Transport } from './transport.js';
 import type { WebSocket } from './uws.js';
 
 /** Transport over a native uWS WebSocket (`/ws`): JSON text frames, rooms as uWS topics. */
@@ -6,6 +7,8 @@ export class NativeTransport<T> implements Transport {
   readonly kind = 'ws';
   open = true;
   private ephemeral = true;
+  /** The presence mode of each subscribed room. */
+  private readonly modes = new Map<string, PresenceMode>();
 
   constructor(readonly ws: WebSocket<T>) {}
 
@@ -18,24 +21,31 @@ export class NativeTransport<T> implements Transport {
     this.ws.cork(() => this.ws.send(text, false));
   }
 
-  subscribe(room: string): void {
+  subscribe(room: string, presence: PresenceMode): void {
     if (!this.open) return;
+    const before = this.modes.get(room);
+    if (before !== undefined && before !== presence) for (const topic of ephemeralTopics(room, before)) this.ws.unsubscribe(topic);
+    this.modes.set(room, presence);
     this.ws.subscribe(mainTopic(room));
-    if (this.ephemeral) this.ws.subscribe(ephemeralTopic(room));
+    if (this.ephemeral) for (const topic of ephemeralTopics(room, presence)) this.ws.subscribe(topic);
   }
 
   unsubscribe(room: string): void {
+    const mode = this.modes.get(room) ?? 'each';
+    this.modes.delete(room);
     if (!this.open) return;
     this.ws.unsubscribe(mainTopic(room));
-    this.ws.unsubscribe(ephemeralTopic(room));
+    for (const topic of ephemeralTopics(room, mode)) this.ws.unsubscribe(topic);
   }
 
   setEphemeral(rooms: Iterable<string>, on: boolean): void {
     this.ephemeral = on;
     if (!this.open) return;
     for (const room of rooms) {
-      if (on) this.ws.subscribe(ephemeralTopic(room));
-      else this.ws.unsubscribe(ephemeralTopic(room));
+      for (const topic of ephemeralTopics(room, this.modes.get(room) ?? 'each')) {
+        if (on) this.ws.subscribe(topic);
+        else this.ws.unsubscribe(topic);
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Limits } from '../config/index.js';
 import type { Metrics } from '../admin/metrics.js';
-import type { LocalConnection } from '../rooms/ports.js';
+import type { LocalConnection, PresenceMode } from '../rooms/ports.js';
 import type { RoomService } from '../rooms/room-service.js';
 import { CloseCode, CLOSE_REASONS } from '../shared/close-codes.js';
 import { DependencyError, ParleyError, toWireError, type WireError } from '../shared/errors.js';
@@ -63,8 +63,8 @@ export class Session implements LocalConnection {
     this.transport.push({ t: 'hello', session: this.connId, user: this.user, node: this.deps.nodeId, exp: this.identity.exp, heartbeat: this.deps.heartbeatS });
   }
 
-  subscribe(room: string): void {
-    this.transport.subscribe(room);
+  subscribe(room: string, presence: PresenceMode): void {
+    this.transport.subscribe(room, presence);
   }
 
   unsubscribe(room: string): void {
@@ -158,7 +158,7 @@ export class Session implements LocalConnection {
     const rooms = this.deps.rooms;
     switch (req.t) {
       case 'join':
-        return this.join(req.room, req.since, req.epoch);
+        return this.join(req.room, { since: req.since, epoch: req.epoch, presence: req.presence ?? 'each' });
       case 'leave': {
         // A join still in flight settles first, so the membership it set up is undone.
         await this.joined.get(req.room);
@@ -177,6 +177,8 @@ export class Session implements LocalConnection {
         return rooms.historyPage(req.room, req.before, req.limit, req.after);
       case 'presence':
         return rooms.presencePage(req.room, req.cursor, req.limit);
+      case 'occupancy':
+        return rooms.occupancy(req.room);
       case 'auth':
         return this.refresh(req.token);
       case 'ping':
@@ -197,11 +199,11 @@ export class Session implements LocalConnection {
     if (!this.joined.has(room)) throw new ParleyError('not_joined', `join "${room}" first`);
   }
 
-  private async join(room: string, since: number | undefined, epoch: string | undefined): Promise<unknown> {
+  private async join(room: string, opts: { since: number | undefined; epoch: string | undefined; presence: PresenceMode }): Promise<unknown> {
     const pending = this.joined.get(room);
     if (pending) {
       await pending;
-      return this.deps.rooms.join(this, room, { since, epoch, rejoin: true });
+      return this.deps.rooms.join(this, room, { ...opts, rejoin: true });
     }
     if (this.joined.size >= this.deps.limits.maxRoomsPerConn) {
       throw new ParleyError('forbidden', `at most ${this.deps.limits.maxRoomsPerConn} rooms per connection`);
@@ -209,7 +211,7 @@ export class Session implements LocalConnection {
     let settle!: () => void;
     this.joined.set(room, new Promise<void>((resolve) => (settle = resolve)));
     try {
-      return await this.deps.rooms.join(this, room, { since, epoch, rejoin: false });
+      return await this.deps.rooms.join(this, room, { ...opts, rejoin: false });
     } catch (err) {
       this.joined.delete(room);
       throw err;

@@ -2,7 +2,8 @@ import type { Socket } from 'socket.io';
 import { CloseCode } from '../shared/close-codes.js';
 import type { Logger } from '../shared/logger.js';
 import { closeEngine } from './engine-close.js';
-import { ephemeralTopic, mainTopic, type PushFrame, type Transport } from './transport.js';
+import type { PresenceMode } from '../rooms/ports.js';
+import { ephemeralTopics, mainTopic, type PushFrame, type Transport } from './transport.js';
 
 /** Rough size of a long-polling packet still queued in engine.io, for the slow-consumer check. */
 const POLLING_PACKET_BYTES = 256;
@@ -24,6 +25,8 @@ interface EngineTransport {
 export class SioTransport implements Transport {
   readonly kind = 'sio';
   private ephemeral = true;
+  /** The presence mode of each joined room. */
+  private readonly modes = new Map<string, PresenceMode>();
   private closing = false;
 
   constructor(
@@ -41,20 +44,27 @@ export class SioTransport implements Transport {
     this.socket.emit(t, payload);
   }
 
-  subscribe(room: string): void {
-    void this.socket.join(this.ephemeral ? [mainTopic(room), ephemeralTopic(room)] : mainTopic(room));
+  subscribe(room: string, presence: PresenceMode): void {
+    const before = this.modes.get(room);
+    if (before !== undefined && before !== presence) for (const topic of ephemeralTopics(room, before)) void this.socket.leave(topic);
+    this.modes.set(room, presence);
+    void this.socket.join(this.ephemeral ? [mainTopic(room), ...ephemeralTopics(room, presence)] : mainTopic(room));
   }
 
   unsubscribe(room: string): void {
+    const mode = this.modes.get(room) ?? 'each';
+    this.modes.delete(room);
     void this.socket.leave(mainTopic(room));
-    void this.socket.leave(ephemeralTopic(room));
+    for (const topic of ephemeralTopics(room, mode)) void this.socket.leave(topic);
   }
 
   setEphemeral(rooms: Iterable<string>, on: boolean): void {
     this.ephemeral = on;
     for (const room of rooms) {
-      if (on) void this.socket.join(ephemeralTopic(room));
-      else void this.socket.leave(ephemeralTopic(room));
+      for (const topic of ephemeralTopics(room, this.modes.get(room) ?? 'each')) {
+        if (on) void this.socket.join(topic);
+        else void this.socket.leave(topic);
+      }
     }
   }
 

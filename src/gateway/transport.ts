@@ -1,3 +1,4 @@
+import type { PresenceMode } from '../rooms/ports.js';
 import type { WireError } from '../shared/errors.js';
 
 /** A push frame of PROTOCOL.md, as an object with its `t`. */
@@ -20,8 +21,11 @@ export interface Transport {
   /** False once the connection is closed: sends are then dropped silently. */
   readonly open: boolean;
   push(frame: PushFrame): void;
-  /** Subscribes to a room's messages and, unless `ephemeral` is off, its typing/presence pushes. */
-  subscribe(room: string): void;
+  /**
+   * Subscribes to a room's messages and, unless `ephemeral` is off, its typing/presence pushes
+   * as `presence` asks; again for a joined room: switches to that presence mode.
+   */
+  subscribe(room: string, presence: PresenceMode): void;
   unsubscribe(room: string): void;
   /** Slow-consumer conflation: stops or resumes typing and presence pushes for every joined room. */
   setEphemeral(rooms: Iterable<string>, on: boolean): void;
@@ -31,6 +35,16 @@ export interface Transport {
   ping(): void;
 }
 
-/** uWS topic and Socket.IO room names of a room's two channels. */
+/** uWS topic and Socket.IO room names of a room's channels. */
 export const mainTopic = (room: string): string => `m:${room}`;
+/** Typing, and presence changes of a room that is not batching: every member. */
 export const ephemeralTopic = (room: string): string => `e:${room}`;
+/** Presence changes of a batching room, one by one: the members in `each` mode. */
+export const changesTopic = (room: string): string => `p:${room}`;
+/** Presence deltas of a batching room: the members in `delta` mode. */
+export const deltaTopic = (room: string): string => `d:${room}`;
+
+/** The ephemeral channels (skipped by slow consumers) of a member in `mode`. */
+export function ephemeralTopics(room: string, mode: PresenceMode): [string, string] {
+  return [ephemeralTopic(room), mode === 'delta' ? deltaTopic(room) : changesTopic(room)];
+}

@@ -1,17 +1,29 @@
-import type { RoomEvent } from './types.js';
+import type { PresenceDelta, PresenceStatus, RoomEvent } from './types.js';
+
+/**
+ * How a connection takes a room's presence: `each` (PROTOCOL.md v1: one `presence` push per
+ * change, in every room) or `delta` (opted in at `join`: one `presence_delta` per interval in
+ * rooms above PRESENCE_BATCH_ABOVE, `presence` pushes in smaller ones).
+ */
+export type PresenceMode = 'each' | 'delta';
 
 /** A local connection as the room service sees it: who it is, and its room subscription. */
 export interface LocalConnection {
   readonly connId: string;
   readonly user: string;
-  /** Starts local delivery of the room's events to this connection. */
-  subscribe(room: string): void;
+  /** Starts local delivery of the room's events to this connection (again: switches its presence mode). */
+  subscribe(room: string, presence: PresenceMode): void;
   unsubscribe(room: string): void;
 }
 
 /** Delivers a room event to this node's connections subscribed to the room (implemented by the gateway). */
 export interface LocalDelivery {
+  /** A `presence` event here goes to every member connection: the room is not batching. */
   deliver(room: string, event: RoomEvent): void;
+  /** A change in a batching room: pushed at once as `presence`, only to `each` connections. */
+  presenceChange(room: string, user: string, status: PresenceStatus): void;
+  /** A batching room's changes of one interval: one `presence_delta`, only to `delta` connections. */
+  presenceDelta(delta: PresenceDelta): void;
   /**
    * The room's state was lost and its seqs started again: this node's members of the room hold
    * positions that no longer line up, so they must reconnect and rejoin.
@@ -29,6 +41,10 @@ export interface RoomsConfig {
   dedupeTtlS: number;
   presenceGraceS: number;
   typingTtlS: number;
+  /** TYPING_THROTTLE_MS: at most one `typing on` push per user and room per this many ms (0: no throttle). */
+  typingThrottleMs: number;
+  /** PRESENCE_BATCH_ABOVE and PRESENCE_BATCH_MS. */
+  presenceBatch: { above: number; intervalMs: number };
   recoveryMax: number;
   /** RECOVERY_MAX_BYTES: most bytes of a serialized reply frame that carries messages. */
   recoveryMaxBytes: number;

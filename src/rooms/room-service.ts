@@ -5,12 +5,13 @@ import type { MessageStore } from '../persistence/message-store.js';
 import { DependencyError, ParleyError } from '../shared/errors.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
-import type { LocalConnection, LocalDelivery, RoomMetrics, RoomsConfig } from './ports.js';
+import type { LocalConnection, LocalDelivery, PresenceMode, RoomMetrics, RoomsConfig } from './ports.js';
 import { RoomFeed } from './room-feed.js';
-import type { Presence } from './state/presence.js';
+import { RoomPresence } from './room-presence.js';
+import type { OccupancyCounts, Presence } from './state/presence.js';
 import type { RoomState } from './state/room-state.js';
-import { TimerSet } from './timer-set.js';
 import type { ChatMessage, Member, RoomEvent } from './types.js';
+import { Typing } from './typing.js';
 
 export interface RoomDeps {
   state: RoomState;
@@ -74,8 +75,8 @@ const WATCH_MS = 500;
  */
 export class RoomService {
   private readonly local = new Map<string, LocalRoom>();
-  private readonly typing: TimerSet;
-  private readonly grace: TimerSet;
+  private readonly typing: Typing;
+  private readonly presence: RoomPresence;
   private readonly history: History;
   private readonly path: DeliveryPath;
   private watchTimer: NodeJS.Timeout | undefined;
@@ -85,28 +86,25 @@ export class RoomService {
   constructor(private readonly deps: RoomDeps) {
     this.history = new History(deps.state, deps.store, deps.config);
     this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger });
-    this.typing = new TimerSet((err, k) => deps.logger.error({ err, key: k }, 'typing timeout push failed'));
-    this.grace = new TimerSet((err, k) => deps.logger.error({ err, key: k }, 'presence grace expiry failed'));
+    const { config, delivery, logger } = deps;
+    this.typing = new Typing(
+      { ttlMs: config.typingTtlS * 1000, throttleMs: config.typingThrottleMs },
+      { publish: (room, event) => this.publish(room, event), onError: (err, room, user) => logger.error({ err, room, user }, 'typing push failed') },
+    );
+    this.presence = new RoomPresence({ presence: deps.presence, bus: deps.bus, delivery, logger, config });
   }
 
   start(): void {
     this.watchTimer ??= setInterval(() => this.watch(), WATCH_MS).unref();
     this.deps.bus.onRoomEvent((room, event) => this.onBusEvent(room, event));
-    // Users another node's death took offline, and users this node's presence counted again after a fault.
-    const announce = (status: 'online' | 'offline') => (room: string, user: string) => {
-      this.publish(room, { kind: 'presence', user, status }).catch((err: unknown) =>
-        this.deps.logger.error({ err, room, user, status }, 'publishing presence for a reaped or restored user failed'),
-      );
-    };
-    this.deps.presence.onReaped(announce('offline'));
-    this.deps.presence.onRestored(announce('online'));
+    this.presence.start();
   }
 
   close(): void {
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.watchTimer = undefined;
     this.typing.clear();
-    this.grace.clear();
+    this.presence.close();
     for (const r of this.local.values()) r.feed.close();
     this.local.clear();
   }
@@ -115,18 +113,20 @@ export class RoomService {
    * Joins (or, with `rejoin`, only answers again for) a room. A failed first join is undone,
    * so the connection is either a member with a reply or not a member with an error.
    */
-  async join(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; rejoin: boolean }): Promise<JoinResult> {
+  async join(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
     const { state, presence } = this.deps;
     const { since, epoch } = opts;
+    const mode = opts.presence ?? 'each';
     try {
       if (!opts.rejoin) {
-        this.grace.cancel(key(room, conn.user));
-        const { first } = await presence.join(room, conn.user, conn.connId, Date.now());
         // Published before this connection subscribes: the push is for the room's other members.
-        if (first) await this.publish(room, { kind: 'presence', user: conn.user, status: 'online' });
+        await this.presence.join(room, conn.user, conn.connId);
         // Subscribed before the head is read, so no message falls between the reply and the pushes.
-        conn.subscribe(room);
+        conn.subscribe(room, mode);
         await this.addLocal(room, conn.connId);
+      } else {
+        // The latest join's presence mode applies.
+        conn.subscribe(room, mode);
       }
       const [head, held, occupancy] = await Promise.all([state.head(room), state.getRead(room, conn.user), presence.occupancy(room)]);
       const lastRead = held > 0 ? held : await this.restoreRead(room, conn.user);
@@ -152,11 +152,7 @@ export class RoomService {
   async leave(conn: LocalConnection, room: string): Promise<void> {
     conn.unsubscribe(room);
     await this.removeLocal(room, conn.connId);
-    const { last } = await this.deps.presence.leave(room, conn.user, conn.connId, Date.now());
-    if (!last) return;
-    const k = key(room, conn.user);
-    if (this.typing.cancel(k)) await this.publish(room, { kind: 'typing', user: conn.user, on: false });
-    this.grace.schedule(k, this.deps.config.presenceGraceS * 1000, () => this.expirePresence(room, conn.user));
+    if (await this.presence.leave(room, conn.user, conn.connId)) await this.typing.end(room, conn.user, undefined);
   }
 
   /**
@@ -177,17 +173,9 @@ export class RoomService {
     return { room: m.room, cid: m.cid, seq: m.seq, ts: m.ts, dup: result.dup };
   }
 
-  async setTyping(conn: LocalConnection, room: string, on: boolean): Promise<void> {
-    const k = key(room, conn.user);
-    if (on) {
-      // Like the `on:true` it ends, the push is for the other members: not the typing connection.
-      this.typing.schedule(k, this.deps.config.typingTtlS * 1000, () =>
-        this.publish(room, { kind: 'typing', user: conn.user, on: false, origin: conn.connId }),
-      );
-    } else {
-      this.typing.cancel(k);
-    }
-    await this.publish(room, { kind: 'typing', user: conn.user, on, origin: conn.connId });
+  /** Throttled (see Typing): a request over the throttle is answered like any other, without a push. */
+  setTyping(conn: LocalConnection, room: string, on: boolean): Promise<void> {
+    return this.typing.set(room, conn.user, conn.connId, on);
   }
 
   async read(conn: LocalConnection, room: string, seq: number): Promise<number> {
@@ -222,6 +210,11 @@ export class RoomService {
       this.deps.presence.members(room, cursor, limit),
     ]);
     return { room, occupancy, members: page.items, next: page.next };
+  }
+
+  /** Users (and their connections) online in the room, without reading the roster. */
+  async occupancy(room: string): Promise<{ room: string } & OccupancyCounts> {
+    return { room, ...(await dependency('presence', () => this.deps.presence.counts(room))) };
   }
 
   private async addLocal(room: string, connId: string): Promise<void> {
@@ -271,6 +264,7 @@ export class RoomService {
     const entry = this.local.get(room);
     if (!entry) return;
     if (event.kind === 'msg') entry.feed.push(event.message, event.epoch);
+    else if (event.kind === 'presence') this.presence.received(room, event);
     else this.deps.delivery.deliver(room, event);
   }
 
@@ -301,19 +295,9 @@ export class RoomService {
       .finally(() => (this.watching = undefined));
   }
 
-  private async expirePresence(room: string, user: string): Promise<void> {
-    if (await this.deps.presence.expire(room, user)) {
-      await this.publish(room, { kind: 'presence', user, status: 'offline' });
-    }
-  }
-
   private publish(room: string, event: RoomEvent): Promise<void> {
     return this.deps.bus.publish(room, event);
   }
-}
-
-function key(room: string, user: string): string {
-  return `${room}\u0000${user}`;
 }
 
 function toDependencyError(err: unknown, name: string): ParleyError {

@@ -9,11 +9,21 @@ export interface ChatMessage {
   ts: number;
 }
 
+export type PresenceStatus = 'online' | 'offline';
+
+/** A big room's presence changes of one interval, each user by their final state (the `presence_delta` push without `t`). */
+export interface PresenceDelta {
+  room: string;
+  online: string[];
+  offline: string[];
+}
+
 /** Events fanned out to a room's members on every node. */
 export type RoomEvent =
   /** `epoch` rides the bus only (never a client push): it tells a node its room lost its state. */
   | { kind: 'msg'; message: ChatMessage; epoch?: string }
-  | { kind: 'presence'; user: string; status: 'online' | 'offline' }
+  /** `occupancy` rides the bus only: the room's users online after the change, when known (batching decides on it). */
+  | { kind: 'presence'; user: string; status: PresenceStatus; occupancy?: number }
   | { kind: 'typing'; user: string; on: boolean; origin?: string }
   | { kind: 'read'; user: string; seq: number; origin?: string };
 

@@ -177,6 +177,46 @@ export function presenceContract(name: string, factory: PresenceFactory): void {
       expect(await p.stats()).toEqual({ connections: 1, rooms: 1, nodes: 1 });
     });
 
+    it('counts() follows users and their connections through join, leave, grace and expire', async () => {
+      const p = await make();
+      expect(await p.counts('r')).toEqual({ users: 0, devices: 0 });
+      await p.join('r', 'alice', 'a1', T0);
+      await p.join('r', 'alice', 'a2', T0);
+      await p.join('r', 'alice', 'a2', T0);
+      await p.join('r', 'bob', 'b1', T0);
+      await p.join('other', 'alice', 'a1', T0);
+      expect(await p.counts('r')).toEqual({ users: 2, devices: 3 });
+      expect(await p.counts('other')).toEqual({ users: 1, devices: 1 });
+      await p.leave('r', 'alice', 'a1', T0);
+      await p.leave('r', 'alice', 'a1', T0);
+      await p.leave('r', 'alice', 'unknown', T0);
+      expect(await p.counts('r')).toEqual({ users: 2, devices: 2 });
+      // In the grace period: still a user, with no connection.
+      await p.leave('r', 'bob', 'b1', T0);
+      expect(await p.counts('r')).toEqual({ users: 2, devices: 1 });
+      await p.join('r', 'bob', 'b2', T0);
+      expect(await p.counts('r')).toEqual({ users: 2, devices: 2 });
+      await p.leave('r', 'bob', 'b2', T0);
+      await p.expire('r', 'bob');
+      expect(await p.counts('r')).toEqual({ users: 1, devices: 1 });
+      await p.leave('r', 'alice', 'a2', T0);
+      await p.expire('r', 'alice');
+      expect(await p.counts('r')).toEqual({ users: 0, devices: 0 });
+      expect(await p.counts('other')).toEqual({ users: 1, devices: 1 });
+    });
+
+    it('counts() agrees with occupancy() and the roster of a big room', async () => {
+      const p = await make();
+      const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+      await Promise.all(users.map((u) => p.join('big', u, `${u}-1`, T0)));
+      await Promise.all(users.filter((_, i) => i % 3 === 0).map((u) => p.join('big', u, `${u}-2`, T0)));
+      await Promise.all(users.filter((_, i) => i % 5 === 0).map((u) => p.leave('big', u, `${u}-1`, T0)));
+      const counts = await p.counts('big');
+      const { members } = await allMembers(p, 'big', 500);
+      expect(counts).toEqual({ users: await p.occupancy('big'), devices: members.reduce((n, m) => n + m.devices, 0) });
+      expect(counts).toEqual({ users: 300, devices: 300 + 100 - 60 });
+    });
+
     it('rooms() pages the rooms with someone online, with their occupancy', async () => {
       const p = await make();
       await p.join('room-b', 'alice', 'a1', T0);

@@ -259,7 +259,9 @@ describe('redis: Presence across gateway nodes', () => {
     expect(await b.join('r', 'alice', 'a2', 2)).toEqual({ first: false });
     expect((await b.members('r', undefined, 10)).items).toEqual([{ user: 'alice', devices: 2, since: new Date(1).toISOString() }]);
     expect(await a.stats()).toEqual({ connections: 2, rooms: 1, nodes: 2 });
+    expect(await b.counts('r')).toEqual({ users: 1, devices: 2 });
     expect(await b.leave('r', 'alice', 'a2', 3)).toEqual({ last: false });
+    expect(await a.counts('r')).toEqual({ users: 1, devices: 1 });
     expect(await a.leave('r', 'alice', 'a1', 4)).toEqual({ last: true });
   });
 
@@ -301,11 +303,13 @@ describe('redis: Presence across gateway nodes', () => {
     await b.join('r', 'carol', 'c-b', 1);
     await a.join('r', 'carol', 'c-a', 1);
     expect(await a.occupancy('r')).toBe(4);
+    expect(await a.counts('r')).toEqual({ users: 4, devices: 3 });
     expect((await a.stats()).nodes).toBe(2);
     b.stopHeartbeat();
     await until(() => Promise.resolve(reaped.length >= 3), 15_000, 'node-a to reap node-b');
     expect(reaped.sort()).toEqual(['r/dave', 'r/erin', 'r/frank']);
     expect(await a.occupancy('r')).toBe(1);
+    expect(await a.counts('r')).toEqual({ users: 1, devices: 1 });
     expect((await a.members('r', undefined, 10)).items).toEqual([{ user: 'carol', devices: 1, since: new Date(1).toISOString() }]);
     expect(await a.user('dave')).toEqual({ user: 'dave', online: false, devices: 0, rooms: [] });
     expect(await a.stats()).toEqual({ connections: 0, rooms: 1, nodes: 1 });

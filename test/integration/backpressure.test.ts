@@ -172,7 +172,8 @@ describe('slow consumer past 2 * SLOW_BYTES', () => {
 describe('ws: slow consumer between SLOW_BYTES and 2 * SLOW_BYTES', () => {
   it('stops typing and presence pushes but still delivers every msg in seq order', async () => {
     // A wide window, so that one 100 ms sweep of sends cannot jump across it.
-    node = await startNode({ ...FAST, SLOW_BYTES: String(1024 * 1024), TYPING_TTL_S: '3600', PRESENCE_GRACE_S: '0' });
+    // No typing throttle: every `on` request is a push that the slow reader may miss.
+    node = await startNode({ ...FAST, SLOW_BYTES: String(1024 * 1024), TYPING_TTL_S: '3600', TYPING_THROTTLE_MS: '0', PRESENCE_GRACE_S: '0' });
     const n = node;
     const room = 'bp-conflate';
     const slow = await SlowReader.joined(n, 'cf-slow', room);
@@ -218,6 +219,8 @@ describe('ws: slow consumer between SLOW_BYTES and 2 * SLOW_BYTES', () => {
     const caughtUp = slow.frames.length;
     const typingAgain = slow.until((f) => f.t === 'typing' && f['on'] === false && slow.frames.indexOf(f) >= caughtUp);
     for (let i = 0; i < 50 && slow.frames.slice(caughtUp).every((f) => f.t !== 'typing'); i++) {
+      // An off is pushed only after an on was.
+      await typer.request('typing', { room, on: true });
       await typer.request('typing', { room, on: false });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

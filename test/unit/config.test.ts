@@ -42,7 +42,8 @@ describe('defaults', () => {
         maxConnsPerUser: 20,
         slowBytes: 1024 * 1024,
       },
-      timing: { dedupeTtlS: 600, presenceGraceS: 5, typingTtlS: 6, heartbeatS: 25, drainS: 5 },
+      timing: { dedupeTtlS: 600, presenceGraceS: 5, typingTtlS: 6, typingThrottleMs: 1000, heartbeatS: 25, drainS: 5 },
+      presenceBatch: { above: 100, intervalMs: 1000 },
       recoveryMax: 1000,
       recoveryMaxBytes: 262144,
       bus: 'memory',
@@ -59,6 +60,12 @@ describe('defaults', () => {
     const { config } = loadConfig({ ...KEYED, ALLOWED_ORIGINS: ' https://a.example , ,https://b.example ', AUTH_DEFAULT_ROOMS: 'lobby,team-*' });
     expect(config.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(config.auth.defaultRooms).toEqual(['lobby', 'team-*']);
+  });
+
+  it('reads the presence batching and typing throttle settings (0: batch every room, no throttle)', () => {
+    const { config } = loadConfig({ ...KEYED, PRESENCE_BATCH_ABOVE: '0', PRESENCE_BATCH_MS: '50', TYPING_THROTTLE_MS: '0' });
+    expect(config.presenceBatch).toEqual({ above: 0, intervalMs: 50 });
+    expect(config.timing.typingThrottleMs).toBe(0);
   });
 
   it('treats an empty string variable as unset', () => {
@@ -141,6 +148,12 @@ const BAD: [string, string][] = [
   ['PRESENCE_GRACE_S', '-1'],
   ['PRESENCE_GRACE_S', '3601'],
   ['TYPING_TTL_S', '0'],
+  ['TYPING_THROTTLE_MS', '-1'],
+  ['TYPING_THROTTLE_MS', '60001'],
+  ['PRESENCE_BATCH_ABOVE', '-1'],
+  ['PRESENCE_BATCH_ABOVE', 'many'],
+  ['PRESENCE_BATCH_MS', '49'],
+  ['PRESENCE_BATCH_MS', '60001'],
   ['RECOVERY_MAX', '0'],
   ['RECOVERY_MAX_BYTES', '8191'],
   ['RECOVERY_MAX_BYTES', String(256 * 1024 * 1024 + 1)],

@@ -5,7 +5,7 @@ import { CID_RE, decodeObject, decodeText, ROOM_RE, type Decoded, type FrameLimi
 /** src/gateway/frames.ts: the decoder is total, and refuses (never clamps) what PROTOCOL.md rules out. */
 
 const LIMITS: FrameLimits = { maxBodyBytes: 64, maxMetaBytes: 48 };
-const TYPES = new Set(['join', 'leave', 'send', 'typing', 'read', 'history', 'presence', 'auth', 'ping']);
+const TYPES = new Set(['join', 'leave', 'send', 'typing', 'read', 'history', 'presence', 'occupancy', 'auth', 'ping']);
 const RUNS = { numRuns: 500 };
 
 /** The shape every decode result must have, whatever the input. */
@@ -43,8 +43,8 @@ const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(
 
 /** Valid request frames, every type, optional fields present or not. */
 const validFrame: fc.Arbitrary<Valid> = fc.oneof(
-  fc.record({ room, since: opt(uint), epoch: opt(fc.string({ maxLength: 64 })) }).map(({ room, since, epoch }) => {
-    const extra = { ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) };
+  fc.record({ room, since: opt(uint), epoch: opt(fc.string({ maxLength: 64 })), presence: opt(fc.constantFrom('each' as const, 'delta' as const)) }).map(({ room, since, epoch, presence }) => {
+    const extra = { ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}), ...(presence !== undefined ? { presence } : {}) };
     return valid({ t: 'join', room, ...extra }, { t: 'join', room, ...extra });
   }),
   room.map((room) => valid({ t: 'leave', room }, { t: 'leave', room })),
@@ -65,6 +65,7 @@ const validFrame: fc.Arbitrary<Valid> = fc.oneof(
     const c = cursor !== undefined ? { cursor } : {};
     return valid({ t: 'presence', room, ...c, ...(limit !== undefined ? { limit } : {}) }, { t: 'presence', room, ...c, limit: limit ?? 100 });
   }),
+  room.map((room) => valid({ t: 'occupancy', room }, { t: 'occupancy', room })),
   fc.string({ minLength: 1, maxLength: 200 }).map((token) => valid({ t: 'auth', token }, { t: 'auth', token })),
   fc.constant(valid({ t: 'ping' }, { t: 'ping' })),
 );
@@ -246,6 +247,15 @@ describe('field rules', () => {
     for (const token of ['', undefined, 5]) expect(decodeObject({ t: 'auth', token }, LIMITS).ok).toBe(false);
     expect(decodeObject({ t: 'join', room: 'r', epoch: 'e'.repeat(65) }, LIMITS).ok).toBe(false);
     expect(decodeObject({ t: 'join', room: 'r', epoch: 'e'.repeat(64) }, LIMITS).ok).toBe(true);
+  });
+
+  it('join takes presence "each" or "delta" only; occupancy needs a valid room', () => {
+    for (const presence of ['Delta', '', 'batched', 1, true, null]) {
+      expect(decodeObject({ t: 'join', room: 'r', presence }, LIMITS)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    }
+    for (const room of [undefined, '', 'a b', 'r'.repeat(129)]) {
+      expect(decodeObject({ t: 'occupancy', room }, LIMITS)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    }
   });
 
   it('not an object, or no string t: bad_request', () => {

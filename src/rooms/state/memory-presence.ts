@@ -1,6 +1,6 @@
 import type { Member, Page } from '../types.js';
 import { pageOf } from './cursor.js';
-import type { Presence, RoomOccupancy, UserPresence } from './presence.js';
+import type { OccupancyCounts, Presence, RoomOccupancy, UserPresence } from './presence.js';
 
 interface RoomMember {
   conns: Set<string>;
@@ -11,6 +11,8 @@ interface RoomMember {
 export class MemoryPresence implements Presence {
   private readonly users = new Map<string, Set<string>>();
   private readonly roomMembers = new Map<string, Map<string, RoomMember>>();
+  /** Connections per room (the sum of its members' `conns`), kept so `counts` needs no walk. */
+  private readonly roomDevices = new Map<string, number>();
   private connections = 0;
 
   start(): Promise<void> {
@@ -54,16 +56,19 @@ export class MemoryPresence implements Presence {
     }
     const member = members.get(user);
     if (member) {
+      if (!member.conns.has(connId)) this.addDevices(room, 1);
       member.conns.add(connId);
       return Promise.resolve({ first: false });
     }
     members.set(user, { conns: new Set([connId]), since: now });
+    this.addDevices(room, 1);
     return Promise.resolve({ first: true });
   }
 
   leave(room: string, user: string, connId: string): Promise<{ last: boolean }> {
     const member = this.roomMembers.get(room)?.get(user);
     if (!member || !member.conns.delete(connId)) return Promise.resolve({ last: false });
+    this.addDevices(room, -1);
     return Promise.resolve({ last: member.conns.size === 0 });
   }
 
@@ -78,6 +83,16 @@ export class MemoryPresence implements Presence {
 
   occupancy(room: string): Promise<number> {
     return Promise.resolve(this.roomMembers.get(room)?.size ?? 0);
+  }
+
+  counts(room: string): Promise<OccupancyCounts> {
+    return Promise.resolve({ users: this.roomMembers.get(room)?.size ?? 0, devices: this.roomDevices.get(room) ?? 0 });
+  }
+
+  private addDevices(room: string, n: number): void {
+    const devices = (this.roomDevices.get(room) ?? 0) + n;
+    if (devices > 0) this.roomDevices.set(room, devices);
+    else this.roomDevices.delete(room);
   }
 
   members(room: string, cursor: string | undefined, limit: number): Promise<Page<Member>> {

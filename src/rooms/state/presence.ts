@@ -6,6 +6,14 @@ export interface RoomOccupancy {
   occupancy: number;
 }
 
+/** A room's occupancy without its roster. */
+export interface OccupancyCounts {
+  /** Users online in the room, those inside the grace period included (`occupancy`). */
+  users: number;
+  /** Their connections in the room on every node (a user in the grace period has none). */
+  devices: number;
+}
+
 export interface UserPresence {
   user: string;
   online: boolean;
@@ -56,6 +64,8 @@ export interface Presence extends Lifecycle {
   /** After the grace period: removes the user when they still have no connection; true if removed. */
   expire(room: string, user: string): Promise<boolean>;
   occupancy(room: string): Promise<number>;
+  /** `occupancy` and the room's connections, read together in O(1): never from the roster. */
+  counts(room: string): Promise<OccupancyCounts>;
   members(room: string, cursor: string | undefined, limit: number): Promise<Page<Member>>;
   rooms(cursor: string | undefined, limit: number): Promise<Page<RoomOccupancy>>;
   user(user: string): Promise<UserPresence>;

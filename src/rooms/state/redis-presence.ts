@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Member, Page } from '../types.js';
 import { decodeKeyCursor, encodeKeyCursor } from './cursor.js';
-import { HEARTBEAT_LUA, MEMBERS_LUA } from './lua/presence.js';
-import type { LocalConnections, Presence, PresenceListener, RoomOccupancy, UserPresence } from './presence.js';
+import { COUNTS_LUA, HEARTBEAT_LUA, MEMBERS_LUA } from './lua/presence.js';
+import type { LocalConnections, OccupancyCounts, Presence, PresenceListener, RoomOccupancy, UserPresence } from './presence.js';
 import { PresenceEntries, type PresenceClient } from './presence-entries.js';
 import { PresenceKeys } from './presence-keys.js';
 import { PresenceReconciler } from './presence-reconciler.js';
@@ -44,7 +44,7 @@ const REPORT_EVERY_MS = 60_000;
  * a name no reaper is removing, and the old name is reaped like a dead node's.
  */
 export class RedisPresence implements Presence {
-  private readonly scripts: Record<'members' | 'heartbeat', ScriptCall>;
+  private readonly scripts: Record<'members' | 'heartbeat' | 'counts', ScriptCall>;
   private readonly keys: PresenceKeys;
   private readonly entries: PresenceEntries;
   private readonly reconciler: PresenceReconciler;
@@ -76,6 +76,7 @@ export class RedisPresence implements Presence {
     this.scripts = {
       members: defineScript(client, 'parleyPresenceMembers', 3, MEMBERS_LUA),
       heartbeat: defineScript(client, 'parleyPresenceHeartbeat', 1, HEARTBEAT_LUA),
+      counts: defineScript(client, 'parleyPresenceCounts', 2, COUNTS_LUA),
     };
     const own = this.entries;
     this.reconciler = new PresenceReconciler(
@@ -167,6 +168,12 @@ export class RedisPresence implements Presence {
 
   occupancy(room: string): Promise<number> {
     return this.client.zcard(this.keys.room(room).m);
+  }
+
+  async counts(room: string): Promise<OccupancyCounts> {
+    const r = this.keys.room(room);
+    const reply = asArray(await this.scripts.counts(r.m, r.c), 'counts');
+    return { users: asNumber(reply[0], 'counts'), devices: asNumber(reply[1], 'counts') };
   }
 
   async members(room: string, cursor: string | undefined, limit: number): Promise<Page<Member>> {

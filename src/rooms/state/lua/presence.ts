@@ -81,6 +81,11 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return {1, redis.call('ZCARD', KEYS[1])}
 `;
 
+/** KEYS: m, c. Returns {users, connections} of the room: one snapshot, O(1). */
+export const COUNTS_LUA = `
+return {redis.call('ZCARD', KEYS[1]), redis.call('HLEN', KEYS[2])}
+`;
+
 /**
  * KEYS: m, since, dev. ARGV: lex start ('-' or '(' .. last user of the previous page), limit.
  * Returns {more (0/1), {user, since, devices, …}}: one consistent snapshot per page.
