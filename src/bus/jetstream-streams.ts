@@ -176,13 +176,17 @@ async function update(jsm: JetStreamManager, name: string, current: StreamConfig
   if (differs(current, rest)) await jsm.streams.update(name, rest);
 }
 
-/** Logs an error when the stream has fewer copies than `wanted` (the leader and its replicas). */
+/**
+ * Logs an error when the stream is kept on fewer servers than `wanted`: outside a cluster it has
+ * one copy whatever its config says; in a cluster, NATS places the count its config holds (a
+ * change it accepted settles in the background, one it refused left the old count).
+ */
 async function checkCopies(jsm: JetStreamManager, name: string, wanted: number, logger: Logger | undefined): Promise<void> {
   const info = await jsm.streams.info(name);
-  const copies = 1 + (info.cluster?.replicas?.length ?? 0);
+  const copies = info.cluster === undefined ? 1 : info.config.num_replicas;
   if (copies >= wanted) return;
   logger?.error(
-    { stream: name, copies, wanted, configured: info.config.num_replicas, cluster: info.cluster?.name ?? null },
+    { stream: name, copies, wanted, cluster: info.cluster?.name ?? null },
     `stream ${name} is kept on ${copies} server(s), not the ${wanted} of QUEUE_REPLICAS: NATS cannot place more (fewer JetStream servers in its cluster, or no cluster)`,
   );
 }
