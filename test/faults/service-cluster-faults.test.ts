@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamQueue } from '../../src/bus/jetstream-queue.js';
 import { queueNames } from '../../src/bus/jetstream-streams.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { ensurePersistConsumer } from '../../src/workers/persist-consumer.js';
 import { message } from '../integration/persist-support.js';
 import { until } from '../cluster/support.js';
 import { startNatsCluster, type NatsClusterHandle } from '../helpers/nats-cluster.js';
@@ -140,10 +141,15 @@ describe('clustered NATS (R3 streams) and Redis Cluster', () => {
     try {
       const one = await open(1);
       await one.publish(message('scaled', 1));
+      const jsm = await started().probe.jetstreamManager();
+      const settings = { ackWaitMs: 30_000, maxDeliver: 5, maxAckPending: 100 };
+      await ensurePersistConsumer(jsm, one.names, settings);
       expect((await placement(one.names.stream)).replicas).toHaveLength(0);
       const three = await open(3);
       // The scale-up settles in the background: a leader and two current replicas.
       for (const stream of [three.names.stream, three.names.deadStream]) await untilPlaced(stream, 3);
+      // The workers' consumer follows its stream.
+      await until(async () => ((await jsm.consumers.info(three.names.stream, three.names.consumer)).cluster?.replicas ?? []).length === 2, 'the persist consumer on 3 servers', 20_000);
       await three.publish(message('scaled', 2));
       expect(await three.lastSeq('scaled')).toBe(2);
       expect(errors).toEqual([]);
