@@ -28,11 +28,11 @@ import type { Logger } from './shared/logger.js';
 export function buildAdapters(config: Config, logger: Logger): Adapters {
   const redisConfigured = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
   if (!redisConfigured) {
-    if (config.natsUrl !== undefined) throw new ConfigError('NATS_URL', 'needs REDIS_URL (or REDIS_CLUSTER_NODES) for room state');
+    if (config.natsServers !== undefined) throw new ConfigError('NATS_URL', 'needs REDIS_URL (or REDIS_CLUSTER_NODES) for room state');
     if (config.mongodbUrl !== undefined) throw new ConfigError('MONGODB_URL', 'needs REDIS_URL and NATS_URL');
     return embedded(config);
   }
-  if (config.mongodbUrl !== undefined && config.natsUrl === undefined) {
+  if (config.mongodbUrl !== undefined && config.natsServers === undefined) {
     throw new ConfigError('MONGODB_URL', 'needs NATS_URL: messages reach MongoDB through the JetStream queue and the workers');
   }
   const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger, { probe: true });
@@ -40,8 +40,8 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
   const prefix = config.keyPrefix;
   const { queue, store, durable, queueCheck } = persistence(config, logger);
   let bus: Broadcast & { connected: boolean };
-  if (config.bus === 'nats' && config.natsUrl !== undefined) {
-    bus = new NatsBroadcast(config.natsUrl, prefix, config.nodeId, logger);
+  if (config.bus === 'nats' && config.natsServers !== undefined) {
+    bus = new NatsBroadcast(config.natsServers, prefix, config.nodeId, logger);
   } else {
     const pub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-pub`, logger);
     const sub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sub`, logger, { shardedSubscribers: true });
@@ -79,11 +79,11 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
  * with Redis alone, messages live in a bounded memory store and a lost room starts a new epoch.
  */
 function persistence(config: Config, logger: Logger): { queue: DurableQueue; store: MessageStore; durable?: DurablePosition; queueCheck?: () => boolean } {
-  if (config.natsUrl === undefined) {
+  if (config.natsServers === undefined) {
     const store = new MemoryMessageStore(config.storeMaxPerRoom);
     return { queue: new MemoryQueue(store), store };
   }
-  const queue = new JetStreamQueue({ nats: config.natsUrl, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000, limits: limitsFromConfig(config.queue), persisted: config.mongodbUrl !== undefined });
+  const queue = new JetStreamQueue({ nats: config.natsServers, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000, limits: limitsFromConfig(config.queue), replicas: config.queue.replicas, persisted: config.mongodbUrl !== undefined });
   if (config.mongodbUrl === undefined) {
     return { queue, store: new NoLongTermStore(), durable: queue, queueCheck: () => queue.connected };
   }

@@ -1,9 +1,9 @@
-import { connect, DeliverPolicy, Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { DeliverPolicy, Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
-import { redactUrl } from '../shared/logger.js';
 import type { DurableTail } from '../rooms/state/room-restorer.js';
 import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer } from './durable-queue.js';
+import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
 import { QueueRetention, type QueueCapacity } from './queue-retention.js';
 import {
@@ -24,14 +24,17 @@ const SCAN_DEADLINE_MS = 30_000;
 
 export interface JetStreamQueueOptions {
   /**
-   * A NATS url: the queue opens its connection in `start()` and drains it in `close()`.
-   * Or a connection the caller opened: the caller closes it; `close()` leaves it open.
+   * NATS servers (one url, or several of one cluster): the queue opens its connection in
+   * `start()` and drains it in `close()`. Or a connection the caller opened: the caller closes
+   * it; `close()` leaves it open.
    */
-  nats: string | NatsConnection;
+  nats: NatsServers | NatsConnection;
   /** The deployment's key prefix: subjects `<prefix>.persist.<room>`, stream `PARLEY_<prefix>_MESSAGES`. */
   prefix: string;
   logger: Logger;
   limits?: Partial<StreamLimits>;
+  /** Servers keeping a copy of each stream (QUEUE_REPLICAS); at most the cluster's JetStream servers. Default 1. */
+  replicas?: number;
   /** How long to wait for the stream's PubAck before a publish fails. */
   publishTimeoutMs?: number;
   /**
@@ -81,13 +84,14 @@ export class JetStreamQueue implements DurableQueue {
 
   async start(): Promise<void> {
     if (this.nc) return;
-    const owned = typeof this.opts.nats === 'string';
-    const nc = typeof this.opts.nats === 'string' ? await connect({ servers: this.opts.nats, name: `parley-queue-${this.opts.prefix}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 }) : this.opts.nats;
+    const servers = this.ownServers();
+    const owned = servers !== undefined;
+    const nc = servers !== undefined ? await connectNats(servers, `parley-queue-${this.opts.prefix}`) : (this.opts.nats as NatsConnection);
     try {
       const jsm = await nc.jetstreamManager();
-      const configs = streamConfigs(this.names, this.limits);
-      await ensureStream(jsm, { ...configs.queue, name: this.names.stream, subjects: [this.names.subjects] });
-      await ensureStream(jsm, { ...configs.dead, name: this.names.deadStream, subjects: [this.names.deadSubjects] });
+      const configs = streamConfigs(this.names, this.limits, this.opts.replicas);
+      await ensureStream(jsm, { ...configs.queue, name: this.names.stream, subjects: [this.names.subjects] }, this.opts.logger);
+      await ensureStream(jsm, { ...configs.dead, name: this.names.deadStream, subjects: [this.names.deadSubjects] }, this.opts.logger);
       this.jsm = jsm;
       this.js = nc.jetstream();
       this.publisher = new PubAckPublisher(nc, this.opts.publishTimeoutMs ?? 5_000);
@@ -96,7 +100,7 @@ export class JetStreamQueue implements DurableQueue {
       this.retention.start();
     } catch (err) {
       if (owned) await nc.close();
-      throw new Error(`setting up the JetStream streams ${this.names.stream} and ${this.names.deadStream} failed: ${(err as Error).message}`, { cause: err });
+      throw new Error(`setting up the JetStream streams ${this.names.stream} and ${this.names.deadStream} (${this.opts.replicas ?? 1} replicas, QUEUE_REPLICAS) failed: ${(err as Error).message}`, { cause: err });
     }
     this.nc = nc;
     this.isConnected = !nc.isClosed();
@@ -113,7 +117,7 @@ export class JetStreamQueue implements DurableQueue {
     this.retention?.close();
     this.retention = undefined;
     this.isConnected = false;
-    if (nc && typeof this.opts.nats === 'string' && !nc.isClosed()) {
+    if (nc && this.ownServers() !== undefined && !nc.isClosed()) {
       await nc.drain().catch((err: unknown) => this.opts.logger.error({ err, stream: this.names.stream }, 'draining the JetStream queue connection failed'));
     }
   }
@@ -225,6 +229,12 @@ export class JetStreamQueue implements DurableQueue {
     if (!reached) throw new Error(`scanning the queued messages of ${room} did not reach stream seq ${upTo} in time`);
   }
 
+  /** The servers to connect to, or undefined when the caller passed its own connection. */
+  private ownServers(): NatsServers | undefined {
+    const { nats } = this.opts;
+    return typeof nats === 'string' || Array.isArray(nats) ? (nats as NatsServers) : undefined;
+  }
+
   private client(): JetStreamClient {
     if (!this.js || !this.nc || this.nc.isClosed()) throw new Error(`the JetStream queue ${this.names.stream} is not started`);
     return this.js;
@@ -236,15 +246,16 @@ export class JetStreamQueue implements DurableQueue {
   }
 
   private async watch(nc: NatsConnection): Promise<void> {
-    const server = typeof this.opts.nats === 'string' ? redactUrl(this.opts.nats) : nc.getServer();
+    const own = this.ownServers();
+    const servers = own !== undefined ? describeServers(own) : undefined;
     for await (const s of nc.status()) {
       if (this.nc !== nc) return;
       if (s.type === Events.Disconnect) {
         this.isConnected = false;
-        this.opts.logger.warn({ server, stream: this.names.stream }, 'JetStream queue disconnected from NATS');
+        this.opts.logger.warn({ server: s.data, servers, stream: this.names.stream }, 'JetStream queue disconnected from NATS');
       } else if (s.type === Events.Reconnect) {
         this.isConnected = true;
-        this.opts.logger.info({ server, stream: this.names.stream }, 'JetStream queue reconnected to NATS');
+        this.opts.logger.info({ server: s.data, servers, stream: this.names.stream }, 'JetStream queue reconnected to NATS');
       }
     }
   }

@@ -1,4 +1,5 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type NatsError, type StreamConfig, type StreamUpdateConfig } from 'nats';
+import type { Logger } from '../shared/logger.js';
 import { natsToken } from './nats-broadcast.js';
 
 /**
@@ -81,9 +82,12 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   deadMaxBytes: 256 * 1024 ** 2,
 };
 
-/** The configuration of both streams of a deployment. */
-export function streamConfigs(names: QueueNames, limits: StreamLimits): { queue: Partial<StreamConfig>; dead: Partial<StreamConfig> } {
-  const common = { retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: 1, max_msgs: -1 };
+/**
+ * The configuration of both streams of a deployment, each kept on `replicas` servers
+ * (QUEUE_REPLICAS): with 3, a PubAck means two of the three servers hold the message.
+ */
+export function streamConfigs(names: QueueNames, limits: StreamLimits, replicas = 1): { queue: Partial<StreamConfig>; dead: Partial<StreamConfig> } {
+  const common = { retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: replicas, max_msgs: -1 };
   return {
     queue: {
       ...common,
@@ -116,11 +120,19 @@ export function jsErrCode(err: unknown): number | undefined {
 }
 
 /**
- * Creates the stream, or brings an existing one to `config`'s limits. Idempotent and safe when
- * several processes start at once. Throws when the existing stream listens on other subjects
- * or uses another storage type (JetStream cannot change it in place).
+ * Creates the stream, or brings an existing one to `config`'s limits and replicas. Idempotent
+ * and safe when several processes start at once. Throws when the existing stream listens on
+ * other subjects or uses another storage type (JetStream cannot change it in place), or when a
+ * new stream cannot be created (e.g. more replicas than the cluster has JetStream servers).
+ *
+ * An existing stream that cannot get the replicas asked for does not stop the process: NATS
+ * refuses the change (a cluster short of servers: the stream keeps its replicas and gets the
+ * other changes), or accepts it without effect (a server outside any cluster stores the new
+ * count and keeps one copy). Either way the stream still works at its old replication, and
+ * stopping every gateway over it would take the chat down for a durability setting: the
+ * shortfall is logged as an error naming both counts, at every start until it is fixed.
  */
-export async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }): Promise<void> {
+export async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }, logger?: Logger): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     let current: StreamConfig;
     try {
@@ -129,6 +141,7 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
       if (jsErrCode(err) !== JS_ERR.streamNotFound) throw err;
       try {
         await jsm.streams.add(config);
+        await checkCopies(jsm, config.name, config.num_replicas ?? 1, logger);
         return;
       } catch (addErr) {
         // Another process created it between our info and add: read it again and update.
@@ -144,10 +157,38 @@ export async function ensureStream(jsm: JetStreamManager, config: Partial<Stream
     if ((storage !== undefined && current.storage !== storage) || (retention !== undefined && current.retention !== retention)) {
       throw new Error(`stream ${name} exists with ${current.storage} storage and ${current.retention} retention: JetStream cannot change them in place`);
     }
-    if (differs(current, updatable)) await jsm.streams.update(name, updatable);
+    if (differs(current, updatable)) await update(jsm, name, current, updatable);
+    await checkCopies(jsm, name, config.num_replicas ?? 1, logger);
     return;
   }
   throw new Error(`stream ${config.name} could not be created or read`);
+}
+
+/** Applies `wanted`; when NATS refuses a change of replicas, applies the rest without it. */
+async function update(jsm: JetStreamManager, name: string, current: StreamConfig, wanted: Partial<StreamUpdateConfig>): Promise<void> {
+  try {
+    await jsm.streams.update(name, wanted);
+    return;
+  } catch (err) {
+    if (wanted.num_replicas === undefined || wanted.num_replicas === current.num_replicas) throw err;
+  }
+  const rest = { ...wanted, num_replicas: current.num_replicas };
+  if (differs(current, rest)) await jsm.streams.update(name, rest);
+}
+
+/**
+ * Logs an error when the stream is kept on fewer servers than `wanted`: outside a cluster it has
+ * one copy whatever its config says; in a cluster, NATS places the count its config holds (a
+ * change it accepted settles in the background, one it refused left the old count).
+ */
+async function checkCopies(jsm: JetStreamManager, name: string, wanted: number, logger: Logger | undefined): Promise<void> {
+  const info = await jsm.streams.info(name);
+  const copies = info.cluster === undefined ? 1 : info.config.num_replicas;
+  if (copies >= wanted) return;
+  logger?.error(
+    { stream: name, copies, wanted, cluster: info.cluster?.name ?? null },
+    `stream ${name} is kept on ${copies} server(s), not the ${wanted} of QUEUE_REPLICAS: NATS cannot place more (fewer JetStream servers in its cluster, or no cluster)`,
+  );
 }
 
 function differs(current: StreamConfig, wanted: Partial<StreamUpdateConfig>): boolean {

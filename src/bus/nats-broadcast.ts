@@ -1,7 +1,7 @@
-import { connect, Events, type NatsConnection, type Subscription } from 'nats';
+import { Events, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../shared/logger.js';
-import { redactUrl } from '../shared/logger.js';
 import { ClusterBroadcast } from './cluster-broadcast.js';
+import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -18,7 +18,7 @@ export class NatsBroadcast extends ClusterBroadcast {
   private isConnected = false;
 
   constructor(
-    private readonly url: string,
+    private readonly servers: NatsServers,
     private readonly prefix: string,
     nodeId: string,
     logger: Logger,
@@ -32,7 +32,7 @@ export class NatsBroadcast extends ClusterBroadcast {
 
   async start(): Promise<void> {
     if (this.nc) return;
-    const nc = await connect({ servers: this.url, name: `parley-${this.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connectNats(this.servers, `parley-${this.nodeId}`);
     this.nc = nc;
     this.isConnected = true;
     void this.watch(nc);
@@ -90,10 +90,10 @@ export class NatsBroadcast extends ClusterBroadcast {
     for await (const s of nc.status()) {
       if (s.type === Events.Disconnect) {
         this.isConnected = false;
-        this.logger.warn({ server: redactUrl(this.url) }, 'NATS disconnected');
+        this.logger.warn({ server: s.data, servers: describeServers(this.servers) }, 'NATS disconnected');
       } else if (s.type === Events.Reconnect) {
         this.isConnected = true;
-        this.logger.info({ server: redactUrl(this.url) }, 'NATS reconnected');
+        this.logger.info({ server: s.data, servers: describeServers(this.servers) }, 'NATS reconnected');
       }
     }
   }

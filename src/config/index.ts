@@ -74,13 +74,17 @@ export interface Config {
   storeMaxPerRoom: number;
   redisUrl?: string;
   redisClusterNodes: string[];
-  natsUrl?: string;
+  /** The NATS servers (NATS_URL): one, or several of one cluster; undefined when unset. */
+  natsServers?: string[];
   bus: 'memory' | 'redis' | 'nats';
   mongodbUrl?: string;
   keyPrefix: string;
   maxDeliver: number;
-  /** JetStream limits of the deployment's queue stream (its dead-letter stream gets a quarter, at most 256 MiB). */
-  queue: { maxBytes: number; maxAgeS: number };
+  /**
+   * JetStream limits of the deployment's queue stream (its dead-letter stream gets a quarter, at
+   * most 256 MiB), and the replicas of both streams.
+   */
+  queue: { maxBytes: number; maxAgeS: number; replicas: number };
 }
 
 /**
@@ -209,12 +213,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     storeMaxPerRoom: e.STORE_MAX_PER_ROOM,
     ...(e.REDIS_URL !== undefined ? { redisUrl: e.REDIS_URL } : {}),
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
-    ...(e.NATS_URL !== undefined ? { natsUrl: e.NATS_URL } : {}),
+    ...(e.NATS_URL !== undefined ? { natsServers: e.NATS_URL } : {}),
     bus,
     ...(e.MONGODB_URL !== undefined ? { mongodbUrl: e.MONGODB_URL } : {}),
     keyPrefix: e.KEY_PREFIX,
     maxDeliver: e.MAX_DELIVER,
-    queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S },
+    queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
   };
   return devMode && Object.keys(generated).length > 0 ? { config, generated } : { config };
 }

@@ -27,18 +27,26 @@ const optionalString = z
   .optional()
   .transform((s) => (s === undefined || s.trim() === '' ? undefined : s));
 
+const isUrl = (s: string, protocols: readonly string[]): boolean => {
+  try {
+    return protocols.includes(new URL(s).protocol);
+  } catch {
+    return false;
+  }
+};
+
 const url = (protocols: readonly string[]) =>
-  optionalString.refine(
-    (s) => {
-      if (s === undefined) return true;
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a URL (${protocols.join(' or ')})` },
-  );
+  optionalString.refine((s) => s === undefined || isUrl(s, protocols), { message: `must be a URL (${protocols.join(' or ')})` });
+
+/**
+ * One URL or several, comma-separated (the servers of one cluster); undefined when empty. The
+ * message names the position of a bad entry, never its text: it may hold a password.
+ */
+const urlList = (protocols: readonly string[]) =>
+  list.superRefine((urls, ctx) => {
+    const bad = urls.findIndex((u) => !isUrl(u, protocols));
+    if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} of ${urls.length} must be a URL (${protocols.join(' or ')})` });
+  }).transform((urls) => (urls.length === 0 ? undefined : urls));
 
 export const JWT_ALGORITHMS = [
   'HS256', 'HS384', 'HS512',
@@ -100,7 +108,7 @@ export const envSchema = z.object({
 
   REDIS_URL: url(['redis:', 'rediss:']),
   REDIS_CLUSTER_NODES: list,
-  NATS_URL: url(['nats:', 'tls:', 'ws:', 'wss:']),
+  NATS_URL: urlList(['nats:', 'tls:', 'ws:', 'wss:']),
   BUS: z.enum(['auto', 'memory', 'redis', 'nats']).default('auto'),
   MONGODB_URL: url(['mongodb:', 'mongodb+srv:']),
   KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 chars of [A-Za-z0-9_.:-]').default('parley'),
@@ -108,6 +116,8 @@ export const envSchema = z.object({
   MAX_DELIVER: intIn(1, 1000, 5),
   QUEUE_MAX_BYTES: intIn(1024 * 1024, 2 ** 50, 1024 ** 3),
   QUEUE_MAX_AGE_S: intIn(60, 365 * 86400, 7 * 86400),
+  /** Copies of each JetStream stream (3 in production: a quorum of 2 acknowledges each message). */
+  QUEUE_REPLICAS: intIn(1, 5, 1),
 });
 
 export type Env = z.infer<typeof envSchema>;

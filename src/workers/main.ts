@@ -1,7 +1,7 @@
-import { connect } from 'nats';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { JetStreamQueue } from '../bus/jetstream-queue.js';
 import { limitsFromConfig } from '../bus/jetstream-streams.js';
+import { connectNats, describeServers } from '../bus/nats-servers.js';
 import { registerQueueMetrics } from '../bus/queue-metrics.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
@@ -19,13 +19,13 @@ export interface RunningWorker {
  * MongoDB, and one PersistWorker. NATS_URL and MONGODB_URL are required.
  */
 export async function runWorker(config: Config, logger: Logger, options: Partial<PersistWorkerOptions> = {}): Promise<RunningWorker> {
-  if (config.natsUrl === undefined) throw new ConfigError('NATS_URL', 'the persist worker needs NATS with JetStream');
+  if (config.natsServers === undefined) throw new ConfigError('NATS_URL', 'the persist worker needs NATS with JetStream');
   if (config.mongodbUrl === undefined) throw new ConfigError('MONGODB_URL', 'the persist worker needs MongoDB');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
 
-  const nc = await connect({ servers: config.natsUrl, name: `parley-worker-${config.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), persisted: true });
+  const nc = await connectNats(config.natsServers, `parley-worker-${config.nodeId}`);
+  const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), replicas: config.queue.replicas, persisted: true });
   registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
   const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options });
@@ -44,7 +44,7 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
     throw err;
   }
   logger.info(
-    { nats: redactUrl(config.natsUrl), mongodb: redactUrl(config.mongodbUrl), database: store.databaseName, stream: queue.names.stream, consumer: queue.names.consumer },
+    { nats: describeServers(config.natsServers), mongodb: redactUrl(config.mongodbUrl), database: store.databaseName, stream: queue.names.stream, consumer: queue.names.consumer },
     'persist worker started',
   );
   let closing: Promise<void> | undefined;

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultCluster } from './cluster.js';
-import type { FaultKind } from './faults.js';
+import type { FaultKind, ServiceClusterFaultKind } from './faults.js';
 import type { Anomaly, AnomalyKind, Operation } from './history.js';
 import { anomalySummary, chaos, describeAnomaly, type FaultRecord, type RunResult } from './run.js';
 import { plans, type WorkloadOptions } from './workload.js';
@@ -31,7 +31,7 @@ export interface ChaosReport {
   operations: Partial<Record<Operation['op'], number>>;
   acked: number;
   stored: number;
-  faults: { total: number; failed: number; byKind: Partial<Record<FaultKind, number>>; list: FaultRecord[] };
+  faults: { total: number; failed: number; byKind: Partial<Record<FaultKind | ServiceClusterFaultKind, number>>; list: FaultRecord[] };
   anomalies: { total: number; byKind: Partial<Record<AnomalyKind, { count: number; examples: Anomaly[] }>> };
 }
 
@@ -72,7 +72,7 @@ export async function runChaos(settings: ChaosSettings): Promise<{ report: Chaos
 }
 
 export function chaosReport(result: RunResult, settings: ChaosSettings, startedAt: Date): ChaosReport {
-  const byKind: Partial<Record<FaultKind, number>> = {};
+  const byKind: Partial<Record<FaultKind | ServiceClusterFaultKind, number>> = {};
   for (const f of result.faults) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
   return {
     ok: result.check.ok,

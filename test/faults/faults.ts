@@ -46,8 +46,11 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   'link-blackhole': [2_000, 6_000],
 };
 
+/** Faults of clustered services, injected by the tests that run a NATS or Redis cluster of their own. */
+export type ServiceClusterFaultKind = 'nats-stream-leader-kill' | 'redis-primary-kill';
+
 export interface ActiveFault {
-  kind: FaultKind;
+  kind: FaultKind | ServiceClusterFaultKind;
   /** What it hit: a process slot, a link, or a service. */
   target: string;
   heal(): Promise<void>;

@@ -4,13 +4,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_TTL_S, type FaultCluster } from './cluster.js';
-import { FAULT_KINDS, holdFor, inject, planSchedule, type ActiveFault, type FaultKind } from './faults.js';
+import { FAULT_KINDS, holdFor, inject, planSchedule, type ActiveFault, type FaultKind, type ServiceClusterFaultKind } from './faults.js';
 import { ANOMALY_KINDS, checkHistory, type Anomaly, type AnomalyKind, type CheckInput, type CheckResult, type Operation } from './history.js';
 import { fork } from './random.js';
 import { Workload, type WorkloadOptions } from './workload.js';
 
 export interface FaultRecord {
-  kind: FaultKind;
+  kind: FaultKind | ServiceClusterFaultKind;
   target: string;
   /** ms since the run (its workload) started. */
   at: number;

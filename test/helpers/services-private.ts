@@ -12,7 +12,7 @@ import { freePort } from './cluster.js';
 const START_DEADLINE_MS = 15_000;
 const STOP_DEADLINE_MS = 10_000;
 const PROBE_PAUSE_MS = 50;
-const NATS_SERVER = '/usr/sbin/nats-server';
+export const NATS_SERVER = '/usr/sbin/nats-server';
 
 export interface PrivateService {
   readonly port: number;
@@ -111,7 +111,7 @@ async function firstStart(make: (port: number) => ServerProcess): Promise<{ port
 }
 
 /** One server binary: start and wait until `probe` succeeds, stop and wait for the exit. */
-class ServerProcess {
+export class ServerProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private readonly output: string[] = [];
@@ -235,6 +235,6 @@ async function redisPing(port: number): Promise<boolean> {
 }
 
 /** A NATS server greets every connection with `INFO {...}`. */
-async function natsInfo(port: number): Promise<boolean> {
+export async function natsInfo(port: number): Promise<boolean> {
   return (await firstLine(port, undefined))?.startsWith('INFO ') ?? false;
 }

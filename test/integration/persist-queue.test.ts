@@ -91,6 +91,34 @@ describe('JetStreamQueue streams', () => {
   });
 });
 
+describe('JetStreamQueue replicas on a single server', () => {
+  it('a new stream with more replicas than servers stops the start, naming QUEUE_REPLICAS', async () => {
+    const prefix = uniquePrefix('queue');
+    prefixes.push(prefix);
+    const q = new JetStreamQueue({ nats: NATS_URL, prefix, logger, replicas: 3 });
+    await expect(q.start()).rejects.toThrow(/3 replicas, QUEUE_REPLICAS\) failed: .*replicas/);
+    await q.close();
+  });
+
+  it('an existing stream that cannot get more replicas keeps working, gets the other changes, and the shortfall is logged per stream', async () => {
+    const prefix = uniquePrefix('queue');
+    await started({ limits: { maxBytes: 10 * 1024 ** 2 } }, prefix);
+    const logs: { level: number; msg: string; stream?: string; copies?: number; wanted?: number }[] = [];
+    const capturing = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as (typeof logs)[number]) });
+    const q = await started({ logger: capturing, replicas: 3, limits: { maxBytes: 20 * 1024 ** 2 } }, prefix);
+    const info = await streamInfo(q.names.stream);
+    // nats-server 2.9 outside a cluster stores the new count, and keeps one copy.
+    expect(info.config.max_bytes).toBe(20 * 1024 ** 2);
+    expect(info.cluster?.replicas ?? []).toEqual([]);
+    await q.publish(message('still-works', 1));
+    const refusals = logs.filter((l) => l.msg.includes('not the 3 of QUEUE_REPLICAS'));
+    expect(refusals.map((l) => [l.level, l.stream, l.copies, l.wanted])).toEqual([
+      [50, q.names.stream, 1, 3],
+      [50, q.names.deadStream, 1, 3],
+    ]);
+  });
+});
+
 describe('JetStreamQueue publish and lastSeq', () => {
   it('stores a room:seq once however often it is published, and the copies still succeed', async () => {
     const q = await started();

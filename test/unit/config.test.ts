@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { describeServers } from '../../src/bus/nats-servers.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../../src/config/index.js';
 
 /** src/config: one validated schema; a bad value stops the start with a ConfigError naming its variable. */
@@ -165,6 +166,10 @@ const BAD: [string, string][] = [
   ['REDIS_URL', 'http://localhost:6379'],
   ['REDIS_URL', 'localhost:6379'],
   ['NATS_URL', 'http://localhost:4222'],
+  ['NATS_URL', 'nats://a:4222,localhost:4223'],
+  ['QUEUE_REPLICAS', '0'],
+  ['QUEUE_REPLICAS', '6'],
+  ['QUEUE_REPLICAS', 'three'],
   ['BUS', 'kafka'],
   ['MONGODB_URL', 'postgres://localhost/db'],
   ['KEY_PREFIX', 'has space'],
@@ -203,6 +208,30 @@ describe('bad values', () => {
   it('the first bad variable is named when there are several', () => {
     const err = configError({ ...KEYED, PORT: 'x', RATE_PER_S: 'y' });
     expect(['PORT', 'RATE_PER_S']).toContain(err.variable);
+  });
+});
+
+describe('NATS servers and queue replicas', () => {
+  it('NATS_URL takes the servers of a cluster, comma-separated; QUEUE_REPLICAS defaults to 1', () => {
+    const env = { ...KEYED, REDIS_URL: 'redis://127.0.0.1:6379', NATS_URL: 'nats://u:pw@10.0.0.1:4222, nats://10.0.0.2:4222,,tls://10.0.0.3:4222' };
+    const { config } = loadConfig(env);
+    expect(config.natsServers).toEqual(['nats://u:pw@10.0.0.1:4222', 'nats://10.0.0.2:4222', 'tls://10.0.0.3:4222']);
+    expect(config.bus).toBe('nats');
+    expect(config.queue.replicas).toBe(1);
+    expect(loadConfig({ ...env, QUEUE_REPLICAS: '3' }).config.queue.replicas).toBe(3);
+    expect(loadConfig({ ...KEYED, NATS_URL: ' , ' }).config.natsServers).toBeUndefined();
+  });
+
+  it('a bad server is named by its position, never by its text (it may hold a password)', () => {
+    const err = configError({ ...KEYED, NATS_URL: 'nats://10.0.0.1:4222,http://user:secret-pw@10.0.0.2:4222' });
+    expect(err.variable).toBe('NATS_URL');
+    expect(err.message).toContain('entry 2 of 2');
+    expect(err.message).not.toContain('secret-pw');
+  });
+
+  it('the servers are logged with their passwords masked', () => {
+    expect(describeServers(['nats://u:pw@10.0.0.1:4222', 'nats://10.0.0.2:4222'])).toBe('nats://u:***@10.0.0.1:4222,nats://10.0.0.2:4222');
+    expect(describeServers('nats://10.0.0.2:4222')).toBe('nats://10.0.0.2:4222');
   });
 });
 
