@@ -22,7 +22,8 @@ COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/web/dist ./web/dist
 USER node
 EXPOSE 8080
-# Liveness of a gateway (PROTOCOL.md: GET /healthz). Workers serve no HTTP: compose disables it for them.
+# Liveness (GET /healthz): on ADMIN_PORT when set (a gateway serves it on both ports, a worker
+# only there), else on PORT. A worker without ADMIN_PORT serves no HTTP and reports unhealthy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.ADMIN_PORT || process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "dist/cli.js"]

@@ -19,6 +19,9 @@ FERRETDB_BUILD_LOG="$SVC_DIR/ferretdb-build.log"
 TOXIPROXY_PACKAGE=github.com/Shopify/toxiproxy/v2/cmd/server
 TOXIPROXY_VERSION=v2.5.0
 TOXIPROXY_BUILD_LOG="$SVC_DIR/toxiproxy-build.log"
+HELM_PACKAGE=helm.sh/helm/v4/cmd/helm
+HELM_VERSION=v4.3.2
+HELM_BUILD_LOG="$SVC_DIR/helm-build.log"
 REDIS_LOG=/var/log/redis/ci.log
 NATS_LOG=/var/log/nats-server.log
 
@@ -191,6 +194,27 @@ ensure_toxiproxy_binary() {
   say "toxiproxy installed"
 }
 
+# Helm for the chart's tests (test/unit/helm-chart.test.ts runs `helm lint` and `helm template`).
+# Built from source reports its version as "v4.3" only, so the cache is checked like toxiproxy's.
+ensure_helm_binary() {
+  local go gopath bin
+  go=$(go_bin helm)
+  gopath=$("$go" env GOPATH)
+  bin="${gopath%%:*}/bin/helm"
+  if [[ -x $bin ]] && "$go" version -m "$bin" 2>/dev/null |
+    grep -Eq "^[[:space:]]+mod[[:space:]]+helm.sh/helm/v4[[:space:]]+$HELM_VERSION[[:space:]]"; then
+    say "helm ok ($bin)"
+    return
+  fi
+  take_lock
+  say "installing helm $HELM_VERSION into $bin (about 3 min, once)"
+  LOG_OFFSET=0 # the build log is rewritten on each build
+  "$go" install "$HELM_PACKAGE@$HELM_VERSION" >"$HELM_BUILD_LOG" 2>&1 ||
+    die helm "go install $HELM_PACKAGE@$HELM_VERSION failed" "$HELM_BUILD_LOG"
+  [[ -x $bin ]] || die helm "go install succeeded but $bin is missing" "$HELM_BUILD_LOG"
+  say "helm installed"
+}
+
 ferretdb_db_exists() {
   [[ $(psql -h "$HOST" -U postgres -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" 2>/dev/null) == 1 ]]
@@ -259,6 +283,7 @@ ensure nats 4222 NATS_LOG
 ensure postgres 5432 PG_LOG
 ensure ferretdb 27017 FERRETDB_LOG
 ensure_toxiproxy_binary
+ensure_helm_binary
 bash "$ROOT/scripts/ensure-chromium.sh"
 
 # Artillery for test/e2e/loadtest-smoke.test.ts: loadtest/ has its own package, installed once

@@ -11,7 +11,9 @@ async function serve(): Promise<void> {
   const node = createNode(config, logger);
   const port = await node.start();
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  logger.info({ node: config.nodeId, port, devMode: config.devMode }, 'parley is listening');
+  logger.info({ node: config.nodeId, port, ...(node.adminPort !== undefined ? { adminPort: node.adminPort } : {}), devMode: config.devMode }, 'parley is listening');
+  // With ADMIN_PORT the dev token is minted on the admin listener.
+  const tokenPort = node.adminPort ?? port;
   if (config.devMode) {
     // Printed once on purpose, to the terminal only: these are throwaway dev-mode credentials.
     process.stdout.write(
@@ -20,7 +22,7 @@ async function serve(): Promise<void> {
         `  Parley (dev mode) on http://${host}:${port}`,
         `  WebSocket:   ws://${host}:${port}/ws?token=<jwt>`,
         `  Socket.IO:   http://${host}:${port}  (auth: { token })`,
-        `  Get a token: curl -s -XPOST http://${host}:${port}/dev/token -d '{"user":"alice"}'`,
+        `  Get a token: curl -s -XPOST http://${host}:${tokenPort}/dev/token -d '{"user":"alice"}'`,
         ...(generated?.jwtSecret ? [`  JWT_SECRET (generated): ${generated.jwtSecret}`] : []),
         ...(generated?.adminToken ? [`  ADMIN_TOKEN (generated): ${generated.adminToken}`] : []),
         '',

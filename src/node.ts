@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { Server } from 'socket.io';
 import { mountAdminApi } from './admin/admin-api.js';
-import { mountDev } from './admin/dev.js';
-import { mountHealth, type ReadinessCheck } from './admin/health.js';
+import { mountDevToken, mountNotFound, mountWebRoot } from './admin/dev.js';
+import { mountHealth, mountMetrics, type ReadinessCheck } from './admin/health.js';
 import { Metrics } from './admin/metrics.js';
 import type { Broadcast } from './bus/broadcast.js';
 import type { DurableQueue } from './bus/durable-queue.js';
@@ -16,7 +16,7 @@ import { backpressureBackstop } from './gateway/native-endpoint.js';
 import { SessionRegistry } from './gateway/registry.js';
 import { ENGINE_CLOSE_GRACE_MS } from './gateway/engine-close.js';
 import { allowSioHandshake } from './gateway/sio-handshakes.js';
-import { loadUws, type us_listen_socket } from './gateway/uws.js';
+import { listen, loadUws, type TemplatedApp, type us_listen_socket } from './gateway/uws.js';
 import type { MessageStore } from './persistence/message-store.js';
 import { RoomService } from './rooms/room-service.js';
 import type { Presence } from './rooms/state/presence.js';
@@ -51,17 +51,22 @@ const INFLIGHT_WAIT_MS = 10_000;
 /**
  * One gateway node: the uWS app with /ws, Socket.IO, admin, health and dev routes over the
  * given adapters. `start()` listens; `drain()` is the SIGTERM path; `close()` stops at once.
+ * With `config.admin` (ADMIN_PORT) a second app on its own listener serves admin, metrics and
+ * the dev token, so that the public port can be exposed as it is; health is on both.
  */
 export class ParleyNode {
   readonly metrics = new Metrics();
   port = 0;
+  /** The admin listener's port, once started with `config.admin`. */
+  adminPort: number | undefined;
   private readonly uws = loadUws();
   private readonly app = this.uws.App();
+  private readonly adminApp: TemplatedApp | undefined;
   private readonly io: Server;
   private readonly admission: Admission;
   private readonly gateway: Gateway;
   private readonly rooms: RoomService;
-  private listenSocket: us_listen_socket | undefined;
+  private listenSockets: us_listen_socket[] = [];
   private closed: Promise<void> | undefined;
   private readonly startedAt = Date.now();
 
@@ -71,6 +76,7 @@ export class ParleyNode {
     private readonly logger: Logger,
   ) {
     adapters.instrument?.(this.metrics.registry);
+    if (config.admin) this.adminApp = this.uws.App();
     const verifier = new TokenVerifier(config.auth);
     const verify = (token: string) => verifier.verify(token);
     const registry = new SessionRegistry();
@@ -119,9 +125,11 @@ export class ParleyNode {
     // Socket.IO first: its routes must win over the dev page's catch-all.
     this.io.attachApp(this.app, { maxBackpressure: backpressureBackstop(this.config.limits.slowBytes, this.config.recoveryMaxBytes) } as Parameters<Server['attachApp']>[1]);
     this.gateway.start();
-    mountHealth({ app: this.app, metrics: this.metrics, checks, isDraining: () => this.draining, logger: this.logger });
+    const ops = this.adminApp ?? this.app;
+    for (const app of this.adminApp ? [this.app, this.adminApp] : [this.app]) mountHealth({ app, checks, isDraining: () => this.draining });
+    mountMetrics(ops, this.metrics.registry, this.logger);
     mountAdminApi({
-      app: this.app,
+      app: ops,
       adminToken: this.config.adminToken,
       nodeId: this.config.nodeId,
       startedAt: this.startedAt,
@@ -132,14 +140,21 @@ export class ParleyNode {
       limits: this.config.limits,
       logger: this.logger,
     });
-    mountDev(this.app, this.config.devMode, this.config.auth.secret, WEB_ROOT, this.logger);
-    this.port = await new Promise<number>((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${this.config.host}:${this.config.port} (PORT in use?)`));
-        this.listenSocket = socket;
-        resolve(this.uws.us_socket_local_port(socket));
-      });
-    });
+    mountDevToken(ops, this.config.devMode, this.config.auth.secret, this.logger);
+    mountWebRoot(this.app, this.config.devMode, WEB_ROOT, this.logger);
+    if (this.adminApp) {
+      // What moved to the admin listener, and every other method and path, is 404 on the public one.
+      mountNotFound(this.app);
+      mountNotFound(this.adminApp);
+    }
+    const pub = await listen(this.uws, this.app, this.config.host, this.config.port, 'PORT');
+    this.listenSockets.push(pub.socket);
+    this.port = pub.port;
+    if (this.adminApp && this.config.admin) {
+      const admin = await listen(this.uws, this.adminApp, this.config.admin.host, this.config.admin.port, 'ADMIN_PORT');
+      this.listenSockets.push(admin.socket);
+      this.adminPort = admin.port;
+    }
     return this.port;
   }
 
@@ -163,8 +178,8 @@ export class ParleyNode {
   private async shutdown(): Promise<void> {
     this.admission.draining = true;
     this.gateway.stopTimers();
-    if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
-    this.listenSocket = undefined;
+    for (const socket of this.listenSockets) this.uws.us_listen_socket_close(socket);
+    this.listenSockets = [];
     await Promise.race([this.gateway.closeAll(CloseCode.DRAINING, 'node is shutting down'), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
     this.rooms.close();
     const { state, presence, bus, queue, store, extra } = this.adapters;

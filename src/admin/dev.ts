@@ -15,10 +15,25 @@ const NO_SUCH_FILE = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG']);
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.svg': 'image/svg+xml' };
 
 /**
- * Dev-mode routes: `POST /dev/token` mints HS256 tokens with the generated secret, and `/`
- * serves the demo page's static files. Outside dev mode they answer 404.
+ * What `GET /` tells a visitor outside dev mode, with the 404 PROTOCOL.md gives it there: where
+ * clients connect and where their tokens come from, since this server mints none.
  */
-export function mountDev(app: TemplatedApp, devMode: boolean, secret: Uint8Array | undefined, webRoot: string, logger: Logger): void {
+export const ROOT_GUIDE = `Parley chat server (its demo page is served in dev mode only).
+
+Clients connect to /ws (WebSocket, one JSON object per text frame) or /socket.io/ (Socket.IO v4)
+with a JWT: "Authorization: Bearer <token>" or ?token=<token> on /ws, io(url, { auth: { token } })
+with Socket.IO. This server does not issue tokens: the application's own backend signs them with
+the key this deployment is configured with (claims: sub = the user, exp, and rooms = the rooms
+the user may join).
+
+Health: /healthz (liveness), /readyz (readiness).
+`;
+
+/**
+ * The dev-mode token endpoint: `POST /dev/token` mints HS256 tokens with the generated
+ * secret; outside dev mode it answers 404.
+ */
+export function mountDevToken(app: TemplatedApp, devMode: boolean, secret: Uint8Array | undefined, logger: Logger): void {
   jsonRoute(app, 'post', '/dev/token', 0, async ({ body }) => {
     if (!devMode || !secret) throw new ParleyError('not_found', 'dev mode only');
     const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
@@ -29,10 +44,17 @@ export function mountDev(app: TemplatedApp, devMode: boolean, secret: Uint8Array
     if (!Array.isArray(rooms) || !rooms.every((r): r is string => typeof r === 'string')) throw new ParleyError('bad_request', 'rooms must be an array of strings');
     return { status: 200, body: await mintToken(secret, { user, rooms, ttlS: DEV_TOKEN_TTL_S }) };
   }, logger);
+}
 
+/**
+ * `GET /*` on the public listener: in dev mode the demo page's static files; outside it a 404,
+ * whose body at `/` is ROOT_GUIDE.
+ */
+export function mountWebRoot(app: TemplatedApp, devMode: boolean, webRoot: string, logger: Logger): void {
   app.get('/*', (res, req) => {
     const guard = new ResponseGuard(res);
     const url = req.getUrl();
+    if (!devMode && url === '/') return guard.send(404, ROOT_GUIDE, 'text/plain; charset=utf-8');
     const file = devMode ? staticFile(webRoot, url) : undefined;
     if (!file) return notFound(guard);
     readFile(file).then(
@@ -45,6 +67,11 @@ export function mountDev(app: TemplatedApp, devMode: boolean, secret: Uint8Array
       },
     );
   });
+}
+
+/** Every method on every path no other route of `app` serves: 404 (uWS would drop the connection). */
+export function mountNotFound(app: TemplatedApp): void {
+  app.any('/*', (res) => notFound(new ResponseGuard(res)));
 }
 
 function notFound(guard: ResponseGuard): void {

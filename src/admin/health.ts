@@ -1,4 +1,4 @@
-import type { Metrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 import { ResponseGuard } from '../gateway/http.js';
 import type { TemplatedApp } from '../gateway/uws.js';
 import type { Logger } from '../shared/logger.js';
@@ -8,15 +8,13 @@ export type ReadinessCheck = () => boolean;
 
 export interface HealthDeps {
   app: TemplatedApp;
-  metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
   isDraining: () => boolean;
-  logger: Logger;
 }
 
-/** `/healthz`, `/readyz` and `/metrics` (PROTOCOL.md, "Endpoints"). */
+/** `/healthz` and `/readyz` (PROTOCOL.md, "Endpoints"). */
 export function mountHealth(deps: HealthDeps): void {
-  const { app, metrics, checks, isDraining, logger } = deps;
+  const { app, checks, isDraining } = deps;
   app.get('/healthz', (res) => {
     new ResponseGuard(res).json({ status: 200, body: { status: 'ok' } });
   });
@@ -32,10 +30,14 @@ export function mountHealth(deps: HealthDeps): void {
     const status = isDraining() ? 'draining' : ready ? 'ready' : 'unavailable';
     new ResponseGuard(res).json({ status: ready ? 200 : 503, body: { status, checks: results } });
   });
+}
+
+/** `/metrics`: the registry in Prometheus text format. */
+export function mountMetrics(app: TemplatedApp, registry: Registry, logger: Logger): void {
   app.get('/metrics', (res) => {
     const guard = new ResponseGuard(res);
-    metrics.registry.metrics().then(
-      (text) => guard.send(200, text, metrics.registry.contentType),
+    registry.metrics().then(
+      (text) => guard.send(200, text, registry.contentType),
       (err: unknown) => {
         logger.error({ err }, 'rendering metrics failed');
         guard.send(500, 'metrics unavailable\n', 'text/plain');

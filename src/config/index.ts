@@ -57,6 +57,12 @@ export interface Config {
   env: Env['NODE_ENV'];
   port: number;
   host: string;
+  /**
+   * The operations listener (ADMIN_PORT): a gateway serves `/admin/*`, `/metrics` and `/dev/*`
+   * there instead of on `port`, health on both; a worker serves health and metrics there.
+   * Unset: a gateway serves everything on `port`, a worker serves no HTTP.
+   */
+  admin?: { host: string; port: number };
   nodeId: string;
   logLevel: Env['LOG_LEVEL'];
   devMode: boolean;
@@ -165,11 +171,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     throw new ConfigError('RECOVERY_MAX_BYTES', `must be at least ${replyFloor} (6 * MAX_BODY_BYTES + 4096), so that a reply always fits one message`);
   }
   const bus = resolveBus(e);
+  if (e.ADMIN_HOST !== undefined && e.ADMIN_PORT === undefined) throw new ConfigError('ADMIN_HOST', 'needs ADMIN_PORT');
+  // Port 0 asks the system for a free port, so PORT=0 and ADMIN_PORT=0 still get two listeners.
+  if (!worker && e.ADMIN_PORT !== undefined && e.ADMIN_PORT !== 0 && e.ADMIN_PORT === e.PORT) {
+    throw new ConfigError('ADMIN_PORT', `must differ from PORT (${e.PORT})`);
+  }
 
   const config: Config = {
     env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
+    ...(e.ADMIN_PORT !== undefined ? { admin: { host: e.ADMIN_HOST ?? e.HOST, port: e.ADMIN_PORT } } : {}),
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     logLevel: e.LOG_LEVEL,
     devMode,

@@ -12,6 +12,13 @@ const intIn = (min: number, max: number, def: number) =>
     z.number({ message: "must be an integer" }).int("must be an integer").min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`).default(def),
   );
 
+/** An optional integer in decimal digits; an empty value means unset. */
+const optionalIntIn = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (v === '' || v === undefined ? undefined : typeof v === 'string' && /^-?[0-9]+$/.test(v.trim()) ? Number(v) : v),
+    z.number({ message: 'must be an integer' }).int('must be an integer').min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`).optional(),
+  );
+
 const list = z
   .string()
   .default('')
@@ -61,6 +68,8 @@ export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: intIn(0, 65535, 8080),
   HOST: z.string().min(1).default('0.0.0.0'),
+  ADMIN_PORT: optionalIntIn(0, 65535),
+  ADMIN_HOST: optionalString,
   NODE_ID: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DEV_MODE: z

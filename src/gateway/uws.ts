@@ -32,3 +32,16 @@ export function loadUws(): typeof uWS {
   assertNativeUws(uWS);
   return uWS;
 }
+
+/**
+ * Opens `app`'s listen socket on host:port (0: a free port); resolves with the socket and the
+ * port it got. `variable` names the setting to blame when the port is taken.
+ */
+export function listen(uws: typeof uWS, app: uWS.TemplatedApp, host: string, port: number, variable: string): Promise<{ socket: uWS.us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket) => {
+      if (!socket) return reject(new Error(`cannot listen on ${host}:${port} (${variable} in use?)`));
+      resolve({ socket, port: uws.us_socket_local_port(socket) });
+    });
+  });
+}

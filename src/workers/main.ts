@@ -1,22 +1,28 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { mountNotFound } from '../admin/dev.js';
+import { mountHealth, mountMetrics } from '../admin/health.js';
 import { JetStreamQueue } from '../bus/jetstream-queue.js';
 import { limitsFromConfig } from '../bus/jetstream-streams.js';
 import { connectNats, describeServers } from '../bus/nats-servers.js';
 import { registerQueueMetrics } from '../bus/queue-metrics.js';
 import { ConfigError, type Config } from '../config/index.js';
+import { listen, loadUws, type us_listen_socket } from '../gateway/uws.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
 
 export interface RunningWorker {
   readonly registry: Registry;
+  /** The port of the health and metrics listener, when ADMIN_PORT is set. */
+  readonly adminPort: number | undefined;
   /** Stops fetching, finishes the batch in hand, closes the store and the NATS connection. Idempotent. */
   close(): Promise<void>;
 }
 
 /**
  * The composition root of `parley worker`: NATS (the queue's streams are created if missing),
- * MongoDB, and one PersistWorker. NATS_URL and MONGODB_URL are required.
+ * MongoDB, and one PersistWorker. NATS_URL and MONGODB_URL are required. With ADMIN_PORT it
+ * serves `/healthz`, `/readyz` (the queue's NATS connection; 503 once closing) and `/metrics`.
  */
 export async function runWorker(config: Config, logger: Logger, options: Partial<PersistWorkerOptions> = {}): Promise<RunningWorker> {
   if (config.natsServers === undefined) throw new ConfigError('NATS_URL', 'the persist worker needs NATS with JetStream');
@@ -29,24 +35,46 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
   const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options });
+  let closing: Promise<void> | undefined;
+  const uws = config.admin ? loadUws() : undefined;
+  let listenSocket: us_listen_socket | undefined;
   const closeAll = async (): Promise<void> => {
     await worker.close();
     await queue.close();
     await store.close();
     if (!nc.isClosed()) await nc.drain();
+    // Last: liveness holds while the batch in hand is finished.
+    if (uws && listenSocket) uws.us_listen_socket_close(listenSocket);
+    listenSocket = undefined;
   };
+  let adminPort: number | undefined;
   try {
     await queue.start();
     await store.start();
     await worker.start();
+    if (uws && config.admin) {
+      const app = uws.App();
+      mountHealth({ app, checks: { queue: () => queue.connected }, isDraining: () => closing !== undefined });
+      mountMetrics(app, registry, logger);
+      mountNotFound(app);
+      const listening = await listen(uws, app, config.admin.host, config.admin.port, 'ADMIN_PORT');
+      listenSocket = listening.socket;
+      adminPort = listening.port;
+    }
   } catch (err) {
     await closeAll().catch((closeErr: unknown) => logger.error({ err: closeErr }, 'closing after a failed worker start failed'));
     throw err;
   }
   logger.info(
-    { nats: describeServers(config.natsServers), mongodb: redactUrl(config.mongodbUrl), database: store.databaseName, stream: queue.names.stream, consumer: queue.names.consumer },
+    {
+      nats: describeServers(config.natsServers),
+      mongodb: redactUrl(config.mongodbUrl),
+      database: store.databaseName,
+      stream: queue.names.stream,
+      consumer: queue.names.consumer,
+      ...(adminPort !== undefined ? { adminPort } : {}),
+    },
     'persist worker started',
   );
-  let closing: Promise<void> | undefined;
-  return { registry, close: () => (closing ??= closeAll()) };
+  return { registry, adminPort, close: () => (closing ??= closeAll()) };
 }

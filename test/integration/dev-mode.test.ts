@@ -141,9 +141,17 @@ describe('outside dev mode (JWT_SECRET configured)', () => {
     expect(answer.json).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
   });
 
-  it.each(['/', '/index.html'])('GET %s is 404 not_found', async (path) => {
-    const answer = await http(node, 'GET', path);
+  it('GET /index.html is 404 not_found', async () => {
+    const answer = await http(node, 'GET', '/index.html');
     expect(answer.status).toBe(404);
     expect(answer.json).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+  });
+
+  it('GET / is 404 with a text naming the endpoints and where tokens come from', async () => {
+    const answer = await http(node, 'GET', '/');
+    expect(answer.status).toBe(404);
+    expect(answer.contentType).toMatch(/^text\/plain/);
+    for (const word of ['/ws', '/socket.io/', '/healthz', '/readyz', 'JWT']) expect(answer.text).toContain(word);
+    expect(answer.text).not.toContain('/dev/token');
   });
 });

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mountDev } from '../../src/admin/dev.js';
+import { mountWebRoot } from '../../src/admin/dev.js';
 import { loadUws, type us_listen_socket } from '../../src/gateway/uws.js';
 import { createLogger, createNode, loadConfig } from '../../src/main.js';
 import { startBuiltNode, type TestNode } from '../helpers/node.js';
@@ -54,7 +54,7 @@ describe('static files of a web root with files and a directory', () => {
     await writeFile(join(root, 'index.html'), '<html>demo</html>');
     await writeFile(join(root, 'assets', 'app.js'), 'console.log(1)');
     await writeFile(join(root, 'assets', 'blob.bin'), BINARY);
-    mountDev(app, true, new Uint8Array(32), root, createLogger('silent'));
+    mountWebRoot(app, true, root, createLogger('silent'));
     port = await new Promise<number>((resolve, reject) =>
       app.listen('127.0.0.1', 0, (socket) => {
         if (!socket) return reject(new Error('cannot listen'));

@@ -122,6 +122,9 @@ const BAD: [string, string][] = [
   ['PORT', '-1'],
   ['PORT', '65536'],
   ['HOST', ''],
+  ['ADMIN_PORT', 'admin'],
+  ['ADMIN_PORT', '65536'],
+  ['ADMIN_PORT', '-1'],
   ['LOG_LEVEL', 'verbose'],
   ['DEV_MODE', 'maybe'],
   ['JWT_SECRET', 'too-short'],
@@ -195,6 +198,9 @@ describe('bad values', () => {
     ['JWT_JWKS_URL', { JWT_PUBLIC_KEY: RSA_PEM, JWT_JWKS_URL: 'https://keys.example/jwks.json' }],
     ['BUS', { BUS: 'nats' }],
     ['BUS', { BUS: 'redis' }],
+    ['ADMIN_PORT', { ADMIN_PORT: '8080' }],
+    ['ADMIN_PORT', { PORT: '9000', ADMIN_PORT: '9000' }],
+    ['ADMIN_HOST', { ADMIN_HOST: '127.0.0.1' }],
   ])('a combination is refused naming %s', (variable, env) => {
     expect(configError({ ...KEYED, ...env }).variable).toBe(variable);
   });
@@ -232,6 +238,22 @@ describe('NATS servers and queue replicas', () => {
   it('the servers are logged with their passwords masked', () => {
     expect(describeServers(['nats://u:pw@10.0.0.1:4222', 'nats://10.0.0.2:4222'])).toBe('nats://u:***@10.0.0.1:4222,nats://10.0.0.2:4222');
     expect(describeServers('nats://10.0.0.2:4222')).toBe('nats://10.0.0.2:4222');
+  });
+});
+
+describe('ADMIN_PORT', () => {
+  it('is unset by default: no admin listener', () => {
+    expect(loadConfig(KEYED).config.admin).toBeUndefined();
+  });
+
+  it('listens on HOST unless ADMIN_HOST says otherwise', () => {
+    expect(loadConfig({ ...KEYED, HOST: '10.0.0.5', ADMIN_PORT: '9090' }).config.admin).toEqual({ host: '10.0.0.5', port: 9090 });
+    expect(loadConfig({ ...KEYED, ADMIN_PORT: '9090', ADMIN_HOST: '127.0.0.1' }).config.admin).toEqual({ host: '127.0.0.1', port: 9090 });
+  });
+
+  it('may be 0 with PORT 0 (two free ports), and equal to PORT for a worker, which does not listen on PORT', () => {
+    expect(loadConfig({ ...KEYED, PORT: '0', ADMIN_PORT: '0' }).config.admin?.port).toBe(0);
+    expect(loadConfig({ ADMIN_PORT: '8080' }, { role: 'worker' }).config.admin?.port).toBe(8080);
   });
 });
 
