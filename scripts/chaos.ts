@@ -1,7 +1,9 @@
 // `npm run chaos -- --minutes N [--seed S] [--gateways K] [--workers W] [--clients C]`: the
 // fault-injection suite's long randomised run (test/faults/). Needs the services of `npm test`
 // (scripts/services.sh: FerretDB, Toxiproxy's binary, redis-server and nats-server). Writes
-// test-results/chaos-<timestamp>.json, prints a summary, and exits 1 on any anomaly.
+// test-results/chaos-<timestamp>.json and every process's output to test-results/chaos-<timestamp>/,
+// prints a summary, and exits 1 on any anomaly.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runChaos, summarize, writeReport } from '../test/faults/chaos-run.js';
 import { seedFromEnv } from '../test/faults/random.js';
@@ -34,12 +36,13 @@ async function main(): Promise<number> {
     workers: intOption('workers', values.workers, 2, 1, 4),
     clients: intOption('clients', values.clients, 8, 2, 50),
     log: (line: string) => console.log(`  ${line}`),
+    logDir: join(process.cwd(), 'test-results', `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}`),
   };
   console.log(`chaos: seed ${seed} (replay with --seed ${seed}), ${minutes} min under faults, ${settings.gateways} gateways, ${settings.workers} workers, ${settings.clients} clients`);
   const { report, result, tail } = await runChaos(settings);
   const file = writeReport(report);
   console.log(summarize(report));
-  console.log(`report: ${file}`);
+  console.log(`report: ${file}\nprocess logs: ${settings.logDir}`);
   if (!report.ok) console.log(`history (to check again offline): ${saveHistory(result)}`);
   if (!report.ok && tail) console.log(`process output (tail):\n${tail}`);
   return report.ok ? 0 : 1;

@@ -16,6 +16,8 @@ export interface ChaosSettings {
   workers: number;
   clients: number;
   log?: (line: string) => void;
+  /** Keeps every process's whole output there (see ClusterOptions.logDir). */
+  logDir?: string;
 }
 
 export interface ChaosReport {
@@ -61,6 +63,7 @@ export async function runChaos(settings: ChaosSettings): Promise<{ report: Chaos
     // Small join replies, so that rejoins after faults go through `more` and `history` `after`
     // (the reply cap must hold six bodies, hence the smaller body limit).
     env: { MAX_BODY_BYTES: '1024', RECOVERY_MAX_BYTES: '16384' },
+    ...(settings.logDir !== undefined ? { logDir: settings.logDir } : {}),
   });
   try {
     const result = await chaos(cluster, { seed: settings.seed, runMs: settings.runMs, workload: chaosWorkload(settings.clients), ...(settings.log ? { log: settings.log } : {}) });

@@ -3,6 +3,9 @@
 // worker processes, and a Toxiproxy proxy on every link from a process to a service, so one
 // link can be slowed, cut or blackholed without touching the others. Each process has a slot
 // that keeps its proxies across kills and restarts.
+import { type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { spawnWorker, type WorkerProcess } from '../integration/persist-child.js';
 import { spawnNodes } from '../cluster/support.js';
@@ -24,6 +27,8 @@ export interface ClusterOptions {
   bus?: 'nats' | 'redis';
   /** Added to every gateway's environment. */
   env?: Record<string, string>;
+  /** Where every process's whole output is kept, one file per slot (`g1.log`, `w1.log`), across restarts. */
+  logDir?: string;
 }
 
 /** Timings that keep faults and their recovery within a test's minutes. */
@@ -138,6 +143,7 @@ export class FaultCluster {
     const backstop = (): void => void node.child.kill('SIGKILL');
     process.once('exit', backstop);
     void node.exited.then(() => process.off('exit', backstop));
+    this.keepOutput(slot.id, node.nodeId, node.output.join(''), node.child);
     slot.node = node;
     slot.paused = false;
   }
@@ -157,8 +163,21 @@ export class FaultCluster {
     };
     const worker = spawnWorker('test/integration/persist-worker-child.ts', [], env);
     await worker.started;
+    this.keepOutput(slot.id, env.NODE_ID, worker.output(), worker.child);
     slot.worker = worker;
     slot.paused = false;
+  }
+
+  /** With `logDir`: appends what the process printed so far, then everything it prints. */
+  private keepOutput(slot: string, incarnation: string, sofar: string, child: ChildProcess): void {
+    const dir = this.opts.logDir;
+    if (dir === undefined) return;
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${slot}.log`);
+    appendFileSync(file, `=== ${new Date().toISOString()} ${incarnation} started\n${sofar}`);
+    const write = (chunk: Buffer): void => appendFileSync(file, chunk);
+    child.stdout?.on('data', write);
+    child.stderr?.on('data', write);
   }
 
   /** kill -9; the slot stays empty until `startGateway`. */
