@@ -22,6 +22,7 @@ import { RoomService } from './rooms/room-service.js';
 import type { Presence } from './rooms/state/presence.js';
 import type { RoomState } from './rooms/state/room-state.js';
 import { CloseCode } from './shared/close-codes.js';
+import { reaching, type Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 
@@ -43,7 +44,20 @@ export interface Adapters {
   sioAdapter?: Parameters<Server['adapter']>[0];
   /** Registers the adapters' own metrics (the queue stream's fill) on the node's registry. */
   instrument?: (registry: Registry) => void;
+  /** The external service each component needs at start-up, so a failure names it (DependencyError). */
+  dependencies?: ReadonlyMap<Lifecycle, Dependency>;
 }
+
+/** The port is taken (or the address is not this machine's): the node cannot serve. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
+/**
+ * uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: without it the listen socket has SO_REUSEPORT, and a
+ * second node on a port in use "listens" too, silently sharing connections with the first.
+ */
+const LISTEN_EXCLUSIVE_PORT = 1;
 
 const WEB_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
 const INFLIGHT_WAIT_MS = 10_000;
@@ -109,7 +123,7 @@ export class ParleyNode {
 
   async start(): Promise<number> {
     const { state, presence, bus, queue, store, checks, extra } = this.adapters;
-    for (const c of [...extra, state, presence, bus, store, queue]) await c.start();
+    for (const c of [...extra, state, presence, bus, store, queue]) await reaching(this.adapters.dependencies?.get(c), () => c.start());
     // Before any socket connects. attachApp patches the base Adapter's prototype, which the
     // Redis adapter inherits, so its local broadcasts stay uWS topic publishes.
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
@@ -131,9 +145,12 @@ export class ParleyNode {
       logger: this.logger,
     });
     mountDev(this.app, this.config.devMode, this.config.auth.secret, WEB_ROOT, this.logger);
+    const { host, port } = this.config;
     this.port = await new Promise<number>((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${this.config.host}:${this.config.port} (PORT in use?)`));
+      // The typings lack the (host, port, options, cb) overload that the native module has.
+      const listen = this.app.listen.bind(this.app) as unknown as (h: string, p: number, o: number, cb: (s: us_listen_socket | false) => void) => void;
+      listen(host, port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (!socket) return reject(new ListenError(`cannot listen on ${host}:${port}: the port is in use (another parley?) or the address is not this machine's; set PORT or HOST`));
         this.listenSocket = socket;
         resolve(this.uws.us_socket_local_port(socket));
       });

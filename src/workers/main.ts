@@ -5,6 +5,7 @@ import { limitsFromConfig } from '../bus/jetstream-streams.js';
 import { registerQueueMetrics } from '../bus/queue-metrics.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
+import { reaching } from '../shared/dependency.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
 
@@ -24,7 +25,9 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
 
-  const nc = await connect({ servers: config.natsUrl, name: `parley-worker-${config.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nats = { name: 'NATS', where: config.natsUrl };
+  const mongodb = { name: 'MongoDB', where: config.mongodbUrl };
+  const nc = await reaching(nats, () => connect({ servers: config.natsUrl, name: `parley-worker-${config.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 }));
   const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), persisted: true });
   registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
@@ -36,8 +39,8 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
     if (!nc.isClosed()) await nc.drain();
   };
   try {
-    await queue.start();
-    await store.start();
+    await reaching(nats, () => queue.start());
+    await reaching(mongodb, () => store.start());
     await worker.start();
   } catch (err) {
     await closeAll().catch((closeErr: unknown) => logger.error({ err: closeErr }, 'closing after a failed worker start failed'));
