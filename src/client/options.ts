@@ -3,7 +3,7 @@ import type { BackoffOptions } from './backoff.js';
 import { systemClock } from './timers.js';
 import type { Clock } from './timers.js';
 import { globalWebSocket } from './transport.js';
-import type { WebSocketConstructor } from './transport.js';
+import type { FetchLike, WebSocketConstructor } from './transport.js';
 
 export interface ClientOptions {
   /** The WebSocket implementation; default the global one. Node 20 has none: pass `WebSocket` from `ws`. */
@@ -20,6 +20,12 @@ export interface ClientOptions {
   clock?: Clock;
   /** Frames over this many bytes are refused locally (`too_large`), as the server would close. Default 65 536. */
   maxFrameBytes?: number;
+  /**
+   * Asks the server whether the token is refused after a socket failed before opening without
+   * saying why (browsers hide the HTTP 401 of a refused upgrade); `false` never asks. Default
+   * the global `fetch` when the WebSocket is the host's own, else none.
+   */
+  fetch?: FetchLike | false;
 }
 
 export interface ResolvedOptions {
@@ -29,6 +35,7 @@ export interface ResolvedOptions {
   backoff: BackoffOptions;
   clock: Clock;
   maxFrameBytes: number;
+  fetch: FetchLike | undefined;
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -47,7 +54,13 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     },
     clock: options.clock ?? systemClock,
     maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? 65_536),
+    fetch: options.fetch === false ? undefined : (options.fetch ?? (options.WebSocket === undefined ? globalFetch() : undefined)),
   };
+}
+
+function globalFetch(): FetchLike | undefined {
+  const f = (globalThis as { fetch?: FetchLike }).fetch;
+  return f === undefined ? undefined : (url, init) => f(url, init);
 }
 
 function positive(name: string, value: number): number {
