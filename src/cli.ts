@@ -16,7 +16,7 @@ async function serve(): Promise<void> {
   const node = createNode(config, logger);
   const port = await node.start();
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  logger.info({ node: config.nodeId, port, devMode: config.devMode }, 'parley is listening');
+  logger.info({ node: config.nodeId, host: config.host, port, devMode: config.devMode }, 'parley is listening');
   if (config.devMode) {
     // To the terminal, not the log; the secrets themselves stay in their file.
     process.stdout.write(
