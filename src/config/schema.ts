@@ -53,7 +53,7 @@ export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: intIn(0, 65535, 8080),
   /** Unset: 127.0.0.1 in dev mode (nothing outside this machine reaches a dev node), else 0.0.0.0. */
-  HOST: optionalString,
+  HOST: z.string().min(1).optional(),
   NODE_ID: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DEV_MODE: z
