@@ -25,7 +25,7 @@ async function serve(): Promise<void> {
         `  Parley (dev mode) on http://${host}:${port}`,
         `  WebSocket:   ws://${host}:${port}/ws?token=<jwt>`,
         `  Socket.IO:   http://${host}:${port}  (auth: { token })`,
-        `  Get a token: npx parley token --user alice   (or POST /dev/token {"user":"alice"})`,
+        `  Get a token: npm run -s parley -- token --user alice   (or POST /dev/token {"user":"alice"})`,
         ...(devSecretsFile !== undefined ? [`  Dev secrets: ${resolve(devSecretsFile)} (JWT secret, admin token; kept across restarts)`] : []),
         '',
         '',
