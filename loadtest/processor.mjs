@@ -1,7 +1,9 @@
 // Artillery processor shared by ws.yml and socketio.yml: mints real HS256 tokens with
 // JWT_SECRET, speaks Parley's requests (PROTOCOL.md) over either transport, and checks that
 // every acknowledged message comes back to its sender as a `msg` push. Custom metrics:
+//   parley.sent             sends made
 //   parley.acked            sends acknowledged with ok:true
+//   parley.duplicated       own msg pushes received again (same cid)
 //   parley.lost_messages    acknowledged sends whose msg never arrived (the run fails on > 0)
 //   parley.ack_ms           send -> reply latency
 //   parley.delivery_ms      send -> own msg push latency
@@ -73,7 +75,11 @@ function onMsg(state, events, msg) {
   events.emit('counter', 'parley.msgs_received', 1);
   if (msg.from !== state.user) return;
   const sentAt = state.sent.get(msg.cid);
-  if (sentAt === undefined || state.received.has(msg.cid)) return;
+  if (sentAt === undefined) return;
+  if (state.received.has(msg.cid)) {
+    events.emit('counter', 'parley.duplicated', 1);
+    return;
+  }
   state.received.add(msg.cid);
   events.emit('histogram', 'parley.delivery_ms', Date.now() - sentAt);
   state.onDelivered?.();
@@ -143,6 +149,7 @@ export function sendChat(context, events, done) {
   const cid = `c${state.sent.size + 1}-${randomUUID().slice(0, 8)}`;
   const sentAt = Date.now();
   state.sent.set(cid, sentAt);
+  events.emit('counter', 'parley.sent', 1);
   request(state, 'send', { room: state.room, cid, body: `hello from ${state.user} at ${sentAt}` }).then((reply) => {
     if (!reply.ok) {
       events.emit('counter', `parley.send_${reply.error?.code ?? 'failed'}`, 1);

@@ -4,14 +4,17 @@
 // was lost, any error was counted, or nothing was acknowledged at all.
 //   smoke: LT_DURATION_S (default 30)        soak (`npm run soak`): SOAK_DURATION_S (default 3600)
 //   LT_ARRIVAL_RATE: new virtual users per second and transport (default 2)
-// The summary ends with a line `LOADTEST_RESULT {json}` for scripts and tests.
+// It prints a short summary (sent, acknowledged, lost, duplicated, latencies), ending with a line
+// `LOADTEST_RESULT {json}` for scripts and tests; the node's and Artillery's own output goes to
+// a log file whose path the summary gives.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/cluster.js';
+import { formatSummary, missingReport, transportResult, type ArtilleryReport, type RunResult, type TransportResult } from './summary.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const LOADTEST = join(ROOT, 'loadtest');
@@ -20,11 +23,12 @@ const START_DEADLINE_MS = 30_000;
 /** Artillery's own start-up and the last virtual users' wait come on top of the phase. */
 const OVERRUN_MS = 180_000;
 
-const mode = process.argv[2];
-if (mode !== 'smoke' && mode !== 'soak') {
+const arg = process.argv[2];
+if (arg !== 'smoke' && arg !== 'soak') {
   process.stderr.write('usage: tsx loadtest/run.ts smoke|soak\n');
   process.exit(2);
 }
+const mode: 'smoke' | 'soak' = arg;
 const envInt = (name: string, def: number): number => {
   const v = Number(process.env[name] ?? def);
   if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
@@ -51,19 +55,19 @@ function track(child: ChildProcess): Promise<number> {
   );
 }
 
-/** Lines of a child's output, prefixed, to ours. */
-function relay(child: ChildProcess, prefix: string): void {
+/** Lines of a child's output, prefixed, to the run's log file. */
+function relay(child: ChildProcess, prefix: string, log: WriteStream): void {
   for (const stream of [child.stdout, child.stderr]) {
     let rest = '';
     stream?.on('data', (chunk: Buffer) => {
       const lines = (rest + chunk.toString()).split('\n');
       rest = lines.pop() ?? '';
-      for (const line of lines) process.stdout.write(`${prefix} ${line}\n`);
+      for (const line of lines) log.write(`${prefix} ${line}\n`);
     });
   }
 }
 
-async function startNode(secret: string): Promise<{ port: number; exited: Promise<number> }> {
+async function startNode(secret: string, log: WriteStream): Promise<{ port: number; exited: Promise<number> }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts'], {
     cwd: ROOT,
@@ -84,7 +88,7 @@ async function startNode(secret: string): Promise<{ port: number; exited: Promis
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = track(child);
-  relay(child, '[node]');
+  relay(child, '[node]', log);
   const deadline = Date.now() + START_DEADLINE_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the node exited (${child.exitCode}) at start`);
@@ -119,17 +123,7 @@ function growthMbPerHour(samples: { s: number; rss: number }[]): number | null {
   return den === 0 ? null : ((num / den) * 3600) / 1e6;
 }
 
-interface TransportResult {
-  exitCode: number;
-  acked: number;
-  lost: number;
-  errors: number;
-  failedVusers: number;
-  p99AckMs: number | null;
-  p99DeliveryMs: number | null;
-}
-
-async function artillery(script: string, target: string, secret: string, runId: string, out: string): Promise<TransportResult> {
+async function artillery(script: string, target: string, secret: string, runId: string, out: string, log: WriteStream): Promise<TransportResult> {
   const overrides = { config: { phases: [{ name: 'chat', duration: durationS, arrivalRate }] } };
   const child = spawn(process.execPath, [ARTILLERY, 'run', '--target', target, '--overrides', JSON.stringify(overrides), '--output', out, script], {
     cwd: LOADTEST,
@@ -137,25 +131,12 @@ async function artillery(script: string, target: string, secret: string, runId: 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = track(child);
-  relay(child, `[${script}]`);
+  relay(child, `[${script}]`, log);
   const timer = setTimeout(() => child.kill('SIGKILL'), durationS * 1000 + OVERRUN_MS);
   const exitCode = await exited;
   clearTimeout(timer);
-  if (!existsSync(out)) return { exitCode: exitCode || 1, acked: 0, lost: 0, errors: 1, failedVusers: 0, p99AckMs: null, p99DeliveryMs: null };
-  const report = JSON.parse(readFileSync(out, 'utf8')) as {
-    aggregate: { counters?: Record<string, number>; summaries?: Record<string, { p99?: number }> };
-  };
-  const counters = report.aggregate.counters ?? {};
-  const summaries = report.aggregate.summaries ?? {};
-  return {
-    exitCode,
-    acked: counters['parley.acked'] ?? 0,
-    lost: counters['parley.lost_messages'] ?? 0,
-    errors: Object.entries(counters).reduce((sum, [k, v]) => (k.startsWith('errors.') ? sum + v : sum), 0),
-    failedVusers: counters['vusers.failed'] ?? 0,
-    p99AckMs: summaries['parley.ack_ms']?.p99 ?? null,
-    p99DeliveryMs: summaries['parley.delivery_ms']?.p99 ?? null,
-  };
+  if (!existsSync(out)) return missingReport(exitCode);
+  return transportResult(exitCode, JSON.parse(readFileSync(out, 'utf8')) as ArtilleryReport);
 }
 
 async function main(): Promise<boolean> {
@@ -163,7 +144,10 @@ async function main(): Promise<boolean> {
   const secret = randomBytes(32).toString('base64url');
   const runId = randomBytes(4).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'parley-loadtest-'));
-  const node = await startNode(secret);
+  const logPath = join(dir, `${mode}.log`);
+  const log = createWriteStream(logPath);
+  process.stdout.write(`loadtest ${mode}: full log in ${logPath}\n`);
+  const node = await startNode(secret, log);
   let nodeExit: number | undefined;
   void node.exited.then((c) => (nodeExit = c));
   process.stdout.write(`loadtest ${mode}: ${durationS} s, ${arrivalRate} new users/s per transport, node on 127.0.0.1:${node.port}\n`);
@@ -176,47 +160,43 @@ async function main(): Promise<boolean> {
   await sample();
   const sampler = setInterval(() => void sample(), sampleEveryMs);
   const [ws, sio] = await Promise.all([
-    artillery('ws.yml', `ws://127.0.0.1:${node.port}`, secret, runId, join(dir, 'ws.json')),
-    artillery('socketio.yml', `http://127.0.0.1:${node.port}`, secret, runId, join(dir, 'socketio.json')),
+    artillery('ws.yml', `ws://127.0.0.1:${node.port}`, secret, runId, join(dir, 'ws.json'), log),
+    artillery('socketio.yml', `http://127.0.0.1:${node.port}`, secret, runId, join(dir, 'socketio.json'), log),
   ]);
   clearInterval(sampler);
   await sample();
   const first = samples[0]?.rss;
   const last = samples.at(-1)?.rss;
-  const result = {
+  const errors = ws.errors + sio.errors + ws.failedVusers + sio.failedVusers;
+  const acked = ws.acked + sio.acked;
+  const lost = ws.lost + sio.lost;
+  const nodeCrashed = nodeExit !== undefined;
+  const result: RunResult = {
     mode,
     durationS,
     arrivalRate,
     ws,
     socketio: sio,
-    acked: ws.acked + sio.acked,
-    lost: ws.lost + sio.lost,
-    errors: ws.errors + sio.errors + ws.failedVusers + sio.failedVusers,
-    nodeCrashed: nodeExit !== undefined,
+    sent: ws.sent + sio.sent,
+    acked,
+    lost,
+    duplicated: ws.duplicated + sio.duplicated,
+    errors,
+    nodeCrashed,
     rss: {
       startMb: first === undefined ? null : first / 1e6,
       endMb: last === undefined ? null : last / 1e6,
       growthMbPerHour: growthMbPerHour(samples),
       samples: samples.length,
     },
+    ok: lost === 0 && errors === 0 && acked > 0 && ws.exitCode === 0 && sio.exitCode === 0 && !nodeCrashed,
+    log: logPath,
   };
-  const ok = result.lost === 0 && result.errors === 0 && result.acked > 0 && ws.exitCode === 0 && sio.exitCode === 0 && !result.nodeCrashed;
-  const fmt = (v: number | null) => (v === null ? 'n/a' : v.toFixed(1));
-  process.stdout.write(
-    [
-      '',
-      `loadtest ${mode}: ${ok ? 'PASSED' : 'FAILED'}`,
-      `  acknowledged ${result.acked}, lost ${result.lost}, errors ${result.errors}${result.nodeCrashed ? ', THE NODE EXITED' : ''}`,
-      `  p99 send->ack: /ws ${fmt(ws.p99AckMs)} ms, Socket.IO ${fmt(sio.p99AckMs)} ms`,
-      `  p99 send->delivery: /ws ${fmt(ws.p99DeliveryMs)} ms, Socket.IO ${fmt(sio.p99DeliveryMs)} ms`,
-      `  RSS ${fmt(result.rss.startMb)} -> ${fmt(result.rss.endMb)} MB, growth ${result.rss.growthMbPerHour === null ? `n/a (needs ${MIN_GROWTH_SPAN_S / 60}+ min)` : `${fmt(result.rss.growthMbPerHour)} MB/hour`} (${samples.length} samples)`,
-      `LOADTEST_RESULT ${JSON.stringify({ ...result, ok })}`,
-      '',
-    ].join('\n'),
-  );
-  if (mode === 'smoke') rmSync(dir, { recursive: true, force: true });
-  else process.stdout.write(`Artillery reports: ${dir}\n`);
-  return ok;
+  await new Promise<void>((resolve) => log.end(resolve));
+  process.stdout.write(formatSummary(result, MIN_GROWTH_SPAN_S));
+  // The smoke keeps only its log; a soak keeps Artillery's reports next to it.
+  if (mode === 'smoke') for (const f of ['ws.json', 'socketio.json']) rmSync(join(dir, f), { force: true });
+  return result.ok;
 }
 
 main().then(

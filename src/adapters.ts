@@ -22,6 +22,8 @@ import type { MessageStore } from './persistence/message-store.js';
 import { MongoMessageStore } from './persistence/mongo-store.js';
 import { NoLongTermStore } from './persistence/no-store.js';
 import { RedisConnection } from './redis-connection.js';
+import type { Dependency } from './shared/dependency.js';
+import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 
 /** Chooses the adapters for the configured mode (ARCHITECTURE.md, "Modes"). */
@@ -53,15 +55,26 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
   const sioPub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-pub`, logger, { queueWhileDown: true });
   const sioSub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-sub`, logger, { queueWhileDown: true });
   extra.push(sioPub, sioSub);
+  const state = new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, ...(durable ? { durable } : {}) });
+  const presence = new RedisPresence(redis.client, {
+    prefix,
+    nodeId: config.nodeId,
+    nodeTtlS: config.timing.nodeTtlS,
+    graceS: config.timing.presenceGraceS,
+    onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
+  });
+  const dependencies = new Map<Lifecycle, Dependency>();
+  const redisDep = { name: 'Redis', where: config.redisClusterNodes.length > 0 ? config.redisClusterNodes.join(',') : (config.redisUrl ?? '') };
+  for (const c of [...extra, state, presence]) dependencies.set(c, redisDep);
+  if (config.natsServers !== undefined) {
+    const natsDep = { name: 'NATS', where: config.natsServers.join(',') };
+    dependencies.set(queue, natsDep);
+    if (bus instanceof NatsBroadcast) dependencies.set(bus, natsDep);
+  }
+  if (config.mongodbUrl !== undefined) dependencies.set(store, { name: 'MongoDB', where: config.mongodbUrl });
   return {
-    state: new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, ...(durable ? { durable } : {}) }),
-    presence: new RedisPresence(redis.client, {
-      prefix,
-      nodeId: config.nodeId,
-      nodeTtlS: config.timing.nodeTtlS,
-      graceS: config.timing.presenceGraceS,
-      onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
-    }),
+    state,
+    presence,
     bus,
     queue,
     store,
@@ -70,6 +83,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
     extra,
     sioAdapter: createAdapter(sioPub.client, sioSub.client, { key: `${prefix}:sio` }),
     ...(queue instanceof JetStreamQueue ? { instrument: (registry: Registry) => registerQueueMetrics(registry, () => queue.capacity) } : {}),
+    dependencies,
   };
 }
 

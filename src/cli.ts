@@ -1,30 +1,34 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config/index.js';
+import { resolve } from 'node:path';
+import { helpText } from './cli/help.js';
+import { tokenCommand, UsageError } from './cli/token.js';
+import { ConfigError, fileDevSecrets, loadConfig } from './config/index.js';
 import { createNode } from './main.js';
+import { ListenError } from './node.js';
+import { DependencyError } from './shared/dependency.js';
 import { createLogger } from './shared/logger.js';
 import { NativeUwsMissingError } from './gateway/uws.js';
 
 /** `parley` (or `parley serve`): one gateway node configured from the environment. */
 async function serve(): Promise<void> {
-  const { config, generated } = loadConfig(process.env);
+  const { config, devSecretsFile } = loadConfig(process.env, { devSecrets: fileDevSecrets });
   const logger = createLogger(config.logLevel);
   const node = createNode(config, logger);
   const port = await node.start();
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  logger.info({ node: config.nodeId, port, ...(node.adminPort !== undefined ? { adminPort: node.adminPort } : {}), devMode: config.devMode }, 'parley is listening');
+  logger.info({ node: config.nodeId, host: config.host, port, ...(node.adminPort !== undefined ? { adminPort: node.adminPort } : {}), devMode: config.devMode }, 'parley is listening');
   // With ADMIN_PORT the dev token is minted on the admin listener.
   const tokenPort = node.adminPort ?? port;
   if (config.devMode) {
-    // Printed once on purpose, to the terminal only: these are throwaway dev-mode credentials.
+    // To the terminal, not the log; the secrets themselves stay in their file.
     process.stdout.write(
       [
         '',
         `  Parley (dev mode) on http://${host}:${port}`,
         `  WebSocket:   ws://${host}:${port}/ws?token=<jwt>`,
         `  Socket.IO:   http://${host}:${port}  (auth: { token })`,
-        `  Get a token: curl -s -XPOST http://${host}:${tokenPort}/dev/token -d '{"user":"alice"}'`,
-        ...(generated?.jwtSecret ? [`  JWT_SECRET (generated): ${generated.jwtSecret}`] : []),
-        ...(generated?.adminToken ? [`  ADMIN_TOKEN (generated): ${generated.adminToken}`] : []),
+        `  Get a token: npm run -s parley -- token --user alice   (or POST http://${host}:${tokenPort}/dev/token {"user":"alice"})`,
+        ...(devSecretsFile !== undefined ? [`  Dev secrets: ${resolve(devSecretsFile)} (JWT secret, admin token; kept across restarts)`] : []),
         '',
         '',
       ].join('\n'),
@@ -70,18 +74,39 @@ async function worker(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function main(): void {
-  const command = process.argv[2] ?? 'serve';
-  if (command !== 'serve' && command !== 'worker') {
-    process.stderr.write(`parley: unknown command "${command}" (commands: serve, worker)\n`);
+/** Failures a person can fix from one line; anything else keeps its stack. */
+const ONE_LINE = [NativeUwsMissingError, DependencyError, ListenError];
+
+function fail(err: unknown): never {
+  if (err instanceof UsageError) {
+    process.stderr.write(`parley: ${err.message} (see parley --help)\n`);
     process.exit(2);
   }
-  (command === 'worker' ? worker() : serve()).catch((err: unknown) => {
-    if (err instanceof ConfigError) process.stderr.write(`parley: invalid configuration: ${err.message}\n`);
-    else if (err instanceof NativeUwsMissingError) process.stderr.write(`parley: ${err.message}\n`);
-    else process.stderr.write(`parley: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
+  if (err instanceof ConfigError) process.stderr.write(`parley: invalid configuration: ${err.message}\n`);
+  else if (ONE_LINE.some((type) => err instanceof type)) process.stderr.write(`parley: ${(err as Error).message}\n`);
+  else process.stderr.write(`parley: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}
+
+function main(): void {
+  const [command = 'serve', ...args] = process.argv.slice(2);
+  switch (command) {
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(helpText());
+      return;
+    case 'token':
+      tokenCommand(args, process.env).then((token) => process.stdout.write(`${token}\n`), fail);
+      return;
+    case 'serve':
+    case 'worker':
+      (command === 'worker' ? worker() : serve()).catch(fail);
+      return;
+    default:
+      process.stderr.write(`parley: unknown command "${command}" (commands: serve, worker, token, help)\n`);
+      process.exit(2);
+  }
 }
 
 main();

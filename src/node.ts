@@ -22,6 +22,7 @@ import { RoomService } from './rooms/room-service.js';
 import type { Presence } from './rooms/state/presence.js';
 import type { RoomState } from './rooms/state/room-state.js';
 import { CloseCode } from './shared/close-codes.js';
+import { reaching, type Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 
@@ -43,7 +44,11 @@ export interface Adapters {
   sioAdapter?: Parameters<Server['adapter']>[0];
   /** Registers the adapters' own metrics (the queue stream's fill) on the node's registry. */
   instrument?: (registry: Registry) => void;
+  /** The external service each component needs at start-up, so a failure names it (DependencyError). */
+  dependencies?: ReadonlyMap<Lifecycle, Dependency>;
 }
+
+export { ListenError } from './gateway/uws.js';
 
 const WEB_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
 const INFLIGHT_WAIT_MS = 10_000;
@@ -117,7 +122,7 @@ export class ParleyNode {
 
   async start(): Promise<number> {
     const { state, presence, bus, queue, store, checks, extra } = this.adapters;
-    for (const c of [...extra, state, presence, bus, store, queue]) await c.start();
+    for (const c of [...extra, state, presence, bus, store, queue]) await reaching(this.adapters.dependencies?.get(c), () => c.start());
     // Before any socket connects. attachApp patches the base Adapter's prototype, which the
     // Redis adapter inherits, so its local broadcasts stay uWS topic publishes.
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);

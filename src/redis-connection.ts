@@ -35,6 +35,8 @@ export class RedisConnection implements Lifecycle {
   private answering = true;
   private prober: NodeJS.Timeout | undefined;
   private probing = false;
+  /** What the client last failed with: `connect()` itself only says "Connection is closed". */
+  private lastError: string | undefined;
 
   constructor(
     url: string | undefined,
@@ -64,6 +66,7 @@ export class RedisConnection implements Lifecycle {
     const where = clusterNodes.length > 0 ? clusterNodes.join(',') : redactUrl(url ?? '');
     let down = false;
     this.client.on('error', (err: Error) => {
+      this.lastError = err.message;
       if (!down) logger.warn({ err: err.message, redis: where, connection: name }, 'redis connection error');
       down = true;
     });
@@ -78,7 +81,11 @@ export class RedisConnection implements Lifecycle {
   }
 
   async start(): Promise<void> {
-    await this.client.connect();
+    try {
+      await this.client.connect();
+    } catch (err) {
+      throw new Error(this.lastError ?? (err instanceof Error ? err.message : String(err)), { cause: err });
+    }
     if (this.opts.probe) {
       this.prober = setInterval(() => this.probe(), PROBE_MS);
       this.prober.unref();

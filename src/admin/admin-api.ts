@@ -7,7 +7,7 @@ import type { Presence } from '../rooms/state/presence.js';
 import type { RoomState } from '../rooms/state/room-state.js';
 import { ParleyError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { intParam, jsonRoute, type RouteHandler } from './routes.js';
+import { intParam, jsonRoute, type RouteContext, type RouteHandler } from './routes.js';
 
 export interface AdminDeps {
   app: TemplatedApp;
@@ -63,7 +63,8 @@ export function mountAdminApi(deps: AdminDeps): void {
     body: await deps.rooms.historyPage(roomParam(params), intParam(query, 'before', 1, Number.MAX_SAFE_INTEGER), intParam(query, 'limit', 1, 100) ?? 50),
   }));
 
-  route('post', '/admin/rooms/:room/messages', 1, async ({ params, body }) => {
+  route('post', '/admin/rooms/:room/messages', 1, async (ctx) => {
+    const { params, body } = ctx;
     const room = roomParam(params);
     if (!isObject(body)) throw new ParleyError('bad_request', 'the body must be a JSON object');
     const fields = body;
@@ -73,10 +74,13 @@ export function mountAdminApi(deps: AdminDeps): void {
     if (!decoded.ok) throw new ParleyError(decoded.error.code, decoded.error.message);
     if (decoded.req.t !== 'send') throw new ParleyError('internal', 'decoded an unexpected frame');
     const { cid, body: text, meta } = decoded.req;
-    return { status: 200, body: await deps.rooms.send({ room, from, cid, body: text, ...(meta !== undefined ? { meta } : {}) }) };
+    const sent = await deps.rooms.send({ room, from, cid, body: text, ...(meta !== undefined ? { meta } : {}) });
+    audit(logger, ctx, 'post', { room }, { from, cid, seq: sent.seq, dup: sent.dup });
+    return { status: 200, body: sent };
   });
 
-  route('post', '/admin/users/:user/disconnect', 1, async ({ params, body }) => {
+  route('post', '/admin/users/:user/disconnect', 1, async (ctx) => {
+    const { params, body } = ctx;
     const user = userParam(params);
     // An empty body is `{}`; anything but a JSON object is refused, as on every POST.
     if (!isObject(body)) throw new ParleyError('bad_request', 'the body must be a JSON object');
@@ -89,6 +93,7 @@ export function mountAdminApi(deps: AdminDeps): void {
     if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) throw new ParleyError('bad_request', 'reason must be a string of at most 123 bytes');
     const { devices } = await deps.presence.user(user);
     await deps.bus.publishControl({ kind: 'disconnect', user, code, reason });
+    audit(logger, ctx, 'disconnect', { user }, { code, reason, disconnected: devices });
     return { status: 200, body: { disconnected: devices } };
   });
 
@@ -97,6 +102,17 @@ export function mountAdminApi(deps: AdminDeps): void {
   route('post', '/admin/*', 0, notFound);
   // Other methods (PUT, DELETE, ...) on any admin path: uWS would otherwise drop the connection.
   route('any', '/admin/*', 0, notFound);
+}
+
+/**
+ * The audit line of an admin action that changed something: `who` (the caller's address; the
+ * admin token is shared, so the address is all there is to tell callers apart, and the token
+ * itself is never logged), `action`, `target`, and what the action did.
+ */
+function audit(logger: Logger, ctx: RouteContext, action: string, target: Record<string, string>, details: Record<string, unknown>): void {
+  const forwarded = ctx.headers['x-forwarded-for'];
+  const who = { remote: ctx.remote, ...(forwarded !== undefined ? { forwardedFor: forwarded } : {}) };
+  logger.info({ audit: true, who, action, target, ...details }, 'admin action');
 }
 
 function digest(s: string): Buffer {

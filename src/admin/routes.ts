@@ -9,6 +9,8 @@ export interface RouteContext {
   query: URLSearchParams;
   headers: Record<string, string>;
   body: unknown;
+  /** The peer's IP address (a proxy's, behind one: see the x-forwarded-for header). */
+  remote: string;
 }
 
 export type RouteHandler = (ctx: RouteContext) => Promise<HttpReply>;
@@ -38,12 +40,13 @@ export function jsonRoute(
     req.forEach((k, v) => {
       headers[k] = v;
     });
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
     const body = method === 'post' ? readBody(res, guard, MAX_BODY) : Promise.resolve(undefined);
     // Handled here too: a request refused by `authorize` never awaits its body.
     body.catch(() => undefined);
     void run(guard, logger, pattern, async () => {
       authorize?.(headers);
-      return handler({ params, query, headers, body: parseJson(await body) });
+      return handler({ params, query, headers, remote, body: parseJson(await body) });
     });
   });
 }

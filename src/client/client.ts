@@ -63,6 +63,8 @@ export class ParleyClient {
   #conn: Connection | undefined;
   /** True once every room of `#conn` was rejoined. */
   #ready = false;
+  /** Why the client stopped for good (`unauthorized`, `closed`...): what later calls reject with. */
+  #stopError: ParleyClientError | undefined;
 
   /** Prefer `connect()`. Starts connecting at once. */
   constructor(url: string, auth: AuthSource, options: ClientOptions = {}) {
@@ -138,7 +140,7 @@ export class ParleyClient {
    * (`forbidden`, `too_large`, `bad_request`, `not_joined`...), or `closed`.
    */
   send(room: string, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
-    if (this.#link.stopped) return Promise.reject(new ParleyClientError('closed', 'client closed'));
+    if (this.#link.stopped) return Promise.reject(this.#stopError ?? new ParleyClientError('closed', 'client closed'));
     const cid = options?.cid ?? newCid();
     if (!isValidCid(cid)) return Promise.reject(new ParleyClientError('bad_request', 'cid: 1-64 chars of [A-Za-z0-9_.:@-]'));
     const entry = this.#outbox.add(room, cid, body, meta);
@@ -196,7 +198,7 @@ export class ParleyClient {
 
   /** Runs `run` on a ready connection, now or once there is one, within the request timeout. */
   #whenReady<T>(run: (conn: Connection, timeLeft: number) => Promise<T>): Promise<T> {
-    if (this.#link.stopped) return Promise.reject(new ParleyClientError('closed', 'client closed'));
+    if (this.#link.stopped) return Promise.reject(this.#stopError ?? new ParleyClientError('closed', 'client closed'));
     const { clock, requestTimeout } = this.#opts;
     if (this.#ready && this.#conn) return run(this.#conn, requestTimeout);
     const deadline = clock.now() + requestTimeout;
@@ -259,6 +261,7 @@ export class ParleyClient {
   }
 
   #onStopped(error: ParleyClientError): void {
+    this.#stopError = error;
     this.#conn = undefined;
     this.#ready = false;
     this.#timers.clear();

@@ -9,7 +9,7 @@ import type { RequestTracker } from './requests.js';
 import { TimerGroup } from './timers.js';
 import { refreshDelay } from './token.js';
 import type { TokenSource } from './token.js';
-import { Connection, endpointUrl } from './transport.js';
+import { Connection, endpointUrl, tokenRefused } from './transport.js';
 import type { CloseInfo } from './transport.js';
 import type { HelloPush, ServerFrame } from './types.js';
 
@@ -27,6 +27,8 @@ export interface LinkHandlers {
 
 /** The client's own close code: the socket gave no `hello`, or no frame for 2x heartbeat. */
 export const CLIENT_GIVE_UP = 4000;
+/** An upgrade refused with HTTP 401 opened no WebSocket to close: it is reported as the protocol's 4001. */
+const UNAUTHORIZED = 4001;
 
 /**
  * One connection at a time, replaced after a drop as the close-code table of PROTOCOL.md says:
@@ -181,6 +183,15 @@ export class Link {
     this.#watchdog = undefined;
     this.connTimers.clear();
     if (wasOpen) this.handlers.lost(conn);
+    const fetch = this.opts.fetch;
+    if (!info.opaqueFailure || !fetch) return this.#afterLost(info);
+    void tokenRefused(fetch, conn.url, this.opts.requestTimeout).then((refused) => {
+      if (!this.#stopped && this.#conn === undefined) this.#afterLost(refused ? { ...info, unauthorized: true, opaqueFailure: false } : info);
+    });
+  }
+
+  #afterLost(lost: CloseInfo): void {
+    const info = lost.unauthorized ? { ...lost, code: UNAUTHORIZED, reason: 'unauthorized' } : lost;
     let action = closeAction(info.code, info.unauthorized);
     // Cannot tell a 401 from a network failure here: fetch a fresh token too, but keep backing off.
     if (info.opaqueFailure && this.tokens.refreshable) this.tokens.invalidate();
@@ -190,6 +201,9 @@ export class Link {
     }
     this.events.emit('close', { code: info.code, reason: info.reason, willReconnect: action !== 'stop' });
     if (this.#stopped) return;
+    if (action === 'stop' && info.code === UNAUTHORIZED) {
+      return this.#stop(new ParleyClientError('unauthorized', 'the server refused the token (missing, invalid or expired)', { closeCode: UNAUTHORIZED }));
+    }
     if (action === 'stop') {
       const why = `closed by the server: ${info.code}${info.reason ? ` ${info.reason}` : ''}`;
       return this.#stop(new ParleyClientError('closed', why, { closeCode: info.code }));

@@ -3,7 +3,7 @@ import type { BackoffOptions } from './backoff.js';
 import { systemClock } from './timers.js';
 import type { Clock } from './timers.js';
 import { globalWebSocket } from './transport.js';
-import type { WebSocketConstructor } from './transport.js';
+import type { FetchLike, WebSocketConstructor } from './transport.js';
 
 export interface ClientOptions {
   /** The WebSocket implementation; default the global one. Node 20 has none: pass `WebSocket` from `ws`. */
@@ -25,6 +25,12 @@ export interface ClientOptions {
    * per interval instead of a push per change; `each` asks for a push per change everywhere.
    */
   presence?: 'each' | 'delta';
+  /**
+   * Asks the server whether the token is refused after a socket failed before opening without
+   * saying why (browsers hide the HTTP 401 of a refused upgrade); `false` never asks. Default
+   * the global `fetch` when the WebSocket is the host's own, else none.
+   */
+  fetch?: FetchLike | false;
 }
 
 export interface ResolvedOptions {
@@ -35,6 +41,7 @@ export interface ResolvedOptions {
   clock: Clock;
   maxFrameBytes: number;
   presence: 'each' | 'delta';
+  fetch: FetchLike | undefined;
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -54,6 +61,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? 65_536),
     presence: presenceMode(options.presence),
+    fetch: options.fetch === false ? undefined : (options.fetch ?? (options.WebSocket === undefined ? globalFetch() : undefined)),
   };
 }
 
@@ -61,6 +69,11 @@ function presenceMode(value: unknown): 'each' | 'delta' {
   if (value === undefined) return 'delta';
   if (value !== 'each' && value !== 'delta') throw new RangeError('presence must be "each" or "delta"');
   return value;
+}
+
+function globalFetch(): FetchLike | undefined {
+  const f = (globalThis as { fetch?: FetchLike }).fetch;
+  return f === undefined ? undefined : (url, init) => f(url, init);
 }
 
 function positive(name: string, value: number): number {

@@ -17,6 +17,9 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** The part of `fetch` the SDK uses to ask whether a token is refused (met by the global `fetch`). */
+export type FetchLike = (url: string, init: { signal?: AbortSignal; cache?: 'no-store' }) => Promise<{ status: number }>;
+
 interface MessageEventLike {
   data: unknown;
 }
@@ -66,6 +69,23 @@ export function endpointUrl(base: string, token: string): string {
   return url.toString();
 }
 
+/**
+ * Whether the server refuses the token in `wsUrl`: a plain GET of the same URL answers 401
+ * where the upgrade was refused with 401 (the server's /ws token check). False when the
+ * question itself fails (network down, a server or proxy without the check, CORS).
+ */
+export async function tokenRefused(fetch: FetchLike, wsUrl: string, timeoutMs: number): Promise<boolean> {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  try {
+    const signal = typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(timeoutMs) : undefined;
+    const answer = await fetch(url.toString(), { cache: 'no-store', ...(signal ? { signal } : {}) });
+    return answer.status === 401;
+  } catch {
+    return false;
+  }
+}
+
 /** One WebSocket: parses frames, and turns its error/close events into one `onClose`. */
 export class Connection {
   readonly #ws: WebSocketLike;
@@ -73,7 +93,11 @@ export class Connection {
   #opened = false;
   #errorText: string | undefined;
 
-  constructor(WebSocket: WebSocketConstructor, url: string, handlers: ConnectionHandlers) {
+  constructor(
+    WebSocket: WebSocketConstructor,
+    readonly url: string,
+    handlers: ConnectionHandlers,
+  ) {
     const ws = new WebSocket(url);
     this.#ws = ws;
     ws.onmessage = (event: MessageEventLike) => {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { generateDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 import { envSchema, type Env, type JwtAlgorithm } from './schema.js';
 
 export { envSchema, JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
+export { fileDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 
 /** The configuration was rejected at start-up; `variable` names the offending env var. */
 export class ConfigError extends Error {
@@ -106,23 +108,28 @@ export function minRecoveryMaxBytes(maxBodyBytes: number): number {
 const HS = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
 const ASYMMETRIC: JwtAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
-/** Secrets generated for dev mode, so the caller can print them once. */
-export interface DevSecrets {
-  jwtSecret: string;
-  adminToken: string;
-}
-
 export interface LoadedConfig {
   config: Config;
-  /** Present only in dev mode, for values that were generated rather than configured. */
+  /** Present only in dev mode, for values that came from the dev secrets rather than the environment. */
   generated?: Partial<DevSecrets>;
+  /** Dev mode with a `devSecrets` source: the DEV_SECRETS_FILE it was given. */
+  devSecretsFile?: string;
+}
+
+export interface LoadOptions {
+  role?: 'gateway' | 'worker';
+  /**
+   * Where dev mode takes the secrets that are not configured (the CLI: the DEV_SECRETS_FILE);
+   * without it they are generated afresh. Never called outside dev mode.
+   */
+  devSecrets?: DevSecretsSource;
 }
 
 /**
  * Reads and validates `env`; throws ConfigError naming the first bad variable. A `worker`
  * serves no clients: it needs no JWT key and never runs in dev mode.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>, opts: { role?: 'gateway' | 'worker' } = {}): LoadedConfig {
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, opts: LoadOptions = {}): LoadedConfig {
   const worker = opts.role === 'worker';
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -148,14 +155,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   }
 
   const generated: Partial<DevSecrets> = {};
+  const dev = devMode && (!keyConfigured || e.ADMIN_TOKEN === undefined) ? devSecrets(e, opts.devSecrets) : undefined;
   let secret = e.JWT_SECRET;
-  if (devMode && !keyConfigured) {
-    secret = randomBytes(32).toString('base64url');
+  if (dev && !keyConfigured) {
+    secret = dev.jwtSecret;
     generated.jwtSecret = secret;
   }
   let adminToken = e.ADMIN_TOKEN;
-  if (devMode && adminToken === undefined) {
-    adminToken = randomBytes(24).toString('base64url');
+  if (dev && adminToken === undefined) {
+    adminToken = dev.adminToken;
     generated.adminToken = adminToken;
   }
 
@@ -177,11 +185,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     throw new ConfigError('ADMIN_PORT', `must differ from PORT (${e.PORT})`);
   }
 
+  const host = e.HOST ?? (devMode ? '127.0.0.1' : '0.0.0.0');
   const config: Config = {
     env: e.NODE_ENV,
     port: e.PORT,
-    host: e.HOST,
-    ...(e.ADMIN_PORT !== undefined ? { admin: { host: e.ADMIN_HOST ?? e.HOST, port: e.ADMIN_PORT } } : {}),
+    host,
+    ...(e.ADMIN_PORT !== undefined ? { admin: { host: e.ADMIN_HOST ?? host, port: e.ADMIN_PORT } } : {}),
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     logLevel: e.LOG_LEVEL,
     devMode,
@@ -232,7 +241,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     maxDeliver: e.MAX_DELIVER,
     queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
   };
-  return devMode && Object.keys(generated).length > 0 ? { config, generated } : { config };
+  return {
+    config,
+    ...(devMode && Object.keys(generated).length > 0 ? { generated } : {}),
+    ...(dev && opts.devSecrets ? { devSecretsFile: e.DEV_SECRETS_FILE } : {}),
+  };
+}
+
+function devSecrets(e: Env, source: DevSecretsSource | undefined): DevSecrets {
+  if (!source) return generateDevSecrets();
+  try {
+    return source(e.DEV_SECRETS_FILE);
+  } catch (err) {
+    // Any failure (a malformed file, no permission to create it) is the variable's to fix.
+    throw new ConfigError('DEV_SECRETS_FILE', err instanceof Error ? err.message : String(err));
+  }
 }
 
 function resolveAlgorithms(e: Env, secret: string | undefined): JwtAlgorithm[] {

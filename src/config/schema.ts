@@ -67,7 +67,8 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: intIn(0, 65535, 8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Unset: 127.0.0.1 in dev mode (nothing outside this machine reaches a dev node), else 0.0.0.0. */
+  HOST: z.string().min(1).optional(),
   ADMIN_PORT: optionalIntIn(0, 65535),
   ADMIN_HOST: optionalString,
   NODE_ID: optionalString,
@@ -75,6 +76,7 @@ export const envSchema = z.object({
   DEV_MODE: z
     .enum(['true', 'false', '1', '0', 'yes', 'no', 'auto'], { message: 'must be true, false or auto' })
     .default('auto'),
+  DEV_SECRETS_FILE: z.string().min(1).default('.parley/dev-secrets.json'),
 
   JWT_SECRET: optionalString.refine((s) => s === undefined || Buffer.byteLength(s) >= 32, {
     message: 'must be at least 32 bytes',

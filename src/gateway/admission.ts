@@ -32,7 +32,8 @@ export class Admission {
     return this.origins.has(origin.toLowerCase().replace(/\/$/, ''));
   }
 
-  async admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+  /** What `admit` would refuse a connection with, short of taking a slot in the user's connection cap. */
+  async check(origin: string | undefined, token: string | undefined): Promise<Refused | { ok: true; identity: Identity }> {
     if (this.draining) return { ok: false, status: 503, reason: 'draining' };
     if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
     if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
@@ -44,6 +45,13 @@ export class Admission {
       else this.logger.debug({ reason: err.reason }, 'connection refused: bad token');
       return { ok: false, status: 401, reason: 'unauthorized' };
     }
+    return { ok: true, identity };
+  }
+
+  async admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+    const checked = await this.check(origin, token);
+    if (!checked.ok) return checked;
+    const { identity } = checked;
     const connId = randomBytes(9).toString('base64url');
     try {
       if (!(await this.presence.registerConnection(identity.user, connId, this.maxConnsPerUser))) {

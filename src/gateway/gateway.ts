@@ -97,6 +97,7 @@ export class Gateway {
     const session = new Session(connId, transport, identity, this.sessionDeps);
     this.deps.registry.add(session);
     this.deps.metrics.connections.inc({ transport: transport.kind });
+    this.deps.logger.debug({ conn: connId, user: identity.user, transport: transport.kind }, 'connection opened');
     session.start();
     return session;
   }
@@ -107,6 +108,7 @@ export class Gateway {
     registry.remove(session);
     metrics.connections.dec({ transport: session.transport.kind });
     metrics.closes.inc({ code: String(session.closeCode ?? code) });
+    this.deps.logger.debug({ conn: session.connId, user: session.user, transport: session.transport.kind, code: session.closeCode ?? code }, 'connection closed');
     const done = (async () => {
       await session.dispose();
       await admission.release(session.user, session.connId);

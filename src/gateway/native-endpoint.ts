@@ -141,4 +141,34 @@ export function mountNativeEndpoint(
       if (data.session) hooks.closed(data.session, code);
     },
   });
+  mountTokenCheck(app, admission);
+}
+
+/**
+ * A plain GET of /ws (no upgrade; uWS passes it on from the route above) answers what an
+ * upgrade with the same token would be refused with (401 for a missing or invalid token), or
+ * 426 when the upgrade would be admitted, without taking a connection slot. Browsers cannot
+ * read the status of a refused upgrade: the SDK asks here after a socket failed before opening.
+ */
+function mountTokenCheck(app: TemplatedApp, admission: Admission): void {
+  app.get('/ws', (res, req) => {
+    const origin = req.getHeader('origin') || undefined;
+    const token = BEARER.exec(req.getHeader('authorization'))?.[1] ?? (req.getQuery('token') || undefined);
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void admission.check(origin, token).then((checked) => {
+      if (aborted) return;
+      const status = checked.ok ? 426 : checked.status;
+      const code = checked.ok ? 'upgrade_required' : checked.reason;
+      res.cork(() => {
+        res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
+        // Readable cross-origin only by the origins allowed to connect.
+        if (origin !== undefined && admission.originAllowed(origin)) res.writeHeader('access-control-allow-origin', origin).writeHeader('vary', 'origin');
+        if (checked.ok) res.writeHeader('upgrade', 'websocket');
+        res.end(JSON.stringify({ error: { code, message: code.replace(/_/g, ' ') } }));
+      });
+    });
+  });
 }

@@ -33,14 +33,29 @@ export function loadUws(): typeof uWS {
   return uWS;
 }
 
+/** The port is taken (or the address is not this machine's): the node cannot serve. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
 /**
- * Opens `app`'s listen socket on host:port (0: a free port); resolves with the socket and the
- * port it got. `variable` names the setting to blame when the port is taken.
+ * uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: without it the listen socket has SO_REUSEPORT, and a
+ * second node on a port in use "listens" too, silently sharing connections with the first.
+ */
+const LISTEN_EXCLUSIVE_PORT = 1;
+
+/**
+ * Opens `app`'s listen socket on host:port (0: a free port), exclusively; resolves with the
+ * socket and the port it got. `variable` names the setting to blame when the port is taken.
  */
 export function listen(uws: typeof uWS, app: uWS.TemplatedApp, host: string, port: number, variable: string): Promise<{ socket: uWS.us_listen_socket; port: number }> {
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (socket) => {
-      if (!socket) return reject(new Error(`cannot listen on ${host}:${port} (${variable} in use?)`));
+    // The typings lack the (host, port, options, cb) overload that the native module has.
+    const open = app.listen.bind(app) as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
+    open(host, port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      if (!socket) {
+        return reject(new ListenError(`cannot listen on ${host}:${port}: the port is in use (another parley?) or the address is not this machine's; set ${variable} or HOST`));
+      }
       resolve({ socket, port: uws.us_socket_local_port(socket) });
     });
   });

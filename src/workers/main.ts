@@ -8,6 +8,7 @@ import { registerQueueMetrics } from '../bus/queue-metrics.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { listen, loadUws, type us_listen_socket } from '../gateway/uws.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
+import { reaching } from '../shared/dependency.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
 
@@ -30,7 +31,9 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
 
-  const nc = await connectNats(config.natsServers, `parley-worker-${config.nodeId}`);
+  const nats = { name: 'NATS', where: config.natsServers.join(',') };
+  const mongodb = { name: 'MongoDB', where: config.mongodbUrl };
+  const nc = await reaching(nats, () => connectNats(config.natsServers ?? [], `parley-worker-${config.nodeId}`));
   const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), replicas: config.queue.replicas, persisted: true });
   registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
@@ -49,8 +52,8 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   };
   let adminPort: number | undefined;
   try {
-    await queue.start();
-    await store.start();
+    await reaching(nats, () => queue.start());
+    await reaching(mongodb, () => store.start());
     await worker.start();
     if (uws && config.admin) {
       const app = uws.App();

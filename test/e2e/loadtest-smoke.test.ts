@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -52,6 +52,14 @@ describe('loadtest smoke', () => {
     expect(result.lost).toBe(0);
     expect(result.errors).toBe(0);
     expect(result.nodeCrashed).toBe(false);
+    expect(result.sent).toBeGreaterThanOrEqual(result.acked);
+    expect(result.duplicated).toBe(0);
     expect(code, output.slice(-4000)).toBe(0);
+    // A short summary on the terminal; the node's and Artillery's lines are in the named log.
+    const lines = output.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length, output).toBeLessThanOrEqual(10);
+    expect(output).toMatch(/sent \d+, acknowledged \d+, lost 0, duplicated 0, errors 0/);
+    expect(output).toContain(`full log: ${result.log}`);
+    expect(readFileSync(result.log, 'utf8')).toMatch(/^\[ws\.yml\] /m);
   }, 120_000);
 });

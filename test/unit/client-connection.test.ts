@@ -411,7 +411,7 @@ describe('ParleyClient against a fake server', () => {
     let n = 0;
     const { client } = await setup({ getToken: () => Promise.resolve(`tok${++n}`) });
     server.accept = (token) => token !== 'tok1';
-    const refused = next(client, 'close', (e) => e.code === 1006);
+    const refused = next(client, 'close', (e) => e.code === 4001 && e.reason === 'unauthorized');
     clock.advance((await reconnectScheduled(client, () => server.kick(1001))).delay);
     await refused;
     expect(server.refused).toEqual(['tok1']);
