@@ -167,7 +167,7 @@ function sendAt(a: SendArgs): { stop: () => void; done: Promise<unknown> } {
   return { stop, done: stopped.then(() => ({ sent, acked, errors, inflight, firstError, elapsedMs: nowMs() - started, ackLatencies: acks.values() })) };
 }
 
-/** Joins and leaves `room` at `ratePerS` operations in all, each connection alternating. */
+/** Joins and leaves `room` at `ratePerS` operations in all, each connection alternating, round-robin. */
 function churn(a: ChurnArgs): { stop: () => void; done: Promise<unknown> } {
   const list = members(a.group);
   const joined = new Set<number>();
@@ -175,6 +175,13 @@ function churn(a: ChurnArgs): { stop: () => void; done: Promise<unknown> } {
   let ops = 0;
   let errors = 0;
   let firstError: string | undefined;
+  // Every other connection starts joined, so joins and leaves alternate from the first second.
+  list.forEach((e, at) => {
+    if (at % 2 === 1 && e.member?.open) {
+      joined.add(at);
+      void e.member.request('join', { room: a.room });
+    }
+  });
   const started = nowMs();
   const timer = setInterval(() => {
     const due = Math.floor(((nowMs() - started) / 1000) * a.ratePerS) - turn;
