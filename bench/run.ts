@@ -7,13 +7,18 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAll, ROOT } from './lib/children.js';
 import { renderFigures, renderRatios, type BenchOptions, type Scenario, type ScenarioResult } from './lib/report.js';
+import { bigroom } from './scenarios/bigroom.js';
+import { burst } from './scenarios/burst.js';
+import { chat } from './scenarios/chat.js';
 import { cluster } from './scenarios/cluster.js';
 import { fanout } from './scenarios/fanout.js';
 import { idle } from './scenarios/idle.js';
+import { idleMax } from './scenarios/idle-max.js';
 import { latency } from './scenarios/latency.js';
 import { persistence } from './scenarios/persistence.js';
+import { storm } from './scenarios/storm.js';
 
-const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence];
+const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence, burst, chat, bigroom, idleMax, storm];
 
 /**
  * Default publisher window: enough unanswered sends that round trips on a busy 2-core machine

@@ -118,8 +118,9 @@ export class MemberGen {
     return this.gen.call('count-stop', { group }, 30_000);
   }
 
-  waitResumed(deadlineMs: number): Promise<ResumeStatus> {
-    return this.gen.call('wait-resumed', { deadlineMs }, deadlineMs + 10_000);
+  /** Resolves once every member of `group` lost its connection and resumed (or at the deadline). */
+  waitResumed(group: string, deadlineMs: number): Promise<ResumeStatus> {
+    return this.gen.call('wait-resumed', { group, deadlineMs }, deadlineMs + 10_000);
   }
 
   heads(group: string): Promise<Record<string, number>> {

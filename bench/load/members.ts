@@ -17,6 +17,8 @@ interface Entry {
   args: ConnectMembersArgs;
   /** Lost its connection and has not rejoined every room since. */
   down: boolean;
+  /** Connections lost (not closed by this process). */
+  losses: number;
   resumedAt?: number;
 }
 
@@ -67,6 +69,7 @@ function onClose(e: Entry, code: number): void {
     counts.presence += old.presence;
   }
   e.member = undefined;
+  e.losses++;
   bump(closeCodes, code);
   if (e.args.failoverPort === undefined) return;
   e.down = true;
@@ -103,7 +106,7 @@ async function connect(a: ConnectMembersArgs): Promise<{ connected: number; fail
       const n = a.offset + next++;
       const rooms = Array.from({ length: a.roomsPerMember }, (_, j) => a.rooms[(n * a.roomsPerMember + j) % a.rooms.length]!);
       const { token } = await mintToken(key, { user: `${a.userPrefix}${n}`, ttlS: 3 * 3600, rooms: ['*'] });
-      const e: Entry = { n, token, rooms, member: undefined, tracks: new Map(), localAddress: a.localAddresses[n % a.localAddresses.length]!, args: a, down: false };
+      const e: Entry = { n, token, rooms, member: undefined, tracks: new Map(), localAddress: a.localAddresses[n % a.localAddresses.length]!, args: a, down: false, losses: 0 };
       try {
         e.member = await open(e, a.port);
         list.push(e);
@@ -223,16 +226,19 @@ function totals(group?: string): { msgs: number; presence: number } {
   return { msgs, presence };
 }
 
-/** Waits until no member is down (or the deadline); the latest resume time and what it cost. */
-async function waitResumed(deadlineMs: number): Promise<unknown> {
+/**
+ * Waits until every member of `group` lost its connection at least once and none is down any
+ * more (or the deadline); the latest resume time and what it cost.
+ */
+async function waitResumed(group: string, deadlineMs: number): Promise<unknown> {
   const deadline = Date.now() + deadlineMs;
-  while (members().some((e) => e.down) && Date.now() < deadline) await sleep(50);
-  const all = members();
+  const list = members(group);
+  while (list.some((e) => e.down || e.losses === 0) && Date.now() < deadline) await sleep(20);
   return {
-    members: all.length,
-    down: all.filter((e) => e.down).length,
-    resumed: all.filter((e) => e.resumedAt !== undefined).length,
-    lastResumedAt: Math.max(0, ...all.map((e) => e.resumedAt ?? 0)),
+    members: list.length,
+    down: list.filter((e) => e.down || e.losses === 0).length,
+    resumed: list.filter((e) => e.resumedAt !== undefined).length,
+    lastResumedAt: Math.max(0, ...list.map((e) => e.resumedAt ?? 0)),
     reconnects,
     closeCodes,
     refusals,
@@ -307,7 +313,7 @@ async function handle(cmd: Command): Promise<unknown> {
       sampling = false;
       return { at: nowMs(), ...totals(a?.['group'] as string | undefined), latencies: samples.values() };
     case 'wait-resumed':
-      return waitResumed(Number(a?.['deadlineMs']));
+      return waitResumed(String(a?.['group']), Number(a?.['deadlineMs']));
     case 'heads':
       return heads(String(a?.['group']));
     case 'verify':
