@@ -2,16 +2,14 @@
 // bench/lib/member-gens.ts: groups of connections in many rooms, senders at a fixed rate,
 // join/leave churn, reconnect-and-resume after a node dies, and the loss and duplicate check.
 import { mintToken } from '../../src/gateway/auth.js';
-import { nowMs, type Reply } from '../lib/client.js';
+import { nowMs } from '../lib/client.js';
 import { Samples } from '../lib/measure.js';
 import { lostSeqs, Member, refusalStatus, type RoomTrack } from '../lib/member.js';
 import type { ChurnArgs, ConnectMembersArgs, SendArgs } from '../lib/member-gens.js';
+import { churn, sendAt, type Run, type Traffic } from './member-traffic.js';
 
-interface Entry {
-  n: number;
+interface Entry extends Traffic {
   token: string;
-  rooms: string[];
-  member: Member | undefined;
   tracks: Map<string, RoomTrack>;
   localAddress: string;
   args: ConnectMembersArgs;
@@ -30,7 +28,7 @@ let closing = false;
 let samples = new Samples(300_000);
 let sampling = false;
 const counts = { msgs: 0, presence: 0 };
-const runs = new Map<string, { stop: () => void; done: Promise<unknown> }>();
+const runs = new Map<string, Run>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const members = (group?: string): Entry[] => (group === undefined ? [...groups.values()].flat() : (groups.get(group) ?? []));
@@ -121,100 +119,6 @@ async function connect(a: ConnectMembersArgs): Promise<{ connected: number; fail
   return { connected: a.count - failed, failed, ...(firstError ? { firstError } : {}) };
 }
 
-/** Sends at `ratePerS` in all, round-robin over the group's members and each one's rooms. */
-function sendAt(a: SendArgs): { stop: () => void; done: Promise<unknown> } {
-  const list = members(a.group);
-  const pad = 'x'.repeat(a.bodyBytes);
-  const acks = new Samples(100_000);
-  let sent = 0;
-  let acked = 0;
-  let errors = 0;
-  let inflight = 0;
-  let firstError: string | undefined;
-  let turn = 0;
-  const started = nowMs();
-  const one = (): void => {
-    const e = list[turn % list.length]!;
-    const room = e.rooms[Math.floor(turn / list.length) % e.rooms.length]!;
-    turn++;
-    const m = e.member;
-    if (!m?.open) return;
-    const t0 = nowMs();
-    const stamp = `${t0.toFixed(3)}|`;
-    inflight++;
-    sent++;
-    m.send(room, `${a.cidPrefix}${e.n}-${sent}`, stamp + pad.slice(stamp.length), (r: Reply) => {
-      inflight--;
-      if (r.ok) {
-        acked++;
-        acks.add(nowMs() - t0);
-      } else {
-        errors++;
-        firstError ??= r.error?.code ?? 'error';
-      }
-    });
-  };
-  const timer = setInterval(() => {
-    const due = Math.floor(((nowMs() - started) / 1000) * a.ratePerS) - turn;
-    // A stalled server must not make the generator queue without bound.
-    for (let i = 0; i < due && inflight < 20_000; i++) one();
-  }, 5);
-  let finish!: () => void;
-  const stopped = new Promise<void>((r) => (finish = r));
-  const hard = setTimeout(() => stop(), a.maxMs);
-  const stop = (): void => {
-    clearInterval(timer);
-    clearTimeout(hard);
-    finish();
-  };
-  return { stop, done: stopped.then(() => ({ sent, acked, errors, inflight, firstError, elapsedMs: nowMs() - started, ackLatencies: acks.values() })) };
-}
-
-/** Joins and leaves `room` at `ratePerS` operations in all, each connection alternating, round-robin. */
-function churn(a: ChurnArgs): { stop: () => void; done: Promise<unknown> } {
-  const list = members(a.group);
-  const joined = new Set<number>();
-  let turn = 0;
-  let ops = 0;
-  let errors = 0;
-  let firstError: string | undefined;
-  // Every other connection starts joined, so joins and leaves alternate from the first second.
-  list.forEach((e, at) => {
-    if (at % 2 === 1 && e.member?.open) {
-      joined.add(at);
-      void e.member.request('join', { room: a.room });
-    }
-  });
-  const started = nowMs();
-  const timer = setInterval(() => {
-    const due = Math.floor(((nowMs() - started) / 1000) * a.ratePerS) - turn;
-    for (let i = 0; i < due; i++) {
-      const at = turn++ % list.length;
-      const m = list[at]?.member;
-      if (!m?.open) continue;
-      const leave = joined.has(at);
-      if (leave) joined.delete(at);
-      else joined.add(at);
-      void m.request(leave ? 'leave' : 'join', { room: a.room }).then((r) => {
-        if (r.ok) ops++;
-        else {
-          errors++;
-          firstError ??= r.error?.code;
-        }
-      });
-    }
-  }, 5);
-  let finish!: () => void;
-  const stopped = new Promise<void>((r) => (finish = r));
-  const hard = setTimeout(() => stop(), a.maxMs);
-  const stop = (): void => {
-    clearInterval(timer);
-    clearTimeout(hard);
-    finish();
-  };
-  return { stop, done: stopped.then(() => ({ ops, errors, firstError, elapsedMs: nowMs() - started })) };
-}
-
 /** Pushes counted so far by the group's members (all groups: members lost on the way included). */
 function totals(group?: string): { msgs: number; presence: number } {
   let msgs = group === undefined ? counts.msgs : 0;
@@ -294,7 +198,8 @@ async function handle(cmd: Command): Promise<unknown> {
     case 'send-start':
     case 'churn-start': {
       const key = `${cmd.op}:${String(a?.['group'])}`;
-      runs.set(key, cmd.op === 'send-start' ? sendAt(cmd.args as SendArgs) : churn(cmd.args as ChurnArgs));
+      const args = cmd.args as SendArgs | ChurnArgs;
+      runs.set(key, cmd.op === 'send-start' ? sendAt(members(args.group), args as SendArgs) : churn(members(args.group), args as ChurnArgs));
       return {};
     }
     case 'send-stop':
