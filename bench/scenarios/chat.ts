@@ -82,6 +82,11 @@ async function measure(server: Server, tag: string, quick: boolean): Promise<Cha
   }
 }
 
+/** Server CPU-microseconds per delivered message: fairer than CPU % when a busy machine held either side below the rate. */
+function cpuPerDelivery(r: ChatResult): number {
+  return (r.serverCpuPercent / 100 / Math.max(r.deliveriesPerS, 1)) * 1e6;
+}
+
 const SYSTEMS: { name: string; server: ServerKind }[] = [
   { name: 'raw uWS publish', server: 'raw-uws' },
   { name: 'Parley /ws', server: 'parley' },
@@ -106,6 +111,7 @@ export const chat: Scenario = {
           { system: system.name, metric: 'acked sends/s / deliveries/s', value: `${Math.round(r.sendsPerS)} / ${Math.round(r.deliveriesPerS)}`, unit: '' },
           { system: system.name, metric: 'send-to-receive p50 / p99', value: l ? `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)}` : 'no samples', unit: 'ms' },
           { system: system.name, metric: 'server CPU', value: r.serverCpuPercent, unit: `% of a core (generators ${r.generatorCpuPercent.map(Math.round).join('+')})` },
+          { system: system.name, metric: 'server CPU per delivery', value: cpuPerDelivery(r), unit: 'µs' },
           ...(errors > 0 ? [{ system: system.name, metric: 'refused sends', value: errors, unit: r.send.find((x) => x.firstError)?.firstError ?? '' }] : []),
         );
       } catch (err) {
@@ -128,6 +134,7 @@ export const chat: Scenario = {
       raw: { sizes: s, batch: true, results: raw },
       ratios: [
         ratio('chat: server CPU Parley /ws / raw uWS', p?.serverCpuPercent, u?.serverCpuPercent, '<='),
+        ratio('chat: server CPU per delivery Parley /ws / raw uWS', p && cpuPerDelivery(p), u && cpuPerDelivery(u), '<='),
         ratio('chat: p50 latency Parley /ws / raw uWS', p?.latencyMs?.p50, u?.latencyMs?.p50, '<='),
         ratio('chat: p99 latency Parley /ws / raw uWS', p?.latencyMs?.p99, u?.latencyMs?.p99, '<='),
       ],
