@@ -64,6 +64,8 @@ async function main(): Promise<void> {
     if (only.length > 0 && !only.includes(scenario.name)) continue;
     process.stdout.write(`\n== ${scenario.name} ...\n`);
     const t0 = Date.now();
+    // Figures on a shared machine mean little without how busy it was while they were taken.
+    const loadStart = loadavg();
     let result: ScenarioResult;
     try {
       result = await scenario.run(opts);
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
     opts.done.set(scenario.name, result);
     results.push(result);
     process.stdout.write(`${renderFigures([result])}\n(${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
-    const file = { date: started.toISOString(), quick, gens, window, machine, ...result };
+    const file = { date: started.toISOString(), quick, gens, window, machine, loadavg: { start: loadStart, end: loadavg() }, ...result };
     writeFileSync(`${dir}/${scenario.name}-${stamp(started)}.json`, `${JSON.stringify(file, null, 2)}\n`);
   }
   const ratios = results.flatMap((r) => r.ratios);
