@@ -110,7 +110,7 @@ export const bigroom: Scenario = {
         { system, metric: 'load', value: `${r.members} members (of ${s.members}), ${s.churnPerS} joins+leaves/s over ${r.churnConnections} connections, ${s.sendPerS} msg/s`, unit: '' },
         { system, metric: 'time to connect and join the members', value: r.joinMs, unit: `ms (deadline ${s.joinDeadlineMs})` },
         { system, metric: 'presence frames per member per second', value: r.presencePerMemberPerS, unit: '' },
-        { system, metric: 'msg frames per member per second', value: r.msgsPerMemberPerS, unit: `(sent ${r.send.acked} acked, ${r.send.errors} refused)` },
+        { system, metric: 'msg frames per member per second', value: r.msgsPerMemberPerS, unit: `(sends: ${r.send.sent} sent, ${r.send.acked} acked, ${r.send.errors} refused, ${r.send.inflight} unanswered at the end)` },
         { system, metric: 'message latency p50 / p99', value: l ? `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)}` : 'no samples', unit: 'ms' },
         { system, metric: 'server CPU', value: r.serverCpuPercent, unit: '% of a core' },
         { system, metric: 'churn operations done / refused', value: `${churnOps} / ${churnErrors}`, unit: r.churn.find((x) => x.firstError)?.firstError ?? '' },
