@@ -36,6 +36,9 @@ const bump = (m: Record<string, number>, k: number | string) => (m[String(k)] = 
 
 async function open(e: Entry, port: number): Promise<Member> {
   const a = e.args;
+  // A connection that never finished opening (no hello, a refused join) is the caller's to
+  // retry: its close must not start a second reconnect loop for the same entry.
+  let live = false;
   const member = await Member.connect(
     {
       port,
@@ -45,7 +48,7 @@ async function open(e: Entry, port: number): Promise<Member> {
       timeoutMs: a.timeoutMs,
       track: a.track,
       ...(a.sampleEvery > 0 && e.n % a.sampleEvery === 0 ? { onLatency: (ms: number) => sampling && samples.add(ms) } : {}),
-      onClose: (code) => onClose(e, code),
+      onClose: (code) => live && onClose(e, code),
     },
     e.tracks,
   );
@@ -56,6 +59,7 @@ async function open(e: Entry, port: number): Promise<Member> {
     throw err;
   }
   for (const [room, track] of member.rooms) e.tracks.set(room, track);
+  live = true;
   return member;
 }
 
