@@ -34,6 +34,7 @@ export interface RoomTrack {
   epoch: string;
   /** Head of the first join: the member must receive every seq above it. */
   firstHead: number;
+  /** Every seq from firstHead + 1 up to this one is held. */
   highest: number;
   got: Set<number>;
   pushed: Set<number>;
@@ -171,10 +172,8 @@ export class Member {
   }
 
   private gotAll(track: RoomTrack, messages: readonly { seq: number }[]): void {
-    for (const m of messages) {
-      track.got.add(m.seq);
-      if (m.seq > track.highest) track.highest = m.seq;
-    }
+    for (const m of messages) track.got.add(m.seq);
+    advance(track);
   }
 
   private onText(text: string): void {
@@ -213,8 +212,17 @@ export class Member {
     else if (track.got.has(seq)) track.overlaps++;
     track.pushed.add(seq);
     track.got.add(seq);
-    if (seq > track.highest) track.highest = seq;
+    advance(track);
   }
+}
+
+/**
+ * `highest` is the end of the gap-free run held from the first head on: the resume point. A
+ * push that arrived past a gap (a join that failed after the server had subscribed the socket)
+ * must not move it, or the next `since` would skip the gap.
+ */
+function advance(track: RoomTrack): void {
+  while (track.got.has(track.highest + 1)) track.highest++;
 }
 
 /** Lost seqs of one track: those in (firstHead, head] it never got. */
