@@ -7,13 +7,18 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { killAll, ROOT } from './lib/children.js';
 import { renderFigures, renderRatios, type BenchOptions, type Scenario, type ScenarioResult } from './lib/report.js';
+import { bigroom } from './scenarios/bigroom.js';
+import { burst } from './scenarios/burst.js';
+import { chat } from './scenarios/chat.js';
 import { cluster } from './scenarios/cluster.js';
 import { fanout } from './scenarios/fanout.js';
 import { idle } from './scenarios/idle.js';
+import { idleMax } from './scenarios/idle-max.js';
 import { latency } from './scenarios/latency.js';
 import { persistence } from './scenarios/persistence.js';
+import { storm } from './scenarios/storm.js';
 
-const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence];
+const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence, burst, chat, bigroom, idleMax, storm];
 
 /**
  * Default publisher window: enough unanswered sends that round trips on a busy 2-core machine
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
     if (only.length > 0 && !only.includes(scenario.name)) continue;
     process.stdout.write(`\n== ${scenario.name} ...\n`);
     const t0 = Date.now();
+    // Figures on a shared machine mean little without how busy it was while they were taken.
+    const loadStart = loadavg();
     let result: ScenarioResult;
     try {
       result = await scenario.run(opts);
@@ -69,7 +76,7 @@ async function main(): Promise<void> {
     opts.done.set(scenario.name, result);
     results.push(result);
     process.stdout.write(`${renderFigures([result])}\n(${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
-    const file = { date: started.toISOString(), quick, gens, window, machine, ...result };
+    const file = { date: started.toISOString(), quick, gens, window, machine, loadavg: { start: loadStart, end: loadavg() }, ...result };
     writeFileSync(`${dir}/${scenario.name}-${stamp(started)}.json`, `${JSON.stringify(file, null, 2)}\n`);
   }
   const ratios = results.flatMap((r) => r.ratios);

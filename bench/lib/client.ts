@@ -14,6 +14,8 @@ export interface ClientOptions {
   port: number;
   token: string;
   localAddress?: string;
+  /** Connect with `?batch=1`: the server may then push a JSON array of push frames in one text frame. */
+  batch?: boolean;
   timeoutMs: number;
   /** Latency samples: called with receive time minus the send time found in the body. */
   onLatency?: (ms: number) => void;
@@ -37,14 +39,17 @@ export class BenchClient {
   private readonly pending = new Map<number, (reply: Reply) => void>();
   private nextId = 1;
   private ws!: RawWs;
+  /** `msg` frames that arrived inside array (batched) frames; single ones are counted by RawWs. */
+  private batchedMsgs = 0;
 
   private constructor(
     readonly kind: Kind,
     private readonly token: string,
+    private readonly onLatency: ((ms: number) => void) | undefined,
   ) {}
 
   get counted(): number {
-    return this.ws.counted;
+    return this.ws.counted + this.batchedMsgs;
   }
 
   get open(): boolean {
@@ -52,13 +57,13 @@ export class BenchClient {
   }
 
   static async connect(opts: ClientOptions): Promise<BenchClient> {
-    const client = new BenchClient(opts.kind, opts.token);
+    const client = new BenchClient(opts.kind, opts.token, opts.onLatency);
     let ready!: (ok: boolean, why?: string) => void;
     const readyP = new Promise<void>((resolve, reject) => {
       ready = (ok, why) => (ok ? resolve() : reject(new Error(why ?? 'refused')));
     });
     const onLatency = opts.onLatency;
-    const path = opts.kind === 'ws' ? `/ws?token=${encodeURIComponent(opts.token)}` : '/socket.io/?EIO=4&transport=websocket';
+    const path = opts.kind === 'ws' ? `/ws?token=${encodeURIComponent(opts.token)}${opts.batch ? '&batch=1' : ''}` : '/socket.io/?EIO=4&transport=websocket';
     const ws = await RawWs.connect({
       port: opts.port,
       path,
@@ -110,7 +115,8 @@ export class BenchClient {
 
   private onText(text: string, ws: RawWs, ready: (ok: boolean, why?: string) => void): void {
     if (this.kind === 'ws') {
-      if (text.startsWith('{"t":"reply"')) {
+      if (text.startsWith('[')) this.onBatch(text, ready);
+      else if (text.startsWith('{"t":"reply"')) {
         const reply = JSON.parse(text) as Reply & { rid: number };
         this.settle(reply.rid, reply);
       } else if (text.startsWith('{"t":"hello"')) ready(true);
@@ -125,6 +131,18 @@ export class BenchClient {
     else if (text.startsWith('40')) ready(true);
     else if (text.startsWith('44')) ready(false, `connect_error ${text.slice(2)}`);
     else if (text.startsWith('0')) ws.sendText(`40${JSON.stringify({ token: this.token })}`);
+  }
+
+  /** An array frame (`?batch=1`): its elements are push frames, handled in order. */
+  private onBatch(text: string, ready: (ok: boolean, why?: string) => void): void {
+    const frames = JSON.parse(text) as { t?: string; rid?: number; body?: string }[];
+    for (const f of frames) {
+      if (f.t === 'msg') {
+        this.batchedMsgs++;
+        if (this.onLatency && typeof f.body === 'string') sampleBody(f.body, this.onLatency);
+      } else if (f.t === 'reply' && typeof f.rid === 'number') this.settle(f.rid, f as Reply);
+      else if (f.t === 'hello') ready(true);
+    }
   }
 
   private settle(id: number, reply: Reply): void {
@@ -143,6 +161,14 @@ function sampleLatency(buf: Buffer, start: number, end: number, onLatency: (ms: 
   const bar = buf.indexOf(0x7c, from);
   if (bar < 0 || bar >= end) return;
   const sent = Number(buf.toString('latin1', from, bar));
+  if (Number.isFinite(sent)) onLatency(nowMs() - sent);
+}
+
+/** The same as `sampleLatency`, for a body already decoded. */
+export function sampleBody(body: string, onLatency: (ms: number) => void): void {
+  const bar = body.indexOf('|');
+  if (bar < 0) return;
+  const sent = Number(body.slice(0, bar));
   if (Number.isFinite(sent)) onLatency(nowMs() - sent);
 }
 

@@ -20,6 +20,8 @@ export interface FanoutPlan {
   bodyBytes: number;
   /** Every n-th subscriber samples latency (0: none). */
   sampleEvery: number;
+  /** Subscribers connect with `?batch=1`. */
+  batch?: boolean;
   /** Server processes whose CPU use is reported for the measured window. */
   serverPids: number[];
 }
@@ -78,6 +80,7 @@ async function measure(plan: FanoutPlan, gens: Generator[]): Promise<FanoutResul
           userPrefix: `${plan.tag}-sub-`,
           room,
           localAddresses: LOCAL_ADDRESSES,
+          batch: plan.batch === true,
           concurrency: CONNECT_CONCURRENCY,
           sampleEvery: plan.sampleEvery,
           deadlineMs: CONNECT_DEADLINE_MS,

@@ -37,8 +37,9 @@ export class Generator {
     });
   }
 
-  static async start(name: string): Promise<Generator> {
-    const proc = spawnTs(name, 'bench/load/generator.ts', {}, { ipc: true });
+  /** `script`: the generator program (bench/load/members.ts speaks its own commands). */
+  static async start(name: string, script = 'bench/load/generator.ts'): Promise<Generator> {
+    const proc = spawnTs(name, script, {}, { ipc: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_DEADLINE_MS} ms`)), START_DEADLINE_MS);
       proc.child.once('message', () => {
@@ -53,7 +54,8 @@ export class Generator {
     return new Generator(proc);
   }
 
-  private call<T>(op: string, args: unknown, timeoutMs: number): Promise<T> {
+  /** One command over IPC; rejects when no answer came within `timeoutMs`. */
+  call<T>(op: string, args: unknown, timeoutMs: number): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -100,8 +102,8 @@ export class Generator {
 }
 
 /** Starts `n` generators; on failure the started ones are closed. */
-export async function startGenerators(n: number, tag: string): Promise<Generator[]> {
-  const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => Generator.start(`${tag}-gen${i}`)));
+export async function startGenerators(n: number, tag: string, script?: string): Promise<Generator[]> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => Generator.start(`${tag}-gen${i}`, script)));
   const gens = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {

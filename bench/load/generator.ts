@@ -19,6 +19,8 @@ export interface ConnectArgs {
   userPrefix: string;
   room?: string;
   localAddresses: string[];
+  /** Connect with `?batch=1` (array frames allowed). */
+  batch?: boolean;
   concurrency: number;
   /** Every n-th connection samples latency (0: none). */
   sampleEvery: number;
@@ -65,6 +67,7 @@ async function connectOne(args: ConnectArgs, n: number): Promise<BenchClient> {
     port: args.target.port,
     token: await token(args.target, `${args.userPrefix}${n}`),
     localAddress: args.localAddresses[n % args.localAddresses.length]!,
+    batch: args.batch === true,
     timeoutMs: REQUEST_TIMEOUT_MS,
     ...(args.sampleEvery > 0 && n % args.sampleEvery === 0 ? { onLatency: (ms: number) => sampling && samples.add(ms) } : {}),
     onClose: () => closedByServer++,

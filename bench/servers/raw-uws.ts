@@ -1,5 +1,6 @@
 // The ceiling: uWebSockets.js `app.publish` with nothing else, speaking just enough of
-// Parley's /ws frames (hello, join, send, reply, msg) that the same load generator drives it.
+// Parley's /ws frames (hello, join, leave, send, reply, msg) that the same load generators drive
+// it: a message a client sends to a room is published to that room's topic, with a per-room seq.
 // GET /mem answers process.memoryUsage() for the idle-connection figures.
 import uWS from 'uWebSockets.js';
 
@@ -13,7 +14,7 @@ interface Frame {
 
 const port = Number(process.env['PORT'] ?? '0');
 const decoder = new TextDecoder();
-let seq = 0;
+const seqs = new Map<string, number>();
 
 const app = uWS.App();
 app.ws<Record<string, never>>('/ws', {
@@ -28,9 +29,14 @@ app.ws<Record<string, never>>('/ws', {
     const f = JSON.parse(decoder.decode(message)) as Frame;
     if (f.t === 'join' && f.room) {
       ws.subscribe(f.room);
+      const head = seqs.get(f.room) ?? 0;
+      ws.send(`{"t":"reply","rid":${f.rid},"ok":true,"data":{"room":${JSON.stringify(f.room)},"epoch":"raw","head":${head},"messages":[],"recovered":false,"more":false}}`, false);
+    } else if (f.t === 'leave' && f.room) {
+      ws.unsubscribe(f.room);
       ws.send(`{"t":"reply","rid":${f.rid},"ok":true,"data":{"room":${JSON.stringify(f.room)}}}`, false);
     } else if (f.t === 'send' && f.room) {
-      seq++;
+      const seq = (seqs.get(f.room) ?? 0) + 1;
+      seqs.set(f.room, seq);
       const ts = Date.now();
       // The same shape and size as Parley's msg push, serialized once for every subscriber.
       app.publish(f.room, `{"t":"msg","room":${JSON.stringify(f.room)},"seq":${seq},"cid":${JSON.stringify(f.cid)},"from":"pub","body":${JSON.stringify(f.body)},"ts":${ts}}`, false);
