@@ -141,7 +141,8 @@ export class Member {
    */
   async join(room: string): Promise<void> {
     const known = this.rooms.get(room);
-    const args = known ? { room, since: known.highest, epoch: known.epoch } : { room };
+    // Presence as the SDK asks for it: one delta per interval in big rooms (ignored by servers without it).
+    const args = known ? { room, since: known.highest, epoch: known.epoch, presence: 'delta' } : { room, presence: 'delta' };
     const reply = await withTimeout(this.request('join', args), this.opts.timeoutMs, `join ${room}`);
     if (!reply.ok) throw new Error(`join ${room} refused: ${reply.error?.code ?? 'error'}`);
     const data = reply.data as JoinData;

@@ -74,7 +74,7 @@ export function churn(list: readonly Traffic[], a: ChurnArgs): { stop: () => voi
   list.forEach((e, at) => {
     if (at % 2 === 1 && e.member?.open) {
       joined.add(at);
-      void e.member.request('join', { room: a.room });
+      void e.member.request('join', { room: a.room, presence: 'delta' });
     }
   });
   const started = nowMs();
@@ -87,7 +87,7 @@ export function churn(list: readonly Traffic[], a: ChurnArgs): { stop: () => voi
       const leave = joined.has(at);
       if (leave) joined.delete(at);
       else joined.add(at);
-      void m.request(leave ? 'leave' : 'join', { room: a.room }).then((r) => {
+      void m.request(leave ? 'leave' : 'join', leave ? { room: a.room } : { room: a.room, presence: 'delta' }).then((r) => {
         if (r.ok) ops++;
         else {
           errors++;
