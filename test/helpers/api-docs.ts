@@ -119,6 +119,11 @@ export class AsyncApiDoc {
     if (!fn(value)) throw new Error(`${message} does not match docs/asyncapi.yaml: ${JSON.stringify(value)}: ${describeErrors(fn)}`);
     this.exercised.add(message);
   }
+
+  /** Throws if `value` is a valid payload of `message` (a bad frame the schema must refuse too). */
+  refuses(message: string, value: unknown): void {
+    if (this.validator(message)(value)) throw new Error(`${message} of docs/asyncapi.yaml accepts the bad frame ${JSON.stringify(value)}`);
+  }
 }
 
 /** A documented operation of docs/openapi.yaml matched by method and path. */
