@@ -1,5 +1,5 @@
 // Artillery processor shared by ws.yml and socketio.yml: mints real HS256 tokens with
-// JWT_SECRET, speaks Parley's requests (PROTOCOL.md) over either transport, and checks that
+// JWT_SECRET, speaks Parley's requests (docs/protocol.md) over either transport, and checks that
 // every acknowledged message comes back to its sender as a `msg` push. Custom metrics:
 //   parley.sent             sends made
 //   parley.acked            sends acknowledged with ok:true

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the servers the tests talk to are up (ARCHITECTURE.md, "Services in tests"):
+# Makes sure the servers the tests talk to are up (README.md, "Set-up"):
 # Redis :6379, NATS with JetStream :4222, PostgreSQL :5432 and FerretDB :27017 (backed by
 # that PostgreSQL). Cheap when everything already runs; starts whatever is down, waits for it
 # with a deadline, and exits non-zero naming the service and its log when one cannot start.

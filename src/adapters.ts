@@ -26,7 +26,7 @@ import type { Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 
-/** Chooses the adapters for the configured mode (ARCHITECTURE.md, "Modes"). */
+/** Chooses the adapters for the configured mode (README.md, "Modes"). */
 export function buildAdapters(config: Config, logger: Logger): Adapters {
   const redisConfigured = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
   if (!redisConfigured) {

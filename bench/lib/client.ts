@@ -31,7 +31,7 @@ export function nowMs(): number {
 }
 
 /**
- * One load-generator connection speaking Parley's protocol (PROTOCOL.md) over either transport:
+ * One load-generator connection speaking Parley's protocol (docs/protocol.md) over either transport:
  * requests with replies, `msg` pushes counted by prefix. Ready once the server said hello
  * (/ws) or accepted the Socket.IO connect.
  */
@@ -122,7 +122,7 @@ export class BenchClient {
       } else if (text.startsWith('{"t":"hello"')) ready(true);
       return;
     }
-    // Engine.IO packet type, then Socket.IO packet type (PROTOCOL.md maps requests to acks).
+    // Engine.IO packet type, then Socket.IO packet type (docs/protocol.md maps requests to acks).
     if (text.startsWith('43')) {
       const at = text.indexOf('[');
       const args = JSON.parse(text.slice(at)) as Reply[];

@@ -15,7 +15,7 @@ export function durableQueueWired(): boolean {
 /**
  * One node, persistence on against off, same Redis state and Redis bus on both sides: "off" is
  * REDIS_URL alone (memory queue), "on" adds NATS_URL (JetStream queue: every send waits for
- * its PubAck, ARCHITECTURE.md "Modes").
+ * its PubAck, README.md, "Modes").
  */
 export const persistence: Scenario = {
   name: 'persistence',

@@ -24,7 +24,7 @@ export interface AdminDeps {
 
 const USER_RE = /^.{1,128}$/su;
 
-/** The admin HTTP API of PROTOCOL.md; every answer covers the whole cluster. */
+/** The admin HTTP API of docs/admin-api.md; every answer covers the whole cluster. */
 export function mountAdminApi(deps: AdminDeps): void {
   const { app, logger } = deps;
   const expected = deps.adminToken === undefined ? undefined : digest(deps.adminToken);

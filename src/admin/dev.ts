@@ -15,7 +15,7 @@ const NO_SUCH_FILE = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG']);
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.svg': 'image/svg+xml' };
 
 /**
- * What `GET /` tells a visitor outside dev mode, with the 404 PROTOCOL.md gives it there: where
+ * What `GET /` tells a visitor outside dev mode, with the 404 docs/admin-api.md gives it there: where
  * clients connect and where their tokens come from, since this server mints none.
  */
 export const ROOT_GUIDE = `Parley chat server (its demo page is served in dev mode only).

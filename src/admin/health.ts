@@ -12,7 +12,7 @@ export interface HealthDeps {
   isDraining: () => boolean;
 }
 
-/** `/healthz` and `/readyz` (PROTOCOL.md, "Endpoints"). */
+/** `/healthz` and `/readyz` (docs/admin-api.md, "Health and metrics"). */
 export function mountHealth(deps: HealthDeps): void {
   const { app, checks, isDraining } = deps;
   app.get('/healthz', (res) => {

@@ -1,4 +1,4 @@
-/** Reconnect timing of PROTOCOL.md: exponential backoff with full jitter (base 0.5 s, cap 30 s). */
+/** Reconnect timing of docs/protocol.md: exponential backoff with full jitter (base 0.5 s, cap 30 s). */
 export interface BackoffOptions {
   /** Milliseconds; the ceiling of attempt 0. */
   base: number;
@@ -32,7 +32,7 @@ export type CloseAction =
 /** The backoff attempt a 4008 close starts from at the least (a window of base * 2^3 = 4 s). */
 export const ABUSE_MIN_ATTEMPT = 3;
 
-/** The close-code table of PROTOCOL.md. `unauthorized`: the upgrade was refused with HTTP 401. */
+/** The close-code table of docs/protocol.md. `unauthorized`: the upgrade was refused with HTTP 401. */
 export function closeAction(code: number, unauthorized = false): CloseAction {
   if (unauthorized) return 'token';
   switch (code) {

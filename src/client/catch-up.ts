@@ -16,7 +16,7 @@ export interface CatchUpLink {
 }
 
 /**
- * Fetches what a join reply with `more` left out (PROTOCOL.md, "Recovery"): `history` pages
+ * Fetches what a join reply with `more` left out (docs/protocol.md, "Recovery"): `history` pages
  * with `after` the highest seq held, until a page says nothing newer is left. The tracker
  * delivers each page and holds the room's live pushes back until the end. Refusals that may
  * pass (`rate_limited`, `overloaded`, `timeout`) are retried after a backoff; any other ends the

@@ -1,5 +1,5 @@
 /**
- * `parley/client`: the TypeScript SDK of the Parley protocol (PROTOCOL.md) over native
+ * `parley/client`: the TypeScript SDK of the Parley protocol (docs/protocol.md) over native
  * WebSocket, for browsers and Node. It imports nothing from the server.
  */
 import { ParleyClient } from './client.js';

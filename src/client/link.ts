@@ -31,7 +31,7 @@ export const CLIENT_GIVE_UP = 4000;
 const UNAUTHORIZED = 4001;
 
 /**
- * One connection at a time, replaced after a drop as the close-code table of PROTOCOL.md says:
+ * One connection at a time, replaced after a drop as the close-code table of docs/protocol.md says:
  * exponential backoff with full jitter, a new token after 4001 (or HTTP 401), no reconnect after
  * 4003/1009/4400/1000. Where the WebSocket hides why an upgrade failed (browsers), a `getToken`
  * client fetches a fresh token before the next attempt; a static token keeps being retried. Also owns what lives and dies with a connection: the `hello` deadline, the

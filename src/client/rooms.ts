@@ -43,7 +43,7 @@ interface Room extends RoomPosition {
 /**
  * Where the client stands in each room: the epoch and highest seq held, which is what a
  * rejoin asks `since`. Delivers each message at most once and in seq order: a `msg` whose
- * seq is not above the highest held is a duplicate (PROTOCOL.md, "Recovery").
+ * seq is not above the highest held is a duplicate (docs/protocol.md, "Recovery").
  */
 export class RoomTracker {
   readonly #rooms = new Map<string, Room>();

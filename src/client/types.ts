@@ -1,6 +1,6 @@
 /**
- * Wire types of the Parley protocol v1 (PROTOCOL.md), the SDK's own copy: `client/` imports
- * nothing from the server, so these are kept in step with PROTOCOL.md by hand.
+ * Wire types of the Parley protocol v1 (docs/protocol.md), the SDK's own copy: `client/` imports
+ * nothing from the server, so these are kept in step with docs/protocol.md by hand.
  */
 
 export const ERROR_CODES = [
@@ -18,7 +18,7 @@ export const ERROR_CODES = [
 /** A protocol error code, as carried by `reply.error.code` and `error` pushes. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** WebSocket close codes of PROTOCOL.md ("Close codes"). */
+/** WebSocket close codes of docs/protocol.md ("Close codes"). */
 export const CloseCode = {
   NORMAL: 1000,
   DRAINING: 1001,

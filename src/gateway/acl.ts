@@ -4,7 +4,7 @@ import { AuthError } from './auth.js';
 const MAX_PATTERN_CHARS = 129;
 
 /**
- * The rooms a token may join and write (PROTOCOL.md, "Authentication"). Patterns are exact
+ * The rooms a token may join and write (docs/protocol.md, "Token claims"). Patterns are exact
  * room names, prefixes ending in `*` (`team-*` allows every room starting with `team-`), or
  * `"*"` (every room). An empty list allows nothing. Immutable once built; `allows` is one Set
  * lookup plus one `startsWith` per distinct prefix, so it is safe on the per-frame path.

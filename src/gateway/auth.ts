@@ -52,7 +52,7 @@ export const MAX_TOKEN_CHARS = 8192;
 const MAX_SUB_CHARS = 128;
 
 /**
- * Verifies client JWTs against one AuthConfig (PROTOCOL.md, "Authentication"). The key is
+ * Verifies client JWTs against one AuthConfig (docs/protocol.md, "Token claims"). The key is
  * chosen by the family of the token's `alg` (HS* -> the secret; others -> the PEM key or the
  * JWKS), so a token signed with the public key as an HMAC secret never meets an HMAC key of
  * those bytes. An `alg` outside `config.algorithms` is refused before any key work. Every

@@ -1,5 +1,5 @@
 /**
- * Per-connection abuse limits of PROTOCOL.md: a token bucket of RATE_PER_S with RATE_BURST,
+ * Per-connection abuse limits of docs/protocol.md: a token bucket of RATE_PER_S with RATE_BURST,
  * a count of refused frames (past 3 * RATE_BURST in a row the connection is closed with 4008),
  * and a sliding one-minute window of bad frames (MAX_BAD_FRAMES closes with 4400).
  */

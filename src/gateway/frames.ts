@@ -2,7 +2,7 @@ import type { PresenceMode } from '../rooms/ports.js';
 import type { WireError } from '../shared/errors.js';
 
 /**
- * The request frames of PROTOCOL.md and their decoder. The decoder is total: any input gives
+ * The request frames of docs/protocol.md and their decoder. The decoder is total: any input gives
  * a typed request or a `bad_request`/`too_large` error, never a throw.
  */
 

@@ -31,7 +31,7 @@ const BACKSTOP_HEADROOM_BYTES = 4 * 1024 * 1024;
 /**
  * How many bytes of replies a client may have asked for and not read yet, on top of 2 *
  * SLOW_BYTES, before it counts as a slow consumer: eight full join or history replies. A reply
- * the server produced must not close the client that asked for it (PROTOCOL.md, "Recovery").
+ * the server produced must not close the client that asked for it (docs/protocol.md, "Recovery").
  */
 export function replyAllowance(recoveryMaxBytes: number): number {
   return 8 * recoveryMaxBytes;

@@ -186,7 +186,7 @@ export class Session implements LocalConnection {
     }
   }
 
-  /** `forbidden` before `not_joined` (PROTOCOL.md, rule order); `join` and `leave` need no joined room. */
+  /** `forbidden` before `not_joined` (docs/protocol.md, rule order); `join` and `leave` need no joined room. */
   private checkRoom(req: RoomRequest): void {
     if (!this.identity.rooms.allows(req.room)) throw new ParleyError('forbidden', `room "${req.room}" is outside the token's rooms`);
     if (req.t === 'join' || req.t === 'leave') return;

@@ -6,7 +6,7 @@ import { errorBody, statusLine } from './http.js';
 
 /**
  * An engine.io session that has not been admitted by then (no Socket.IO CONNECT with a valid
- * token) is closed (PROTOCOL.md, "Pushes from the server"). Socket.IO's own `connectTimeout`
+ * token) is closed (docs/protocol.md, "Pushes from the server"). Socket.IO's own `connectTimeout`
  * stays at its 45 s: it closes in engine.io's orderly way, which can keep a long-polling
  * session 30 s longer, and once begun would stop closeEngine from cutting it short.
  */

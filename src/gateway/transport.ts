@@ -1,7 +1,7 @@
 import type { PresenceMode } from '../rooms/ports.js';
 import type { WireError } from '../shared/errors.js';
 
-/** A push frame of PROTOCOL.md, as an object with its `t`. */
+/** A push frame of docs/protocol.md, as an object with its `t`. */
 export interface PushFrame {
   t: string;
   [field: string]: unknown;

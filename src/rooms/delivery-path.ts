@@ -35,7 +35,7 @@ interface Unfinished {
 }
 
 /**
- * The second half of the message path (ARCHITECTURE.md): durable append, commit, then delivery.
+ * The second half of the message path (docs/protocol.md, "Durability before acknowledgement"): durable append, commit, then delivery.
  * A sequenced message becomes visible to members only once it is in the durable queue, and to
  * readers only once it is committed in the room state. Whatever fails between the steps leaves
  * the message pending in the room state, and it is finished — appended under the same msg id

@@ -49,7 +49,7 @@ export class History {
   }
 
   /**
-   * `join` recovery (PROTOCOL.md, "Recovery"): the oldest messages above `since` that fit
+   * `join` recovery (docs/protocol.md, "Recovery"): the oldest messages above `since` that fit
    * RECOVERY_MAX and RECOVERY_MAX_BYTES; `more` when some up to the head were left out.
    */
   async recover(room: string, head: RoomHead, since: number | undefined, epoch: string | undefined): Promise<Recovery> {

@@ -1,7 +1,7 @@
 import type { PresenceDelta, PresenceStatus, RoomEvent } from './types.js';
 
 /**
- * How a connection takes a room's presence: `each` (PROTOCOL.md v1: one `presence` push per
+ * How a connection takes a room's presence: `each` (protocol v1: one `presence` push per
  * change, in every room) or `delta` (opted in at `join`: one `presence_delta` per interval in
  * rooms above PRESENCE_BATCH_ABOVE, `presence` pushes in smaller ones).
  */

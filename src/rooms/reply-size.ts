@@ -2,7 +2,7 @@ import type { ChatMessage } from './types.js';
 
 /**
  * Byte sizes of replies that carry messages, as a /ws client receives them:
- * `{"t":"reply","rid":…,"ok":true,"data":{…}}` (PROTOCOL.md, "Recovery": a `join` reply is at
+ * `{"t":"reply","rid":…,"ok":true,"data":{…}}` (docs/protocol.md, "Recovery": a `join` reply is at
  * most RECOVERY_MAX_BYTES of serialized frame). Socket.IO's ack of the same data is smaller: no
  * `t`, and a numeric ack id in place of `rid`.
  */

@@ -64,12 +64,12 @@ interface LocalRoom {
 /**
  * How often this node compares its rooms' counters with what their members hold, and retries
  * the messages it could not finish: a quiet room's last message that the bus lost is delivered
- * within this plus FINISH_AFTER_MS (PROTOCOL.md, "Quiet rooms").
+ * within this plus FINISH_AFTER_MS (docs/protocol.md, "Quiet rooms").
  */
 const WATCH_MS = 500;
 
 /**
- * The room semantics of PROTOCOL.md, transport-neutral: sessions of both transports and the
+ * The room semantics of docs/protocol.md, transport-neutral: sessions of both transports and the
  * admin API call this. It keeps this node's local membership (for interest-based bus
  * subscriptions), orders incoming messages per room, and runs typing and presence timers.
  */
@@ -156,7 +156,7 @@ export class RoomService {
   }
 
   /**
-   * Sequences, makes durable, then delivers (ARCHITECTURE.md, "the message path"). The reply
+   * Sequences, makes durable, then delivers (docs/protocol.md, "Durability before acknowledgement"). The reply
    * comes only after the durable append. A dup is finished again too: the first attempt may have
    * been sequenced but never made durable or published (a call that failed or timed out, then
    * ran), and the queue and the feeds drop a copy they already have.

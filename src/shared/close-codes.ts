@@ -1,4 +1,4 @@
-/** WebSocket close codes of the wire protocol (PROTOCOL.md, "Close codes"). */
+/** WebSocket close codes of the wire protocol (docs/protocol.md, "Close codes"). */
 export const CloseCode = {
   NORMAL: 1000,
   DRAINING: 1001,

@@ -1,4 +1,4 @@
-/** Error codes of the wire protocol (PROTOCOL.md, "Error codes"). Stable strings: clients switch on them. */
+/** Error codes of the wire protocol (docs/protocol.md, "Error codes"). Stable strings: clients switch on them. */
 export const ERROR_CODES = [
   'bad_request',
   'unauthorized',

@@ -4,7 +4,7 @@ import type { ProcessNode } from '../helpers/cluster.js';
 import { uniquePrefix } from '../helpers/services.js';
 import { BUSES, busServices, spawnNodes, until, type BusServices } from './support.js';
 
-// Admin answers cover the whole cluster (PROTOCOL.md, "Admin HTTP API"), whichever node is asked.
+// Admin answers cover the whole cluster (docs/admin-api.md, "Admin API"), whichever node is asked.
 // Nothing here stops a service: the shared Redis serves, under a prefix of this file's, and for
 // BUS=nats a private NATS (see busServices).
 

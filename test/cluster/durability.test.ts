@@ -8,7 +8,7 @@ import { startPrivateNats, startPrivateRedis, type PrivateRedis, type PrivateSer
 import { ToxiproxyServer, type Proxy } from '../helpers/toxiproxy.js';
 import { allAcks, closeMembers, expectExactlyOnce, GENEROUS_RATES, Member, Sender, spawnNodes, within } from './support.js';
 
-// The guarantees of PROTOCOL.md that hinge on the room's sequence meeting the durable queue,
+// The guarantees of docs/protocol.md that hinge on the room's sequence meeting the durable queue,
 // each under the fault that used to break it: Redis coming back with an older copy of a room,
 // a durable append that fails, a resend after Redis lost the room, and a quiet room whose last
 // message the bus lost. Every service is private to this file.

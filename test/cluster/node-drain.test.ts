@@ -5,7 +5,7 @@ import type { ProcessNode } from '../helpers/cluster.js';
 import { uniquePrefix } from '../helpers/services.js';
 import { allAcks, BUSES, busServices, closeMembers, expectExactlyOnce, GENEROUS_RATES, Member, Sender, spawnNodes, within, type BusServices } from './support.js';
 
-// SIGTERM drains a gateway (ARCHITECTURE.md): clients get 1001 after DRAIN_S and the process
+// SIGTERM drains a gateway (README.md, "Operations"): clients get 1001 after DRAIN_S and the process
 // exits 0. Nothing here stops a service: the shared Redis serves, under a prefix, and for
 // BUS=nats a private NATS (see busServices).
 

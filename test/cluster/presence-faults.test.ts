@@ -5,7 +5,7 @@ import { uniquePrefix } from '../helpers/services.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/services-private.js';
 import { busServices, spawnNodes, until } from './support.js';
 
-// PROTOCOL.md, "Presence is eventually true": after a fault, open connections count again and
+// docs/protocol.md, "Presence is eventually true": after a fault, open connections count again and
 // closed ones stop counting within NODE_TTL_S plus 5 s. Gateway processes on the Redis bus;
 // the Redis that stops is private to this file, the other test uses the shared one.
 

@@ -5,7 +5,7 @@ import { uniquePrefix } from '../helpers/services.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/services-private.js';
 import { busServices, closeMembers, expectExactlyOnce, GENEROUS_RATES, Member, pause, range, within, spawnNodes, until, type Bus, type BusServices } from './support.js';
 
-// FLUSHALL mid-conversation on a private Redis under two gateway processes (PROTOCOL.md,
+// FLUSHALL mid-conversation on a private Redis under two gateway processes (docs/protocol.md,
 // "Epoch"). Without persistence (REDIS_URL alone, so the Redis bus) nothing durable is left:
 // the room's sequence starts again under a new epoch. With persistence (NATS_URL adds the
 // JetStream queue) the room is restored in its epoch. NATS, when used, is private too.

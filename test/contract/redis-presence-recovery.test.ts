@@ -1,4 +1,4 @@
-// RedisPresence is eventually true (PROTOCOL.md, "Presence is eventually true"): after calls
+// RedisPresence is eventually true (docs/protocol.md, "Presence is eventually true"): after calls
 // that failed, a node that was reaped while paused, a reaper racing the node's return, Redis
 // losing the keys, a room left without a presence call, and a process that died under the
 // same NODE_ID, the node's entries come back to its open connections. Shared Redis, a prefix

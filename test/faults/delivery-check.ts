@@ -1,5 +1,5 @@
 // The delivery half of the history checker: replays what each member (client, room) was given,
-// the way PROTOCOL.md tells a client to treat it, and reports what the protocol forbids.
+// the way docs/protocol.md tells a client to treat it, and reports what the protocol forbids.
 //
 // The client model (test/faults/recording-client.ts does exactly this): a member holds the
 // messages it accepted and `max`, the highest seq it holds. A `msg` push, a join reply entry or

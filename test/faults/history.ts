@@ -1,5 +1,5 @@
 // The operation log of a fault-injection run and the Jepsen-style checker that judges it
-// afterwards against PROTOCOL.md. Everything here is plain JSON (a failing run's history can be
+// afterwards against docs/protocol.md. Everything here is plain JSON (a failing run's history can be
 // written out and checked again), and `checkHistory` is a pure function of the log, the final
 // MongoDB contents, and the final presence: it reports, never throws on what it finds.
 import { checkDeliveries } from './delivery-check.js';
@@ -103,7 +103,7 @@ export interface CheckInput {
   expectedPresence: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** How late past a token's exp a 4001 close may come (the gateway sweeps every 100 ms). Default 5 s. */
   expirySlackMs?: number;
-  /** PROTOCOL.md's "Quiet rooms" bound (2 s, plus slack for a loaded machine); unchecked when absent. */
+  /** docs/protocol.md's "Quiet rooms" bound (2 s, plus slack for a loaded machine); unchecked when absent. */
   deliveryDeadlineMs?: number;
 }
 

@@ -1,5 +1,5 @@
 // A chat client that records everything it does and is given, for the history checker. It
-// behaves as PROTOCOL.md tells a client to (delivery-check.ts models exactly this): one
+// behaves as docs/protocol.md tells a client to (delivery-check.ts models exactly this): one
 // connection, reconnects with capped full-jitter backoff to any gateway, joins each room with
 // `since` = the highest seq it holds and its `epoch`, follows `more` with `history` `after`,
 // drops pushes at or below what it holds, resends a send with the same cid until it is

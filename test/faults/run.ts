@@ -87,7 +87,7 @@ export async function settleAndCheck(cluster: FaultCluster, workload: Workload, 
     const top = highestSeqs(workload.ops);
     return workload.clients.every((c) => !c.ready || c.plan.rooms.every((r) => c.position(r) >= (top.get(r) ?? 0)));
   }, SETTLE.deliveryMs);
-  // PROTOCOL.md: presence is true again within NODE_TTL_S + 5 s of the fault's end.
+  // docs/protocol.md: presence is true again within NODE_TTL_S + 5 s of the fault's end.
   const presenceDeadline = healedAt + NODE_TTL_S * 1000 + 5_000 + SETTLE.presenceSlackMs;
   let presence: Record<string, Record<string, number>> = {};
   let expected: Record<string, Record<string, number>> = {};
@@ -121,7 +121,7 @@ export interface ScenarioOptions {
   holdMs?: number;
   /** Runs right after the fault is injected (e.g. clients dropping their connections meanwhile). */
   duringFault?: (workload: Workload) => Promise<void>;
-  /** Checks PROTOCOL.md's delivery bound for members that stayed live (see CheckInput). */
+  /** Checks docs/protocol.md's delivery bound for members that stayed live (see CheckInput). */
   deliveryDeadlineMs?: number;
 }
 

@@ -114,7 +114,7 @@ describe('clustered NATS (R3 streams) and Redis Cluster', () => {
     expectClean(result, c);
     expect(acksDuringFault(result)).toBeGreaterThan(0);
     // The promoted replica has another run id: the room was checked against the durable copy
-    // again (ARCHITECTURE.md: a failover to a lagging replica must not hand out a seq twice).
+    // again (docs/protocol.md, "Durability before acknowledgement": a failover to a lagging replica must not hand out a seq twice).
     const direct = new Redis({ host: '127.0.0.1', port: promoted, lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await direct.connect();

@@ -1,5 +1,5 @@
 // The connection half of the history checker: presence at the end against the connections open
-// at the end, and token expiry (PROTOCOL.md, "Authentication": a token whose exp passes without
+// at the end, and token expiry (docs/protocol.md, "Token expiry and `auth`": a token whose exp passes without
 // an `auth` renewal closes the connection with 4001, and only then).
 import type { Anomaly, CheckInput, Operation } from './history.js';
 

@@ -117,7 +117,7 @@ export class TestClient {
     });
   }
 
-  /** A request as PROTOCOL.md defines it: `{t, rid, ...}` on /ws, `emit(t, payload, ack)` on Socket.IO. */
+  /** A request as docs/protocol.md defines it: `{t, rid, ...}` on /ws, `emit(t, payload, ack)` on Socket.IO. */
   request(t: string, payload: Record<string, unknown> = {}, timeoutMs = DEFAULT_WAIT_MS): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no reply to ${t} within ${timeoutMs} ms`)), timeoutMs);

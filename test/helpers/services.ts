@@ -1,4 +1,4 @@
-// Guards for tests that need a real server (ARCHITECTURE.md, "Services in tests").
+// Guards for tests that need a real server (README.md, "Set-up").
 // A missing service is a broken environment, not a reason to skip: each guard throws.
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';

@@ -3,7 +3,7 @@ import { KINDS, TestClient } from '../helpers/clients.js';
 import { startNode, TEST_ADMIN_TOKEN, type TestNode } from '../helpers/node.js';
 import { http } from './http-support.js';
 
-/** Every route of PROTOCOL.md's admin table, plus unknown ones: all need the bearer token first. */
+/** Every route of the admin table of docs/admin-api.md, plus unknown ones: all need the bearer token first. */
 const ROUTES: { method: string; path: string; body?: string }[] = [
   { method: 'GET', path: '/admin/stats' },
   { method: 'GET', path: '/admin/rooms' },

@@ -5,7 +5,7 @@ import { TestClient, type Frame } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
 /**
- * PROTOCOL.md, "Limits and backpressure": slow readers. A client stops reading (its TCP socket
+ * docs/protocol.md, "Limits and backpressure": slow readers. A client stops reading (its TCP socket
  * is paused); the kernel buffers on both sides fill first (net.ipv4.tcp_wmem lets the server's
  * grow to 4 MiB here), then the node's own unsent buffer grows: past SLOW_BYTES the node stops
  * typing/presence pushes, past 2 * SLOW_BYTES it closes with 4029. The node checks every 100 ms,

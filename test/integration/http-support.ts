@@ -33,7 +33,7 @@ export async function http(
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, json };
 }
 
-/** Asserts an error answer of PROTOCOL.md: the status and `{"error":{code, message}}`. */
+/** Asserts an error answer of docs/protocol.md: the status and `{"error":{code, message}}`. */
 export function expectError(answer: { status: number; body: unknown }, status: number, code: string): void {
   expect(answer.status, JSON.stringify(answer.body)).toBe(status);
   expect(answer.body).toEqual({ error: { code, message: expect.any(String) } });

@@ -6,7 +6,7 @@ import { KINDS, TestClient, type ConnectOptions, type Kind } from '../helpers/cl
 import { startNode, TEST_SECRET, type TestNode } from '../helpers/node.js';
 
 /**
- * PROTOCOL.md, "Authentication", through real sockets: every bad token is refused before a
+ * docs/protocol.md, "Connecting" and "Token claims", through real sockets: every bad token is refused before a
  * WebSocket opens (HTTP 401 on /ws, connect_error "unauthorized" on Socket.IO).
  */
 

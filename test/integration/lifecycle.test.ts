@@ -8,7 +8,7 @@ import { mintToken } from '../../src/gateway/auth.js';
 import { TestClient } from '../helpers/clients.js';
 import { startNode, TEST_ADMIN_TOKEN, TEST_SECRET, type TestNode } from '../helpers/node.js';
 
-/** ARCHITECTURE.md, "SIGTERM drains", against the real CLI; and the heartbeat of PROTOCOL.md's `hello`. */
+/** README.md, "Operations" (SIGTERM drains), against the real CLI; and the heartbeat of the `hello` of docs/protocol.md. */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DRAIN_S = 2;

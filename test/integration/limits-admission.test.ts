@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient, type Kind, type Refusal } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, "Limits and backpressure": MAX_ROOMS_PER_CONN and MAX_CONNS_PER_USER. */
+/** docs/protocol.md, "Limits and backpressure": MAX_ROOMS_PER_CONN and MAX_CONNS_PER_USER. */
 
 let node: TestNode;
 beforeAll(async () => {

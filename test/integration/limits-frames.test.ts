@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, "Limits and backpressure" (MAX_FRAME_BYTES) and "Frames" (MAX_BAD_FRAMES). */
+/** docs/protocol.md, "Limits and backpressure" (MAX_FRAME_BYTES) and "Frames" (MAX_BAD_FRAMES). */
 
 const MAX_FRAME = 2048;
 const MAX_BODY = 1024;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient, type Reply } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, "Limits and backpressure": RATE_PER_S / RATE_BURST, and 4008 past 3 * RATE_BURST refusals. */
+/** docs/protocol.md, "Limits and backpressure": RATE_PER_S / RATE_BURST, and 4008 past 3 * RATE_BURST refusals. */
 
 const RATE = 5;
 const BURST = 5;

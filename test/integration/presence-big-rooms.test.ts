@@ -5,7 +5,7 @@ import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 /**
  * docs/protocol.md, "Presence, occupancy and typing in big rooms", through a real node: above
  * PRESENCE_BATCH_ABOVE users a room's presence reaches `delta` members as `presence_delta`, one
- * per PRESENCE_BATCH_MS, while `each` members (PROTOCOL.md v1) keep one `presence` per change;
+ * per PRESENCE_BATCH_MS, while `each` members (protocol v1) keep one `presence` per change;
  * `occupancy`; typing throttled to one `on` push per TYPING_THROTTLE_MS.
  */
 

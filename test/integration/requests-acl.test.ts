@@ -3,7 +3,7 @@ import { KINDS } from '../helpers/clients.js';
 import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 
 /**
- * PROTOCOL.md, the token's `rooms` claim and the rule order: bad_request / too_large, then
+ * docs/protocol.md, the token's `rooms` claim and the rule order: bad_request / too_large, then
  * rate_limited, then forbidden, then not_joined.
  */
 

@@ -4,7 +4,7 @@ import { mintToken } from '../../src/gateway/auth.js';
 import { KINDS, TestClient, type Kind, type Reply } from '../helpers/clients.js';
 import { startNode, TEST_SECRET, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, in-band `auth` (token refresh and expiry), `ping`, and one reply per `rid`. */
+/** docs/protocol.md, in-band `auth` (token refresh and expiry), `ping`, and one reply per `rid`. */
 
 let node: TestNode;
 beforeAll(async () => {

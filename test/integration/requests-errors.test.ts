@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient, type Kind } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, "Frames": bad frames get bad_request or too_large; frames without rid get `error` pushes. */
+/** docs/protocol.md, "Frames": bad frames get bad_request or too_large; frames without rid get `error` pushes. */
 
 const MAX_BODY_BYTES = 4096; // the default
 const MAX_META_BYTES = 1024;

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient, type Frame, type Kind } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, `history` and `presence` requests: paging, defaults and bounds. */
+/** docs/protocol.md, `history` and `presence` requests: paging, defaults and bounds. */
 
 let node: TestNode;
 beforeAll(async () => {

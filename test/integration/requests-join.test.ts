@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient, type Frame, type Kind } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, `join`: the reply, recovery with `since`/`epoch`, re-joins and `presence` online pushes. */
+/** docs/protocol.md, `join`: the reply, recovery with `since`/`epoch`, re-joins and `presence` online pushes. */
 
 const RECOVERY_MAX = 3;
 

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, TestClient, type Frame, type Kind } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, `leave` and `presence` pushes: the reply, `not_joined` after it, and the grace period. */
+/** docs/protocol.md, `leave` and `presence` pushes: the reply, `not_joined` after it, and the grace period. */
 
 const GRACE_MS = 1000;
 

@@ -3,7 +3,7 @@ import { KINDS, type Frame, type Reply, type TestClient } from '../helpers/clien
 import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 
 /**
- * PROTOCOL.md, "Recovery": a `join` reply is at most RECOVERY_MAX_BYTES (default 262144) of
+ * docs/protocol.md, "Recovery": a `join` reply is at most RECOVERY_MAX_BYTES (default 262144) of
  * serialized frame; what does not fit is left for `history` with `after` (`more: true`). Also the
  * rules of `history` with `after`.
  */

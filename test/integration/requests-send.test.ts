@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KINDS } from '../helpers/clients.js';
 import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 
-/** PROTOCOL.md, `send`: sequencing, `msg` pushes, meta, and idempotency by (user, room, cid). */
+/** docs/protocol.md, `send`: sequencing, `msg` pushes, meta, and idempotency by (user, room, cid). */
 
 const DEDUPE_TTL_MS = 1000;
 

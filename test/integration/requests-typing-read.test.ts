@@ -3,7 +3,7 @@ import { KINDS, type TestClient, type Kind } from '../helpers/clients.js';
 import { nodeFor, trackedClients } from '../helpers/fixtures.js';
 import type { TestNode } from '../helpers/node.js';
 
-/** PROTOCOL.md, `typing` and `read`: requests, pushes to the other members, the typing TTL. */
+/** docs/protocol.md, `typing` and `read`: requests, pushes to the other members, the typing TTL. */
 
 const TYPING_TTL_MS = 1000;
 

@@ -1,7 +1,7 @@
 /**
  * The SDK against a real node when a rejoin's gap is larger than a `join` reply may carry
  * (RECOVERY_MAX_BYTES): it fetches the rest with `history` and `after`, and delivers every
- * message once, in seq order, live ones sent meanwhile included (PROTOCOL.md, "Recovery").
+ * message once, in seq order, live ones sent meanwhile included (docs/protocol.md, "Recovery").
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GapEvent } from '../../src/client/index.js';

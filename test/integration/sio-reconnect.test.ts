@@ -6,7 +6,7 @@ import { freePort } from '../helpers/cluster.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 
 /**
- * PROTOCOL.md: a Socket.IO client closed with a code after which a /ws client reconnects
+ * docs/protocol.md: a Socket.IO client closed with a code after which a /ws client reconnects
  * reconnects by itself with the stock socket.io-client and its default options; after the
  * others (4003 here) it does not.
  */

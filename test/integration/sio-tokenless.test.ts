@@ -7,7 +7,7 @@ import { nodeFor } from '../helpers/fixtures.js';
 import { connectPacket, eioAlive, eioHandshake, eioRequest, eioWebSocket } from './eio-support.js';
 import { until } from './http-support.js';
 
-/** PROTOCOL.md: no transport keeps a client without a valid token. */
+/** docs/protocol.md: no transport keeps a client without a valid token. */
 
 const CLOSED_AFTER_REFUSAL_MS = ENGINE_CLOSE_GRACE_MS + 2_000;
 

@@ -34,7 +34,7 @@ describe('backoffDelay (full jitter, base 0.5 s, cap 30 s)', () => {
   });
 });
 
-describe('closeAction (the close-code table of PROTOCOL.md)', () => {
+describe('closeAction (the close-code table of docs/protocol.md)', () => {
   it.each([
     [1000, 'stop'],
     [1009, 'stop'],

@@ -1,6 +1,6 @@
 /**
  * The SDK against a small fake Parley server (ws's WebSocketServer on 127.0.0.1:0) that speaks
- * enough of PROTOCOL.md. Time is a manual clock injected into the client: reconnect delays,
+ * enough of docs/protocol.md. Time is a manual clock injected into the client: reconnect delays,
  * timeouts, heartbeats and token refreshes happen only when a test advances it. Every wait is
  * on an event, with a deadline. (One file: the harness may live only in client-*.test.ts files.)
  */
@@ -70,7 +70,7 @@ class FakeServer {
   unavailable = false;
   expFor: (token: string) => number;
   heartbeat = 0;
-  /** Recovered messages are also pushed as `msg`, before and after the join reply (PROTOCOL.md allows both). */
+  /** Recovered messages are also pushed as `msg`, before and after the join reply (docs/protocol.md allows both). */
   duplicateOnRejoin = false;
   /** Most messages a join reply holds (RECOVERY_MAX): the oldest after `since`, with `more`. */
   recoveryMax = Infinity;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CID_RE, decodeObject, decodeText, ROOM_RE, type Decoded, type FrameLimits, type Request } from '../../src/gateway/frames.js';
 
-/** src/gateway/frames.ts: the decoder is total, and refuses (never clamps) what PROTOCOL.md rules out. */
+/** src/gateway/frames.ts: the decoder is total, and refuses (never clamps) what docs/protocol.md rules out. */
 
 const LIMITS: FrameLimits = { maxBodyBytes: 64, maxMetaBytes: 48 };
 const TYPES = new Set(['join', 'leave', 'send', 'typing', 'read', 'history', 'presence', 'occupancy', 'auth', 'ping']);

@@ -5,7 +5,7 @@ import type { ChatMessage } from '../../src/rooms/types.js';
 
 /**
  * src/rooms/history.ts: `join` recovery and `history` pages within RECOVERY_MAX and
- * RECOVERY_MAX_BYTES (PROTOCOL.md, "Recovery" and the `history` rules), over a room whose recent
+ * RECOVERY_MAX_BYTES (docs/protocol.md, "Recovery" and the `history` rules), over a room whose recent
  * buffer and store are plain arrays, so lost and partial history can be set up exactly.
  */
 

@@ -5,7 +5,7 @@ export type ListChange = 'none' | 'append' | 'rerender';
 
 /**
  * What the page holds about one joined room: no DOM here. The unread count follows the
- * server's definition (PROTOCOL.md: `head - lastRead`) with the local view of both: `head`
+ * server's definition (docs/protocol.md: `head - lastRead`) with the local view of both: `head`
  * grows with every message received, `readPointer` with every `read` this user made (on
  * any of their devices), so a message arriving while the room is not in view counts at once.
  */

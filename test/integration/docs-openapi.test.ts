@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createLogger, createNode, loadConfig } from '../../src/main.js';
+import { OpenApiDoc } from '../helpers/api-docs.js';
+import { startBuiltNode, startNode, TEST_ADMIN_TOKEN, type TestNode } from '../helpers/node.js';
+
+/**
+ * docs/openapi.yaml against real nodes: every documented operation is called, and each answer's
+ * status, content type and body must be a documented response of its operation.
+ */
+
+const api = new OpenApiDoc();
+const ALLOWED = 'http://allowed.example';
+
+interface Call {
+  method?: 'GET' | 'POST' | 'PUT';
+  headers?: Record<string, string>;
+  body?: string;
+  admin?: boolean;
+}
+
+/** Calls `path` on `node` and validates the answer against the document; returns status and parsed body. */
+async function call(node: TestNode, path: string, opts: Call = {}): Promise<{ status: number; body: unknown }> {
+  const method = opts.method ?? 'GET';
+  const headers: Record<string, string> = { ...(opts.admin ? { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } : {}), ...opts.headers };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${node.httpUrl}${path}`, { method, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
+  const text = await res.text();
+  api.check(method, path, res.status, res.headers.get('content-type') ?? '', text);
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // text answers stay text
+  }
+  return { status: res.status, body };
+}
+
+describe('HTTP answers match docs/openapi.yaml', () => {
+  let node: TestNode;
+  let dev: TestNode;
+  beforeAll(async () => {
+    node = await startNode({ ALLOWED_ORIGINS: ALLOWED, DRAIN_S: '3', MAX_BODY_BYTES: '64' });
+    const { config } = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' });
+    dev = await startBuiltNode(createNode(config, createLogger(config.logLevel)), config);
+  });
+  afterAll(async () => {
+    await Promise.all([node.close(), dev.close()]);
+  });
+
+  it('health and metrics', async () => {
+    expect((await call(node, '/healthz')).status).toBe(200);
+    expect((await call(node, '/readyz')).status).toBe(200);
+    const metrics = await call(node, '/metrics');
+    expect(metrics.body).toContain('parley_connections');
+  });
+
+  it('the admin API', async () => {
+    expect((await call(node, '/admin/stats', { admin: true })).status).toBe(200);
+    expect((await call(node, '/admin/stats', { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    const posted = await call(node, '/admin/rooms/docs-room/messages', { method: 'POST', admin: true, body: JSON.stringify({ cid: 'm1', body: 'hello', meta: { pinned: true } }) });
+    expect(posted.status).toBe(200);
+    expect((await call(node, '/admin/rooms/docs-room/messages', { method: 'POST', admin: true, body: '[1]' })).status).toBe(400);
+    expect((await call(node, '/admin/rooms/docs-room/messages', { method: 'POST', admin: true, body: JSON.stringify({ cid: 'm2', body: 'x'.repeat(65) }) })).status).toBe(413);
+    const page = await call(node, '/admin/rooms/docs-room/messages?limit=10', { admin: true });
+    expect(page.body).toMatchObject({ room: 'docs-room', messages: [{ cid: 'm1', from: 'system' }] });
+    expect((await call(node, '/admin/rooms/docs-room/messages?before=0', { admin: true })).status).toBe(400);
+
+    // Someone online, so that rooms and presence list something.
+    const ws = new WebSocket(`${node.wsUrl}?token=${await node.token('alice')}`);
+    await new Promise((resolve, reject) => {
+      ws.once('message', resolve);
+      ws.once('error', reject);
+    });
+    const joined = new Promise((resolve) => ws.once('message', resolve));
+    ws.send(JSON.stringify({ t: 'join', rid: 1, room: 'docs-room' }));
+    await joined;
+    try {
+      expect((await call(node, '/admin/rooms?limit=5', { admin: true })).body).toMatchObject({ rooms: [{ room: 'docs-room', occupancy: 1 }] });
+      expect((await call(node, '/admin/rooms?limit=0', { admin: true })).status).toBe(400);
+      expect((await call(node, '/admin/rooms/docs-room/presence', { admin: true })).body).toMatchObject({ occupancy: 1, members: [{ user: 'alice', devices: 1 }] });
+      expect((await call(node, '/admin/rooms/bad%20room/presence', { admin: true })).status).toBe(400);
+      expect((await call(node, '/admin/rooms/docs-room/occupancy', { admin: true })).body).toEqual({ room: 'docs-room', users: 1, devices: 1 });
+      expect((await call(node, '/admin/rooms/bad%20room/occupancy', { admin: true })).status).toBe(400);
+      expect((await call(node, '/admin/users/alice/presence', { admin: true })).body).toEqual({ user: 'alice', online: true, devices: 1, rooms: ['docs-room'] });
+      expect((await call(node, `/admin/users/${'u'.repeat(129)}/presence`, { admin: true })).status).toBe(400);
+      expect((await call(node, '/admin/users/alice/disconnect', { method: 'POST', admin: true, body: JSON.stringify({ code: 1000 }) })).status).toBe(400);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
+      expect((await call(node, '/admin/users/alice/disconnect', { method: 'POST', admin: true, body: '' })).body).toEqual({ disconnected: 1 });
+      expect(await closed).toBe(4003);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('the token check on GET /ws', async () => {
+    expect((await call(node, '/ws')).status).toBe(401);
+    expect((await call(node, `/ws?token=${await node.token('alice')}`)).status).toBe(426);
+    expect((await call(node, '/ws', { headers: { authorization: `Bearer ${await node.token('alice')}`, origin: 'http://elsewhere.example' } })).status).toBe(403);
+  });
+
+  it('the dev routes, in and outside dev mode', async () => {
+    expect((await call(node, '/dev/token', { method: 'POST', body: JSON.stringify({ user: 'alice' }) })).status).toBe(404);
+    expect((await call(node, '/')).status).toBe(404);
+    expect((await call(dev, '/dev/token', { method: 'POST', body: JSON.stringify({ user: 'alice', rooms: ['lobby'] }) })).status).toBe(200);
+    expect((await call(dev, '/dev/token', { method: 'POST', body: JSON.stringify({ user: '' }) })).status).toBe(400);
+    expect([200, 404]).toContain((await call(dev, '/')).status);
+  });
+
+  it('readiness and the token check while draining', async () => {
+    const draining = node.node.drain();
+    expect((await call(node, '/readyz')).body).toMatchObject({ status: 'draining', checks: { draining: 'yes' } });
+    expect((await call(node, `/ws?token=${await node.token('alice')}`)).status).toBe(503);
+    // The node closes itself after DRAIN_S.
+    await draining;
+  });
+
+  it('every documented operation was called', () => {
+    const called = new Set([...api.exercised].map((k) => k.split(' ').slice(0, 2).join(' ')));
+    const operations = api.operations().map((o) => `${o.method} ${o.template}`);
+    expect(operations.filter((o) => !called.has(o))).toEqual([]);
+    // Not provoked here: a failing dependency (500, 503), the admin routes' shared 401/404 (401 is
+    // exercised on /admin/stats), and the demo page, which needs `npm run build` first.
+    const untested = api.responseKeys().filter((k) => !api.exercised.has(k));
+    expect(untested.filter((k) => !/^[A-Z]+ \/admin\/.* (401|404|500|503)$/.test(k) && k !== 'GET / 200')).toEqual([]);
+  });
+});
