@@ -40,7 +40,7 @@ export interface RoomTrack {
   pushed: Set<number>;
   /** A `msg` push of a seq already pushed once: a duplicate delivery. */
   pushDups: number;
-  /** A `msg` push of a seq a join reply already carried: allowed (PROTOCOL.md "Recovery"). */
+  /** A `msg` push of a seq a join reply already carried: allowed (docs/protocol.md "Recovery"). */
   overlaps: number;
   /** A rejoin whose reply named another epoch or said the history was lost. */
   resets: number;

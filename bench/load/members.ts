@@ -78,7 +78,7 @@ function onClose(e: Entry, code: number): void {
   void reconnect(e, e.args.failoverPort);
 }
 
-/** Full-jitter exponential backoff (PROTOCOL.md: base 0.5 s, cap 30 s), bounded in attempts. */
+/** Full-jitter exponential backoff (docs/protocol.md "Reconnecting": base 0.5 s, cap 30 s), bounded in attempts. */
 async function reconnect(e: Entry, port: number): Promise<void> {
   for (let attempt = 0; attempt < 30 && !closing; attempt++) {
     await sleep(Math.random() * Math.min(30_000, 500 * 2 ** attempt));
