@@ -17,7 +17,7 @@ export const ENV_DESCRIPTIONS: Readonly<Record<keyof typeof envSchema.shape, str
   JWT_SECRET: 'HS256/384/512 shared secret, at least 32 bytes',
   JWT_PUBLIC_KEY: 'PEM public key for RS*/PS*/ES*/EdDSA tokens',
   JWT_JWKS_URL: 'JWKS URL for RS*/PS*/ES*/EdDSA tokens (instead of JWT_PUBLIC_KEY)',
-  JWT_ALGORITHMS: 'comma-separated allowlist (unset: HS256 with JWT_SECRET, every asymmetric one with a key)',
+  JWT_ALGORITHMS: 'comma-separated allowlist (unset: HS256/384/512 with JWT_SECRET, every asymmetric one with a key)',
   JWT_ISSUER: 'required `iss` claim, when set',
   JWT_AUDIENCE: 'required `aud` claim, when set',
   JWT_CLOCK_TOLERANCE_S: 'leeway in seconds for `exp` and `nbf`',

@@ -262,7 +262,7 @@ function resolveAlgorithms(e: Env, secret: string | undefined): JwtAlgorithm[] {
   const symmetric = secret !== undefined;
   const asymmetric = e.JWT_PUBLIC_KEY !== undefined || e.JWT_JWKS_URL !== undefined;
   if (e.JWT_ALGORITHMS.length === 0) {
-    return [...(symmetric ? ['HS256' as const] : []), ...(asymmetric ? ASYMMETRIC : [])];
+    return [...(symmetric ? (['HS256', 'HS384', 'HS512'] as const) : []), ...(asymmetric ? ASYMMETRIC : [])];
   }
   for (const alg of e.JWT_ALGORITHMS) {
     if (HS.has(alg) && !symmetric) throw new ConfigError('JWT_ALGORITHMS', `${alg} needs JWT_SECRET`);

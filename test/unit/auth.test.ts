@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { base64url, CompactSign, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT } from 'jose';
 import type { CryptoKey, JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, type AuthConfig, type JwtAlgorithm } from '../../src/config/index.js';
+import { ConfigError, loadConfig, type AuthConfig, type JwtAlgorithm } from '../../src/config/index.js';
 import { AuthError, MAX_TOKEN_CHARS, mintToken, TokenVerifier, type AuthReason } from '../../src/gateway/auth.js';
 import { ParleyError } from '../../src/shared/errors.js';
 
 const SECRET = new Uint8Array(randomBytes(32));
 const OTHER_SECRET = new Uint8Array(randomBytes(32));
+/** A secret as JWT_SECRET carries it (text). */
+const SECRET_TEXT = new TextEncoder().encode(randomBytes(24).toString('base64'));
 const ASYMMETRIC: JwtAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -72,6 +74,13 @@ describe('TokenVerifier: valid tokens', () => {
     expect(identity.rooms.allows('general')).toBe(true);
     expect(identity.rooms.allows('team-red')).toBe(true);
     expect(identity.rooms.allows('random')).toBe(false);
+  });
+
+  it('accepts HS384 and HS512 with the default allowlist of a configured secret', async () => {
+    const auth = loadConfig({ JWT_SECRET: new TextDecoder().decode(SECRET_TEXT) }).config.auth;
+    for (const alg of ['HS256', 'HS384', 'HS512']) {
+      expect((await new TokenVerifier(auth).verify(await sign(SECRET_TEXT, alg))).user).toBe('alice');
+    }
   });
 
   it('applies defaultRooms when the token has no rooms claim', async () => {

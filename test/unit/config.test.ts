@@ -51,7 +51,7 @@ describe('defaults', () => {
       keyPrefix: 'parley',
       redisClusterNodes: [],
     });
-    expect(config.auth).toMatchObject({ algorithms: ['HS256'], clockToleranceS: 0, defaultRooms: [] });
+    expect(config.auth).toMatchObject({ algorithms: ['HS256', 'HS384', 'HS512'], clockToleranceS: 0, defaultRooms: [] });
     expect(config.auth.secret).toEqual(new TextEncoder().encode(SECRET));
     expect(config.adminToken).toBeUndefined();
     expect(config.nodeId.length).toBeGreaterThan(0);
@@ -258,8 +258,8 @@ describe('ADMIN_PORT', () => {
 });
 
 describe('JWT_ALGORITHMS against the configured keys', () => {
-  it('defaults to HS256 with a secret, the asymmetric family with a PEM key, both with both', () => {
-    expect(loadConfig(KEYED).config.auth.algorithms).toEqual(['HS256']);
+  it('defaults to HS256/384/512 with a secret, the asymmetric family with a PEM key, both with both', () => {
+    expect(loadConfig(KEYED).config.auth.algorithms).toEqual(['HS256', 'HS384', 'HS512']);
     const pemOnly = loadConfig({ JWT_PUBLIC_KEY: RSA_PEM }).config.auth.algorithms;
     expect(pemOnly).toContain('RS256');
     expect(pemOnly).toContain('EdDSA');
