@@ -1,13 +1,25 @@
-import { ephemeralTopic, mainTopic, type PushFrame, type Transport } from './transport.js';
+import { batchTopic, ephemeralTopic, mainTopic, type PushFrame, type Transport } from './transport.js';
 import type { WebSocket } from './uws.js';
 
-/** Transport over a native uWS WebSocket (`/ws`): JSON text frames, rooms as uWS topics. */
+/**
+ * Transport over a native uWS WebSocket (`/ws`): JSON text frames, rooms as uWS topics. A
+ * `batch` connection (`/ws?batch=1`) takes its rooms' messages and reads from the batch topic,
+ * where a turn's pushes of a room come as one array frame.
+ */
 export class NativeTransport<T> implements Transport {
   readonly kind = 'ws';
   open = true;
   private ephemeral = true;
 
-  constructor(readonly ws: WebSocket<T>) {}
+  constructor(
+    readonly ws: WebSocket<T>,
+    readonly batch = false,
+  ) {}
+
+  /** The topic this connection takes a room's `msg` and `read` pushes from. */
+  mainTopicOf(room: string): string {
+    return this.batch ? batchTopic(room) : mainTopic(room);
+  }
 
   push(frame: PushFrame): void {
     this.sendText(JSON.stringify(frame));
@@ -20,13 +32,13 @@ export class NativeTransport<T> implements Transport {
 
   subscribe(room: string): void {
     if (!this.open) return;
-    this.ws.subscribe(mainTopic(room));
+    this.ws.subscribe(this.mainTopicOf(room));
     if (this.ephemeral) this.ws.subscribe(ephemeralTopic(room));
   }
 
   unsubscribe(room: string): void {
     if (!this.open) return;
-    this.ws.unsubscribe(mainTopic(room));
+    this.ws.unsubscribe(this.mainTopicOf(room));
     this.ws.unsubscribe(ephemeralTopic(room));
   }
 

@@ -31,6 +31,10 @@ export interface Transport {
   ping(): void;
 }
 
-/** uWS topic and Socket.IO room names of a room's two channels. */
+/**
+ * uWS topic and Socket.IO room names of a room's channels. `/ws` clients that accept batched
+ * frames take the main channel's pushes from the batch topic instead, one frame per turn.
+ */
 export const mainTopic = (room: string): string => `m:${room}`;
+export const batchTopic = (room: string): string => `b:${room}`;
 export const ephemeralTopic = (room: string): string => `e:${room}`;
