@@ -20,6 +20,8 @@ export interface ClientOptions {
   clock?: Clock;
   /** Frames over this many bytes are refused locally (`too_large`), as the server would close. Default 65 536. */
   maxFrameBytes?: number;
+  /** Ask the server for batched frames (`/ws?batch=1`): fewer frames in a burst. Default true. */
+  batch?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -29,6 +31,7 @@ export interface ResolvedOptions {
   backoff: BackoffOptions;
   clock: Clock;
   maxFrameBytes: number;
+  batch: boolean;
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -47,6 +50,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     },
     clock: options.clock ?? systemClock,
     maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? 65_536),
+    batch: options.batch ?? true,
   };
 }
 
