@@ -14,6 +14,8 @@ export interface ClientOptions {
   port: number;
   token: string;
   localAddress?: string;
+  /** /ws only: ask for batched frames (`?batch=1`). */
+  batch?: boolean;
   timeoutMs: number;
   /** Latency samples: called with receive time minus the send time found in the body. */
   onLatency?: (ms: number) => void;
@@ -58,7 +60,7 @@ export class BenchClient {
       ready = (ok, why) => (ok ? resolve() : reject(new Error(why ?? 'refused')));
     });
     const onLatency = opts.onLatency;
-    const path = opts.kind === 'ws' ? `/ws?token=${encodeURIComponent(opts.token)}` : '/socket.io/?EIO=4&transport=websocket';
+    const path = opts.kind === 'ws' ? `/ws?token=${encodeURIComponent(opts.token)}${opts.batch ? '&batch=1' : ''}` : '/socket.io/?EIO=4&transport=websocket';
     const ws = await RawWs.connect({
       port: opts.port,
       path,

@@ -7,6 +7,8 @@ export interface FanoutPlan {
   kind: Kind;
   /** Mint real tokens with this secret (Parley). */
   secret?: string;
+  /** Subscribers ask for batched frames (`/ws?batch=1`). */
+  batch?: boolean;
   subscribers: number;
   /** Subscribers are split evenly over these ports (one per node); the publisher uses the first. */
   ports: number[];
@@ -60,7 +62,7 @@ export async function runFanout(plan: FanoutPlan): Promise<FanoutResult> {
 
 async function measure(plan: FanoutPlan, gens: Generator[]): Promise<FanoutResult> {
   const room = `bench-${plan.tag}`;
-  const target = (port: number) => ({ kind: plan.kind, port, ...(plan.secret ? { secret: plan.secret } : {}) });
+  const target = (port: number) => ({ kind: plan.kind, port, ...(plan.secret ? { secret: plan.secret } : {}), ...(plan.batch ? { batch: true } : {}) });
   const perGen = Math.ceil(plan.subscribers / gens.length);
   const connected = await Promise.all(
     gens.map(async (g, gi) => {

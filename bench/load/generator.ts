@@ -9,6 +9,8 @@ export interface Target {
   port: number;
   /** Mint a real HS256 token per connection with this secret (Parley); otherwise a dummy one. */
   secret?: string;
+  /** /ws only: connect with `?batch=1`. */
+  batch?: boolean;
 }
 
 export interface ConnectArgs {
@@ -63,6 +65,7 @@ async function connectOne(args: ConnectArgs, n: number): Promise<BenchClient> {
   const client = await BenchClient.connect({
     kind: args.target.kind,
     port: args.target.port,
+    ...(args.target.batch ? { batch: true } : {}),
     token: await token(args.target, `${args.userPrefix}${n}`),
     localAddress: args.localAddresses[n % args.localAddresses.length]!,
     timeoutMs: REQUEST_TIMEOUT_MS,
