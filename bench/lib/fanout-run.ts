@@ -7,6 +7,8 @@ export interface FanoutPlan {
   kind: Kind;
   /** Mint real tokens with this secret (Parley). */
   secret?: string;
+  /** Subscribers ask for batched frames (`/ws?batch=1`). */
+  batch?: boolean;
   subscribers: number;
   /** Subscribers are split evenly over these ports (one per node); the publisher uses the first. */
   ports: number[];
@@ -20,8 +22,6 @@ export interface FanoutPlan {
   bodyBytes: number;
   /** Every n-th subscriber samples latency (0: none). */
   sampleEvery: number;
-  /** Subscribers connect with `?batch=1`. */
-  batch?: boolean;
   /** Server processes whose CPU use is reported for the measured window. */
   serverPids: number[];
 }

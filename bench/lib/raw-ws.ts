@@ -12,7 +12,10 @@ export interface RawWsOptions {
   port: number;
   path: string;
   localAddress?: string;
-  /** Text frames starting with these bytes are only counted (and sampled), never decoded. */
+  /**
+   * Text frames starting with these bytes are only counted (and sampled), never decoded; so is
+   * each element starting with them in an array frame (batched pushes).
+   */
   countPrefix: Buffer;
   /** Called for counted frames when set: the payload is `buf[start, end)`, valid during the call. */
   onCounted?: (buf: Buffer, start: number, end: number) => void;
@@ -144,6 +147,11 @@ export class RawWs {
       if (counted) {
         this.counted++;
         this.opts.onCounted?.(buf, start, end);
+      } else if (buf[start] === 0x5b) {
+        for (let at = buf.indexOf(prefix, start); at >= 0 && at < end; at = buf.indexOf(prefix, at + prefix.length)) {
+          this.counted++;
+          this.opts.onCounted?.(buf, at, end);
+        }
       } else {
         this.opts.onText(buf.toString('utf8', start, end), this);
       }

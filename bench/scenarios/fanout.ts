@@ -7,6 +7,8 @@ export interface System {
   name: string;
   server: ServerKind;
   kind: Kind;
+  /** Subscribers connect with `/ws?batch=1`. */
+  batch?: boolean;
 }
 
 export const SYSTEMS: System[] = [
@@ -37,6 +39,7 @@ export async function fanoutOnce(system: System, tag: string, opts: BenchOptions
       tag,
       kind: system.kind,
       ...(system.server === 'parley' ? { secret: BENCH_SECRET } : {}),
+      ...(system.batch ? { batch: true } : {}),
       ports: [server.port],
       serverPids: [server.pid],
       gens: opts.gens,
@@ -61,12 +64,15 @@ export function fanoutRows(system: string, r: FanoutResult): Row[] {
   ];
 }
 
+/** Fan-out only: Parley's /ws with subscribers that accept batched frames. */
+const PARLEY_BATCH: System = { name: 'Parley /ws batch', server: 'parley', kind: 'ws', batch: true };
+
 export const fanout: Scenario = {
   name: 'fanout',
   async run(opts): Promise<ScenarioResult> {
     const raw: Record<string, FanoutResult | { error: string }> = {};
     const rows: Row[] = [];
-    for (const [i, system] of SYSTEMS.entries()) {
+    for (const [i, system] of [...SYSTEMS, PARLEY_BATCH].entries()) {
       try {
         const r = await fanoutOnce(system, `fanout${i}`, opts);
         raw[system.name] = r;
@@ -87,6 +93,7 @@ export const fanout: Scenario = {
       raw: { sizes: fanoutSizes(opts), parleyEnv: PARLEY_FANOUT_ENV, results: raw },
       ratios: [
         ratio('fan-out: Parley /ws / raw uWS', dps('Parley /ws'), dps('raw uWS publish'), '>=', 0.6),
+        ratio('fan-out: Parley /ws batch / raw uWS', dps('Parley /ws batch'), dps('raw uWS publish'), '>=', 0.6),
         ratio('fan-out: Parley Socket.IO / stock Socket.IO', dps('Parley Socket.IO'), dps('stock Socket.IO'), '>=', 2),
       ],
     };

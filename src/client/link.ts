@@ -117,7 +117,7 @@ export class Link {
     if (this.#stopped) return;
     let conn: Connection;
     try {
-      conn = new Connection(this.opts.WebSocket, endpointUrl(this.url, token), {
+      conn = new Connection(this.opts.WebSocket, endpointUrl(this.url, token, this.opts.batch), {
         onFrame: (frame) => this.#onFrame(conn, frame),
         onClose: (info) => this.#onLost(conn, info),
       });

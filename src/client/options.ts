@@ -31,6 +31,8 @@ export interface ClientOptions {
    * the global `fetch` when the WebSocket is the host's own, else none.
    */
   fetch?: FetchLike | false;
+  /** Ask the server for batched frames (`/ws?batch=1`): fewer frames in a burst. Default true. */
+  batch?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -42,6 +44,7 @@ export interface ResolvedOptions {
   maxFrameBytes: number;
   presence: 'each' | 'delta';
   fetch: FetchLike | undefined;
+  batch: boolean;
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -62,6 +65,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? 65_536),
     presence: presenceMode(options.presence),
     fetch: options.fetch === false ? undefined : (options.fetch ?? (options.WebSocket === undefined ? globalFetch() : undefined)),
+    batch: options.batch ?? true,
   };
 }
 

@@ -55,10 +55,11 @@ export function globalWebSocket(): WebSocketConstructor | undefined {
 }
 
 /**
- * The `/ws` URL with the token in `?token=` (browsers cannot set headers). `http(s)` becomes
- * `ws(s)`; a path not ending in `/ws` gets `/ws` appended.
+ * The `/ws` URL with the token in `?token=` (browsers cannot set headers) and, with `batch`,
+ * `batch=1`: the server may then send a room's pushes of one turn as one array frame.
+ * `http(s)` becomes `ws(s)`; a path not ending in `/ws` gets `/ws` appended.
  */
-export function endpointUrl(base: string, token: string): string {
+export function endpointUrl(base: string, token: string, batch = true): string {
   const origin = (globalThis as { location?: { href?: string } }).location?.href;
   const url = origin === undefined ? new URL(base) : new URL(base, origin);
   if (url.protocol === 'http:') url.protocol = 'ws:';
@@ -66,6 +67,8 @@ export function endpointUrl(base: string, token: string): string {
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new TypeError(`not a WebSocket URL: ${base}`);
   if (!url.pathname.endsWith('/ws')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws`;
   url.searchParams.set('token', token);
+  if (batch) url.searchParams.set('batch', '1');
+  else url.searchParams.delete('batch');
   return url.toString();
 }
 
@@ -86,7 +89,10 @@ export async function tokenRefused(fetch: FetchLike, wsUrl: string, timeoutMs: n
   }
 }
 
-/** One WebSocket: parses frames, and turns its error/close events into one `onClose`. */
+/**
+ * One WebSocket: parses frames, and turns its error/close events into one `onClose`. An array
+ * frame (batched pushes) is handed on element by element, in order.
+ */
 export class Connection {
   readonly #ws: WebSocketLike;
   #done = false;
@@ -101,9 +107,11 @@ export class Connection {
     const ws = new WebSocket(url);
     this.#ws = ws;
     ws.onmessage = (event: MessageEventLike) => {
-      if (this.#done) return;
-      const frame = parseFrame(event.data);
-      if (frame) handlers.onFrame(frame);
+      for (const frame of parseFrames(event.data)) {
+        // A handler may have closed the connection: the rest of the batch is not reported.
+        if (this.#done) return;
+        handlers.onFrame(frame);
+      }
     };
     ws.onopen = () => {
       this.#opened = true;
@@ -171,15 +179,18 @@ function errorText(event: ErrorEventLike): string {
   return '';
 }
 
-function parseFrame(data: unknown): ServerFrame | undefined {
-  if (typeof data !== 'string') return undefined;
+/** The frames of one text frame: a frame object, or an array of them; anything else is skipped. */
+export function parseFrames(data: unknown): ServerFrame[] {
+  if (typeof data !== 'string') return [];
   let value: unknown;
   try {
     value = JSON.parse(data);
   } catch {
-    return undefined;
+    return [];
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  if (typeof (value as { t?: unknown }).t !== 'string') return undefined;
-  return value as ServerFrame;
+  return Array.isArray(value) ? value.filter(isFrame) : isFrame(value) ? [value] : [];
+}
+
+function isFrame(value: unknown): value is ServerFrame {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { t?: unknown }).t === 'string';
 }

@@ -11,6 +11,8 @@ import type { TemplatedApp, WebSocket } from './uws.js';
 interface WsData {
   connId: string;
   identity: Identity;
+  /** The client asked for batched frames (`?batch=1`). */
+  batch: boolean;
   transport?: NativeTransport<WsData>;
   session?: Session;
 }
@@ -24,6 +26,17 @@ export interface EndpointHooks {
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * The `batch` query flag of `/ws`: absent, empty or `0` is the default (one push object per
+ * frame), `1` opts in to batched frames; any other value is refused (undefined here) rather
+ * than guessed, so a client never gets frames it did not expect.
+ */
+export function parseBatchFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
+  return undefined;
+}
 
 /** Room above 2 * SLOW_BYTES for the traffic of one slow-consumer sweep (100 ms). */
 const BACKSTOP_HEADROOM_BYTES = 4 * 1024 * 1024;
@@ -71,6 +84,14 @@ export function mountNativeEndpoint(
       const extensions = req.getHeader('sec-websocket-extensions');
       const origin = req.getHeader('origin') || undefined;
       const token = BEARER.exec(req.getHeader('authorization'))?.[1] ?? (req.getQuery('token') || undefined);
+      const batch = parseBatchFlag(req.getQuery('batch'));
+      if (batch === undefined) {
+        // Before admission: a malformed request is refused whatever its token, and counts nowhere.
+        res.cork(() => {
+          res.writeStatus(statusLine(400)).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'bad_request', message: 'batch must be 0 or 1' } }));
+        });
+        return;
+      }
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
@@ -93,7 +114,7 @@ export function mountNativeEndpoint(
           // reconnect in ten under churn). The price: uWS prints a "writes must be made from
           // within a corked callback" warning to stderr for each upgrade.
           // test/integration/ws-upgrade.test.ts covers it.
-          res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity }, key, protocol, extensions, context);
+          res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity, batch }, key, protocol, extensions, context);
         },
         (err: unknown) => {
           logger.error({ err }, 'upgrade failed');
@@ -104,7 +125,7 @@ export function mountNativeEndpoint(
 
     open: (ws) => {
       const data = ws.getUserData();
-      const transport = new NativeTransport<WsData>(ws);
+      const transport = new NativeTransport<WsData>(ws, data.batch);
       data.transport = transport;
       data.session = hooks.opened(data.connId, data.identity, transport);
     },

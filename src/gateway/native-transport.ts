@@ -1,8 +1,12 @@
 import type { PresenceMode } from '../rooms/ports.js';
-import { ephemeralTopics, mainTopic, type PushFrame, type Transport } from './transport.js';
+import { batchTopic, ephemeralTopics, mainTopic, type PushFrame, type Transport } from './transport.js';
 import type { WebSocket } from './uws.js';
 
-/** Transport over a native uWS WebSocket (`/ws`): JSON text frames, rooms as uWS topics. */
+/**
+ * Transport over a native uWS WebSocket (`/ws`): JSON text frames, rooms as uWS topics. A
+ * `batch` connection (`/ws?batch=1`) takes its rooms' messages and reads from the batch topic,
+ * where a turn's pushes of a room come as one array frame.
+ */
 export class NativeTransport<T> implements Transport {
   readonly kind = 'ws';
   open = true;
@@ -10,7 +14,15 @@ export class NativeTransport<T> implements Transport {
   /** The presence mode of each subscribed room. */
   private readonly modes = new Map<string, PresenceMode>();
 
-  constructor(readonly ws: WebSocket<T>) {}
+  constructor(
+    readonly ws: WebSocket<T>,
+    readonly batch = false,
+  ) {}
+
+  /** The topic this connection takes a room's `msg` and `read` pushes from. */
+  mainTopicOf(room: string): string {
+    return this.batch ? batchTopic(room) : mainTopic(room);
+  }
 
   push(frame: PushFrame): void {
     this.sendText(JSON.stringify(frame));
@@ -26,7 +38,7 @@ export class NativeTransport<T> implements Transport {
     const before = this.modes.get(room);
     if (before !== undefined && before !== presence) for (const topic of ephemeralTopics(room, before)) this.ws.unsubscribe(topic);
     this.modes.set(room, presence);
-    this.ws.subscribe(mainTopic(room));
+    this.ws.subscribe(this.mainTopicOf(room));
     if (this.ephemeral) for (const topic of ephemeralTopics(room, presence)) this.ws.subscribe(topic);
   }
 
@@ -34,7 +46,7 @@ export class NativeTransport<T> implements Transport {
     const mode = this.modes.get(room) ?? 'each';
     this.modes.delete(room);
     if (!this.open) return;
-    this.ws.unsubscribe(mainTopic(room));
+    this.ws.unsubscribe(this.mainTopicOf(room));
     for (const topic of ephemeralTopics(room, mode)) this.ws.unsubscribe(topic);
   }
 

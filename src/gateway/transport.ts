@@ -35,8 +35,12 @@ export interface Transport {
   ping(): void;
 }
 
-/** uWS topic and Socket.IO room names of a room's channels. */
+/**
+ * uWS topic and Socket.IO room names of a room's channels. `/ws` clients that accept batched
+ * frames take the main channel's pushes from the batch topic instead, one frame per turn.
+ */
 export const mainTopic = (room: string): string => `m:${room}`;
+export const batchTopic = (room: string): string => `b:${room}`;
 /** Typing, and presence changes of a room that is not batching: every member. */
 export const ephemeralTopic = (room: string): string => `e:${room}`;
 /** Presence changes of a batching room, one by one: the members in `each` mode. */

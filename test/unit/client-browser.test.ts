@@ -55,7 +55,7 @@ describe('ParleyClient over a browser WebSocket', () => {
     client.on('reconnect', (e) => delays.push(e.delay));
     await vi.advanceTimersByTimeAsync(10 + 250 + 10 + 500 + 10);
     expect(tokens()).toEqual(['tok1', 'tok2', 'tok3']);
-    expect(FailingBrowserSocket.urls[0]).toBe('wss://chat.example/ws?token=tok1');
+    expect(FailingBrowserSocket.urls[0]).toBe('wss://chat.example/ws?token=tok1&batch=1');
     expect(delays).toEqual([250, 500, 1000]);
     expect(client.state).toBe('connecting');
   });

@@ -48,6 +48,8 @@ type Frame = { t: string; rid?: number | string } & Record<string, unknown>;
 interface Conn {
   ws: WebSocket;
   token: string;
+  /** The client asked for batched frames (`?batch=1`). */
+  batch: boolean;
   rooms: Set<string>;
   frames: Frame[];
 }
@@ -147,6 +149,22 @@ class FakeServer {
     return m;
   }
 
+  /** Messages from another user in one turn: one array frame to batch clients (a read push among them). */
+  publishBatch(name: string, bodies: string[]): void {
+    const room = this.#room(name);
+    const frames: object[] = [];
+    for (const body of bodies) {
+      const m: ChatMessage = { room: name, seq: ++room.head, cid: `x${room.head}`, from: 'other', body, ts: room.head };
+      room.msgs.push(m);
+      frames.push({ t: 'msg', ...m }, { t: 'read', room: name, user: 'other', seq: m.seq });
+    }
+    for (const c of this.conns) {
+      if (!c.rooms.has(name) || c.ws.readyState !== WebSocket.OPEN) continue;
+      if (c.batch) c.ws.send(JSON.stringify(frames));
+      else for (const f of frames) c.ws.send(JSON.stringify(f));
+    }
+  }
+
   /** The room lost its state: a new epoch, the sequence starts again. */
   resetRoom(name: string, epoch: string): void {
     this.rooms.set(name, { epoch, head: 0, msgs: [] });
@@ -162,7 +180,7 @@ class FakeServer {
   }
 
   #open(ws: WebSocket, url: URL): void {
-    const conn: Conn = { ws, token: url.searchParams.get('token') ?? '', rooms: new Set(), frames: [] };
+    const conn: Conn = { ws, token: url.searchParams.get('token') ?? '', batch: url.searchParams.get('batch') === '1', rooms: new Set(), frames: [] };
     this.conns.push(conn);
     const n = this.conns.length;
     this.#push(conn, { t: 'hello', session: `s${n}`, user: 'me', node: 'n1', exp: this.expFor(conn.token), heartbeat: this.heartbeat });
@@ -310,6 +328,29 @@ describe('ParleyClient against a fake server', () => {
     expect((await client.history('r', { limit: 10 })).messages.map((m) => m.body)).toEqual(['hello']);
     await expect(client.ping()).resolves.toEqual({});
     expect(server.last.frames.map((f) => f.rid)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('asks for batched frames and takes an array frame element by element, in order', async () => {
+    const { client, msgs } = await setup();
+    expect(server.last.batch).toBe(true);
+    await client.join('r');
+    const reads: number[] = [];
+    client.on('read', (e) => reads.push(e.seq));
+    const third = next(client, 'msg', (m) => m.seq === 3);
+    server.publishBatch('r', ['a', 'b', 'c']);
+    await third;
+    expect(msgs.map((m) => [m.seq, m.body])).toEqual([[1, 'a'], [2, 'b'], [3, 'c']]);
+    expect(reads).toEqual([1, 2, 3]);
+  });
+
+  it('with batch: false, connects without ?batch=1 and gets one frame per push', async () => {
+    const { client, msgs } = await setup({ token: 't1' }, { batch: false });
+    expect(server.last.batch).toBe(false);
+    await client.join('r');
+    const second = next(client, 'msg', (m) => m.seq === 2);
+    server.publishBatch('r', ['a', 'b']);
+    await second;
+    expect(msgs.map((m) => m.body)).toEqual(['a', 'b']);
   });
 
   it('rejects with the protocol error code, and with timeout when no reply comes', async () => {

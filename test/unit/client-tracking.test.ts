@@ -5,7 +5,7 @@ import { Outbox, isValidCid, newCid } from '../../src/client/outbox.js';
 import { RoomTracker } from '../../src/client/rooms.js';
 import type { GapEvent } from '../../src/client/rooms.js';
 import { TimerGroup } from '../../src/client/timers.js';
-import { endpointUrl } from '../../src/client/transport.js';
+import { endpointUrl, parseFrames } from '../../src/client/transport.js';
 import type { ChatMessage, JoinReply } from '../../src/client/types.js';
 
 const msg = (seq: number, room = 'r'): ChatMessage => ({ room, seq, cid: `c${seq}`, from: 'u', body: `m${seq}`, ts: seq });
@@ -208,9 +208,20 @@ describe('TimerGroup.sleep', () => {
 
 describe('endpointUrl', () => {
   it('targets /ws with the token in ?token=', () => {
-    expect(endpointUrl('ws://h:1', 'a.b.c')).toBe('ws://h:1/ws?token=a.b.c');
-    expect(endpointUrl('https://h/chat/', 't')).toBe('wss://h/chat/ws?token=t');
-    expect(endpointUrl('ws://h/ws?x=1', 't t')).toBe('ws://h/ws?x=1&token=t+t');
+    expect(endpointUrl('ws://h:1', 'a.b.c')).toBe('ws://h:1/ws?token=a.b.c&batch=1');
+    expect(endpointUrl('https://h/chat/', 't')).toBe('wss://h/chat/ws?token=t&batch=1');
+    expect(endpointUrl('ws://h/ws?x=1', 't t')).toBe('ws://h/ws?x=1&token=t+t&batch=1');
+    expect(endpointUrl('ws://h/ws?batch=1', 't', false)).toBe('ws://h/ws?token=t');
     expect(() => endpointUrl('ftp://h', 't')).toThrow(TypeError);
+  });
+});
+
+describe('parseFrames', () => {
+  it('takes one frame object, or the frames of an array in order; skips what is not a frame', () => {
+    expect(parseFrames('{"t":"msg","seq":1}')).toEqual([{ t: 'msg', seq: 1 }]);
+    expect(parseFrames('[{"t":"msg","seq":1},{"t":"read","seq":1},{"t":"msg","seq":2}]').map((f) => f.t)).toEqual(['msg', 'read', 'msg']);
+    expect(parseFrames('[{"t":"msg"},7,null,{"x":1},[{"t":"msg"}]]')).toEqual([{ t: 'msg' }]);
+    for (const bad of ['nope', '7', 'null', '{"x":1}', '[]']) expect(parseFrames(bad)).toEqual([]);
+    expect(parseFrames(new ArrayBuffer(2))).toEqual([]);
   });
 });
