@@ -61,6 +61,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
       nodeTtlS: config.timing.nodeTtlS,
       graceS: config.timing.presenceGraceS,
       onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
+      onNodeReaped: (node) => logger.info({ reaped: node }, 'reaped the presence entries of a dead node'),
     }),
     bus,
     queue,
