@@ -16,6 +16,8 @@ export class SessionRegistry implements LocalConnections {
   private readonly byRoom = new Map<string, Set<Session>>();
   /** Sessions currently past SLOW_BYTES: their typing/presence pushes are skipped. */
   readonly slow = new Set<Session>();
+  /** Entries of the room index: the sum of the sessions' `joined` sizes. */
+  private joins = 0;
 
   get size(): number {
     return this.byId.size;
@@ -24,7 +26,7 @@ export class SessionRegistry implements LocalConnections {
   add(session: Session): void {
     this.byId.set(session.connId, session);
     addTo(this.byUser, session.user, session);
-    for (const room of session.joined.keys()) addTo(this.byRoom, room, session);
+    for (const room of session.joined.keys()) if (addTo(this.byRoom, room, session)) this.joins++;
   }
 
   remove(session: Session): void {
@@ -32,17 +34,17 @@ export class SessionRegistry implements LocalConnections {
     this.byId.delete(session.connId);
     this.slow.delete(session);
     removeFrom(this.byUser, session.user, session);
-    for (const room of session.joined.keys()) removeFrom(this.byRoom, room, session);
+    for (const room of session.joined.keys()) if (removeFrom(this.byRoom, room, session)) this.joins--;
   }
 
   /** The session started joining `room` (it is listed as a member from now on). */
   roomJoined(session: Session, room: string): void {
-    if (this.byId.get(session.connId) === session) addTo(this.byRoom, room, session);
+    if (this.byId.get(session.connId) === session && addTo(this.byRoom, room, session)) this.joins++;
   }
 
   /** The session left `room`, or its join failed. */
   roomLeft(session: Session, room: string): void {
-    removeFrom(this.byRoom, room, session);
+    if (removeFrom(this.byRoom, room, session)) this.joins--;
   }
 
   get(connId: string): Session | undefined {
@@ -67,6 +69,11 @@ export class SessionRegistry implements LocalConnections {
     return this.byRoom.size;
   }
 
+  /** What `all()` holds, counted as it changes: sessions, and their rooms summed. */
+  counts(): { conns: number; joins: number } {
+    return { conns: this.byId.size, joins: this.joins };
+  }
+
   all(): IterableIterator<Session> {
     return this.byId.values();
   }
@@ -85,16 +92,22 @@ export class SessionRegistry implements LocalConnections {
   }
 }
 
-function addTo<K>(index: Map<K, Set<Session>>, key: K, session: Session): void {
+/** True when the session was not in the key's set yet. */
+function addTo<K>(index: Map<K, Set<Session>>, key: K, session: Session): boolean {
   let set = index.get(key);
   if (!set) {
     set = new Set();
     index.set(key, set);
   }
+  const before = set.size;
   set.add(session);
+  return set.size > before;
 }
 
-function removeFrom<K>(index: Map<K, Set<Session>>, key: K, session: Session): void {
+/** True when the session was in the key's set. */
+function removeFrom<K>(index: Map<K, Set<Session>>, key: K, session: Session): boolean {
   const set = index.get(key);
-  if (set?.delete(session) && set.size === 0) index.delete(key);
+  if (!set?.delete(session)) return false;
+  if (set.size === 0) index.delete(key);
+  return true;
 }

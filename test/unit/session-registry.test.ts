@@ -67,12 +67,22 @@ function setup() {
   const request = (s: Session, req: Request): Promise<ReplyResult> =>
     new Promise((resolve) => s.handle({ ok: true, rid: 1, req }, resolve));
   const members = (room: string) => [...registry.inRoom(room)].map((s) => s.connId).sort();
-  return { registry, open, request, members };
+  /** The kept counts (presence's reconciler reads them each heartbeat) equal a walk over the sessions. */
+  const expectCounts = (): void => {
+    let conns = 0;
+    let joins = 0;
+    for (const c of registry.all()) {
+      conns++;
+      joins += c.joined.size;
+    }
+    expect(registry.counts()).toEqual({ conns, joins });
+  };
+  return { registry, open, request, members, expectCounts };
 }
 
 describe('SessionRegistry room index', () => {
   it('lists a session in a room from its join until its leave', async () => {
-    const { open, request, members } = setup();
+    const { open, request, members, expectCounts } = setup();
     const a = open('alice');
     const b = open('bob');
     expect((await request(a, { t: 'join', room: 'r1' })).ok).toBe(true);
@@ -85,21 +95,24 @@ describe('SessionRegistry room index', () => {
     // Leaving a room not joined changes nothing.
     expect((await request(a, { t: 'leave', room: 'r2' })).ok).toBe(true);
     expect(members('r2')).toEqual([b.connId]);
+    expectCounts();
   });
 
   it('lists a joining session at once, and forgets it when the join fails', async () => {
-    const { registry, open, request, members } = setup();
+    const { registry, open, request, members, expectCounts } = setup();
     const a = open('alice');
     const pending = request(a, { t: 'join', room: 'fail-1' });
     // A join in flight counts (room resets and presence must see it).
     expect(members('fail-1')).toEqual([a.connId]);
+    expectCounts();
     expect((await pending).ok).toBe(false);
     expect(members('fail-1')).toEqual([]);
+    expectCounts();
     expect(registry.roomCount).toBe(0);
   });
 
   it('forgets a closed session in every room, even while its rooms are still being left', async () => {
-    const { registry, open, request, members } = setup();
+    const { registry, open, request, members, expectCounts } = setup();
     const a = open('alice');
     const b = open('bob');
     for (const room of ['r1', 'r2', 'r3']) expect((await request(a, { t: 'join', room })).ok).toBe(true);
@@ -109,9 +122,11 @@ describe('SessionRegistry room index', () => {
     expect(members('r2')).toEqual([]);
     expect(registry.roomCount).toBe(1);
     // The session leaves its rooms after it was unregistered: nothing comes back.
+    expectCounts();
     await a.dispose();
     expect(registry.roomCount).toBe(1);
     expect(members('r1')).toEqual([b.connId]);
+    expectCounts();
   });
 
   it('a join finishing after its session was unregistered does not list it again', async () => {
