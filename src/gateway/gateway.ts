@@ -52,7 +52,7 @@ export class Gateway {
     else this.schedule(session);
   });
   private readonly pinged: HeartbeatSlots<Session>;
-  readonly slowChecks: SlowChecks<Session>;
+  private readonly slowChecks: SlowChecks<Session>;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, rooms, verify, metrics, logger, registry } = deps;
