@@ -11,6 +11,8 @@ interface RoomMember {
 export class MemoryPresence implements Presence {
   private readonly users = new Map<string, Set<string>>();
   private readonly roomMembers = new Map<string, Map<string, RoomMember>>();
+  /** user -> rooms where they have a connection: `user()` reads it instead of walking every room. */
+  private readonly userRooms = new Map<string, Set<string>>();
   private connections = 0;
 
   start(): Promise<void> {
@@ -52,6 +54,12 @@ export class MemoryPresence implements Presence {
       members = new Map();
       this.roomMembers.set(room, members);
     }
+    let rooms = this.userRooms.get(user);
+    if (!rooms) {
+      rooms = new Set();
+      this.userRooms.set(user, rooms);
+    }
+    rooms.add(room);
     const member = members.get(user);
     if (member) {
       member.conns.add(connId);
@@ -64,7 +72,12 @@ export class MemoryPresence implements Presence {
   leave(room: string, user: string, connId: string): Promise<{ last: boolean }> {
     const member = this.roomMembers.get(room)?.get(user);
     if (!member || !member.conns.delete(connId)) return Promise.resolve({ last: false });
-    return Promise.resolve({ last: member.conns.size === 0 });
+    const last = member.conns.size === 0;
+    if (last) {
+      const rooms = this.userRooms.get(user);
+      if (rooms?.delete(room) && rooms.size === 0) this.userRooms.delete(user);
+    }
+    return Promise.resolve({ last });
   }
 
   expire(room: string, user: string): Promise<boolean> {
@@ -96,10 +109,7 @@ export class MemoryPresence implements Presence {
 
   user(user: string): Promise<UserPresence> {
     const devices = this.users.get(user)?.size ?? 0;
-    const rooms: string[] = [];
-    for (const [room, members] of this.roomMembers) {
-      if ((members.get(user)?.conns.size ?? 0) > 0) rooms.push(room);
-    }
+    const rooms = [...(this.userRooms.get(user) ?? [])].sort();
     return Promise.resolve({ user, online: devices > 0, devices, rooms });
   }
 
