@@ -56,7 +56,8 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, rooms, verify, metrics, logger, registry } = deps;
-    this.pinged = new HeartbeatSlots(HeartbeatSlots.countFor(config.timing.heartbeatS * 1000));
+    const periodMs = config.timing.heartbeatS * 1000;
+    this.pinged = new HeartbeatSlots(HeartbeatSlots.countFor(periodMs), periodMs, Date.now());
     this.slowChecks = new SlowChecks({
       delayMs: SLOW_CHECK_MS,
       membersOf: (room) => registry.inRoom(room),
@@ -153,16 +154,20 @@ export class Gateway {
   }
 
   /**
-   * One slot of the native sessions: pings them, or drops those silent for two heartbeats.
-   * Each session is visited once per heartbeat period, so it is pinged every `heartbeat`
-   * seconds and dropped between two and three periods after it last sent anything.
+   * The slots of native sessions now due: pings them, or drops those silent for two heartbeats.
+   * Each session is visited once per heartbeat period (by the clock, however late the timer
+   * fires), so it is pinged every `heartbeat` seconds and dropped between two and three
+   * periods after it last sent anything.
    */
   private beat(): void {
-    const deadline = Date.now() - 2 * this.deps.config.timing.heartbeatS * 1000;
-    for (const s of this.pinged.take()) {
-      if (!(s.transport instanceof NativeTransport)) continue;
-      if (s.lastSeen < deadline) s.transport.terminate();
-      else s.transport.ping();
+    const now = Date.now();
+    const deadline = now - 2 * this.deps.config.timing.heartbeatS * 1000;
+    for (const slot of this.pinged.due(now)) {
+      for (const s of slot) {
+        if (!(s.transport instanceof NativeTransport)) continue;
+        if (s.lastSeen < deadline) s.transport.terminate();
+        else s.transport.ping();
+      }
     }
   }
 
