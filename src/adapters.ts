@@ -62,6 +62,7 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
     nodeTtlS: config.timing.nodeTtlS,
     graceS: config.timing.presenceGraceS,
     onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
+    onNodeReaped: (node) => logger.info({ reaped: node }, 'reaped the presence entries of a dead node'),
   });
   const dependencies = new Map<Lifecycle, Dependency>();
   const redisDep = { name: 'Redis', where: config.redisClusterNodes.length > 0 ? config.redisClusterNodes.join(',') : (config.redisUrl ?? '') };

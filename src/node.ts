@@ -18,6 +18,7 @@ import { ENGINE_CLOSE_GRACE_MS } from './gateway/engine-close.js';
 import { allowSioHandshake } from './gateway/sio-handshakes.js';
 import { listen, loadUws, type TemplatedApp, type us_listen_socket } from './gateway/uws.js';
 import type { MessageStore } from './persistence/message-store.js';
+import type { LocalDelivery } from './rooms/ports.js';
 import { RoomService } from './rooms/room-service.js';
 import type { Presence } from './rooms/state/presence.js';
 import type { RoomState } from './rooms/state/room-state.js';
@@ -99,7 +100,7 @@ export class ParleyNode {
     this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger);
     this.rooms = new RoomService({
       ...adapters,
-      delivery: new Fanout(this.app, this.io, registry, this.metrics),
+      delivery: this.watchedDelivery(new Fanout(this.app, this.io, registry, this.metrics)),
       metrics: this.metrics,
       logger,
       config: {
@@ -114,6 +115,25 @@ export class ParleyNode {
       },
     });
     this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, bus: adapters.bus, verify, metrics: this.metrics, logger });
+  }
+
+  /** Local delivery that also tells the gateway which rooms were pushed to (its slow-consumer checks follow them). */
+  private watchedDelivery(fanout: Fanout): LocalDelivery {
+    return {
+      deliver: (room, event) => {
+        fanout.deliver(room, event);
+        this.gateway.pushed(room);
+      },
+      presenceChange: (room, user, status) => {
+        fanout.presenceChange(room, user, status);
+        this.gateway.pushed(room);
+      },
+      presenceDelta: (delta) => {
+        fanout.presenceDelta(delta);
+        this.gateway.pushed(delta.room);
+      },
+      roomReset: (room) => fanout.roomReset(room),
+    };
   }
 
   get draining(): boolean {

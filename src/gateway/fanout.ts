@@ -89,7 +89,7 @@ export class Fanout implements LocalDelivery {
    */
   roomReset(room: string): void {
     setImmediate(() => {
-      for (const s of [...this.sessions.all()]) if (s.joined.has(room)) s.close(CloseCode.DRAINING, 'room state was lost, rejoin');
+      for (const s of [...this.sessions.inRoom(room)]) s.close(CloseCode.DRAINING, 'room state was lost, rejoin');
     });
   }
 

@@ -11,8 +11,11 @@ import type { Admission } from './admission.js';
 import type { Identity } from './auth.js';
 import { mountNativeEndpoint, replyAllowance } from './native-endpoint.js';
 import { NativeTransport } from './native-transport.js';
+import { DeadlineTimer } from './expiry-buckets.js';
+import { HeartbeatSlots } from './heartbeat-slots.js';
 import type { SessionRegistry } from './registry.js';
 import { Session, type SessionDeps } from './session.js';
+import { SlowChecks } from './slow-checks.js';
 import { mountSioEndpoint } from './sio-endpoint.js';
 import type { Transport } from './transport.js';
 import type { TemplatedApp } from './uws.js';
@@ -30,21 +33,36 @@ export interface GatewayDeps {
   logger: Logger;
 }
 
-/** How often every session is checked for token expiry (4001) and slow consumption (4029). */
-const SWEEP_MS = 100;
+/** How long after a write to a session its buffer is checked (4029), and how often while it has a backlog. */
+const SLOW_CHECK_MS = 100;
 
 /**
- * The client-facing side of a node: both endpoints, the session registry, heartbeats, the
- * slow-consumer sweep, cluster-wide disconnects and draining.
+ * The client-facing side of a node: both endpoints, the session registry, heartbeats, token
+ * expiry, the slow-consumer checks, cluster-wide disconnects and draining. Its periodic work
+ * scales with activity, not with connections: token deadlines sit in buckets by second, the
+ * slow-consumer checks run on the sessions written to (see SlowChecks), and heartbeats visit
+ * one slot of the native sessions per tick (see HeartbeatSlots).
  */
 export class Gateway {
   private heartbeat: NodeJS.Timeout | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sessionDeps: SessionDeps;
   private readonly disposing = new Set<Promise<void>>();
+  private readonly deadlines = new DeadlineTimer<Session>((session, now) => {
+    if (session.expired(now)) session.close(CloseCode.UNAUTHORIZED, 'token expired');
+    else this.schedule(session);
+  });
+  private readonly pinged: HeartbeatSlots<Session>;
+  private readonly slowChecks: SlowChecks<Session>;
 
   constructor(private readonly deps: GatewayDeps) {
-    const { config, rooms, verify, metrics, logger } = deps;
+    const { config, rooms, verify, metrics, logger, registry } = deps;
+    const periodMs = config.timing.heartbeatS * 1000;
+    this.pinged = new HeartbeatSlots(HeartbeatSlots.countFor(periodMs), periodMs, Date.now());
+    this.slowChecks = new SlowChecks({
+      delayMs: SLOW_CHECK_MS,
+      membersOf: (room) => registry.inRoom(room),
+      check: (session) => this.slowCheck(session),
+    });
     this.sessionDeps = {
       rooms,
       verify,
@@ -55,6 +73,12 @@ export class Gateway {
       heartbeatS: config.timing.heartbeatS,
       clockToleranceS: config.auth.clockToleranceS,
       failures: new LogThrottle(logger),
+      events: {
+        roomJoined: (session, room) => registry.roomJoined(session, room),
+        roomLeft: (session, room) => registry.roomLeft(session, room),
+        wrote: (session) => this.slowChecks.sessionWritten(session),
+        renewed: (session) => this.schedule(session),
+      },
     };
   }
 
@@ -63,15 +87,18 @@ export class Gateway {
     const hooks = {
       opened: (connId: string, identity: Identity, transport: Transport) => this.opened(connId, identity, transport),
       closed: (session: Session, code: number) => this.closed(session, code),
-      slowCheck: (session: Session) => this.slowCheck(session),
+      drained: (session: Session) => this.slowChecks.checkNow(session),
     };
     mountNativeEndpoint(app, admission, config.limits, hooks, logger, config.recoveryMaxBytes);
     mountSioEndpoint(io, admission, config.limits, hooks);
     bus.onControl((event) => this.onControl(event));
-    this.heartbeat = setInterval(() => this.beat(), config.timing.heartbeatS * 1000);
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.heartbeat = setInterval(() => this.beat(), (config.timing.heartbeatS * 1000) / this.pinged.count);
     this.heartbeat.unref();
-    this.sweepTimer.unref();
+  }
+
+  /** Something was pushed to the room's members on this node: their buffers are checked. */
+  pushed(room: string): void {
+    this.slowChecks.roomWritten(room);
   }
 
   /** Closes every client with `code`, then waits until their sessions have left their rooms. */
@@ -82,8 +109,9 @@ export class Gateway {
 
   stopTimers(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.heartbeat = this.sweepTimer = undefined;
+    this.heartbeat = undefined;
+    this.deadlines.close();
+    this.slowChecks.close();
   }
 
   /** Closes this node's connections of `user`; returns how many. */
@@ -98,6 +126,9 @@ export class Gateway {
     this.deps.registry.add(session);
     this.deps.metrics.connections.inc({ transport: transport.kind });
     this.deps.logger.debug({ conn: connId, user: identity.user, transport: transport.kind }, 'connection opened');
+    this.schedule(session);
+    // Socket.IO sessions have engine.io's heartbeat.
+    if (transport instanceof NativeTransport) this.pinged.add(session);
     session.start();
     return session;
   }
@@ -106,6 +137,9 @@ export class Gateway {
     const { registry, metrics, admission } = this.deps;
     if (!registry.get(session.connId)) return;
     registry.remove(session);
+    this.deadlines.drop(session);
+    this.pinged.remove(session);
+    this.slowChecks.forget(session);
     metrics.connections.dec({ transport: session.transport.kind });
     metrics.closes.inc({ code: String(session.closeCode ?? code) });
     this.deps.logger.debug({ conn: session.connId, user: session.user, transport: session.transport.kind, code: session.closeCode ?? code }, 'connection closed');
@@ -121,26 +155,35 @@ export class Gateway {
     if (event.kind === 'disconnect') this.disconnectLocal(event.user, event.code, event.reason);
   }
 
-  /** Pings native clients; drops those silent for two heartbeats (Socket.IO has engine.io's own). */
+  /**
+   * The slots of native sessions now due: pings them, or drops those silent for two heartbeats.
+   * Each session is visited once per heartbeat period (by the clock, however late the timer
+   * fires), so it is pinged every `heartbeat` seconds and dropped between two and three
+   * periods after it last sent anything.
+   */
   private beat(): void {
-    const deadline = Date.now() - 2 * this.deps.config.timing.heartbeatS * 1000;
-    for (const s of this.deps.registry.all()) {
-      if (!(s.transport instanceof NativeTransport)) continue;
-      if (s.lastSeen < deadline) s.transport.terminate();
-      else s.transport.ping();
-    }
-  }
-
-  private sweep(): void {
     const now = Date.now();
-    for (const s of this.deps.registry.all()) {
-      if (s.expired(now)) s.close(CloseCode.UNAUTHORIZED, 'token expired');
-      else this.slowCheck(s);
+    const deadline = now - 2 * this.deps.config.timing.heartbeatS * 1000;
+    for (const slot of this.pinged.due(now)) {
+      for (const s of slot) {
+        if (!(s.transport instanceof NativeTransport)) continue;
+        if (s.lastSeen < deadline) s.transport.terminate();
+        else s.transport.ping();
+      }
     }
   }
 
-  /** Slow consumers: past SLOW_BYTES no typing/presence pushes, past twice that close with 4029. */
-  private slowCheck(session: Session): void {
+  /** (Re)files the session's token deadline: at open and after each `auth`. */
+  private schedule(session: Session): void {
+    if (this.deps.registry.get(session.connId) === session) this.deadlines.file(session, session.deadlineMs);
+  }
+
+  /**
+   * Slow consumers: past SLOW_BYTES no typing/presence pushes, past twice that close with 4029.
+   * True while the session has unsent bytes (SlowChecks looks again until they drain).
+   */
+  private slowCheck(session: Session): boolean {
+    if (!session.transport.open) return false;
     const { slowBytes } = this.deps.config.limits;
     const buffered = session.transport.bufferedAmount();
     const registry = this.deps.registry;
@@ -149,6 +192,7 @@ export class Gateway {
     const replies = session.settleReplyBacklog(buffered);
     if (buffered - replies > 2 * slowBytes || replies > replyAllowance(this.deps.config.recoveryMaxBytes)) {
       session.close(CloseCode.SLOW_CONSUMER);
+      return false;
     } else if (!session.slow && buffered > slowBytes) {
       session.slow = true;
       registry.slow.add(session);
@@ -158,5 +202,6 @@ export class Gateway {
       registry.slow.delete(session);
       session.transport.setEphemeral(session.joined.keys(), true);
     }
+    return buffered > 0;
   }
 }

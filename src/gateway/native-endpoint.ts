@@ -22,7 +22,8 @@ export interface EndpointHooks {
   opened(connId: string, identity: Identity, transport: NativeTransport<WsData>): Session;
   /** The connection is gone: unregister and leave its rooms. */
   closed(session: Session, code: number): void;
-  slowCheck(session: Session): void;
+  /** The socket drained some of its unsent bytes. */
+  drained(session: Session): void;
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i;
@@ -38,7 +39,7 @@ export function parseBatchFlag(value: string | undefined): boolean | undefined {
   return undefined;
 }
 
-/** Room above 2 * SLOW_BYTES for the traffic of one slow-consumer sweep (100 ms). */
+/** Room above 2 * SLOW_BYTES for the traffic between two slow-consumer checks (100 ms). */
 const BACKSTOP_HEADROOM_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -53,7 +54,7 @@ export function replyAllowance(recoveryMaxBytes: number): number {
 /**
  * uWS's own limit on a socket's unsent bytes (/ws and Socket.IO), past which uWS acts by itself:
  * it cuts a /ws socket without a close code (1006) and skips Socket.IO sends, `bye` included.
- * It sits far enough above 2 * SLOW_BYTES plus the reply allowance that the sweep's 4029 comes first.
+ * It sits far enough above 2 * SLOW_BYTES plus the reply allowance that the check's 4029 comes first.
  */
 export function backpressureBackstop(slowBytes: number, recoveryMaxBytes: number): number {
   return Math.max(4 * slowBytes, 2 * slowBytes + BACKSTOP_HEADROOM_BYTES) + replyAllowance(recoveryMaxBytes);
@@ -71,7 +72,7 @@ export function mountNativeEndpoint(
   const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
   app.ws<WsData>('/ws', {
     maxPayloadLength: limits.maxFrameBytes,
-    // The slow-consumer sweep closes at 2x SLOW_BYTES with 4029; this is only the backstop, and
+    // The slow-consumer check closes at 2x SLOW_BYTES with 4029; this is only the backstop, and
     // closing beats uWS's default of skipping publishes to a socket over its limit.
     maxBackpressure: backpressureBackstop(limits.slowBytes, recoveryMaxBytes),
     closeOnBackpressureLimit: 1,
@@ -153,7 +154,7 @@ export function mountNativeEndpoint(
 
     drain: (ws) => {
       const session = ws.getUserData().session;
-      if (session) hooks.slowCheck(session);
+      if (session) hooks.drained(session);
     },
 
     close: (ws: WebSocket<WsData>, code: number) => {

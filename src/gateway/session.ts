@@ -22,6 +22,19 @@ export interface SessionDeps {
   clockToleranceS: number;
   /** Where requests refused because a dependency failed are logged, throttled per kind. */
   failures: LogThrottle;
+  events: SessionEvents;
+}
+
+/** What the gateway keeps indexed about a session, told as it changes. */
+export interface SessionEvents {
+  /** `room` was added to `joined` (a join began). */
+  roomJoined(session: Session, room: string): void;
+  /** `room` was removed from `joined` (a leave, or a join that failed). */
+  roomLeft(session: Session, room: string): void;
+  /** A frame was written to this session alone (a reply, `hello`, an `error`): its unsent buffer may have grown. */
+  wrote(session: Session): void;
+  /** The token was replaced (`auth`): the deadline of `deadlineMs` moved. */
+  renewed(session: Session): void;
 }
 
 
@@ -61,6 +74,7 @@ export class Session implements LocalConnection {
   /** Sends `hello`. */
   start(): void {
     this.transport.push({ t: 'hello', session: this.connId, user: this.user, node: this.deps.nodeId, exp: this.identity.exp, heartbeat: this.deps.heartbeatS });
+    this.deps.events.wrote(this);
   }
 
   subscribe(room: string, presence: PresenceMode): void {
@@ -78,8 +92,12 @@ export class Session implements LocalConnection {
   }
 
   /** Entry point for every decoded frame; `respond` is present when the request can be answered. */
-  handle(decoded: Decoded, respond: Respond | undefined): void {
+  handle(decoded: Decoded, reply: Respond | undefined): void {
     this.lastSeen = Date.now();
+    const respond: Respond | undefined = reply && ((result) => {
+      reply(result);
+      this.deps.events.wrote(this);
+    });
     if (!decoded.ok) {
       this.deps.metrics.frames.inc({ outcome: 'bad' });
       this.fail(respond, decoded.error);
@@ -132,7 +150,7 @@ export class Session implements LocalConnection {
     if (this.ended) return;
     this.ended = true;
     const rooms = [...this.joined];
-    this.joined.clear();
+    for (const [room] of rooms) this.dropRoom(room);
     // A join still in flight settles first, so its membership is undone too.
     await Promise.all(
       rooms.map(async ([room, pending]) => {
@@ -147,7 +165,10 @@ export class Session implements LocalConnection {
 
   private fail(respond: Respond | undefined, error: WireError): void {
     if (respond) respond({ ok: false, error });
-    else this.transport.push({ t: 'error', code: error.code, message: error.message });
+    else {
+      this.transport.push({ t: 'error', code: error.code, message: error.message });
+      this.deps.events.wrote(this);
+    }
   }
 
   private async dispatch(req: Request): Promise<unknown> {
@@ -162,7 +183,7 @@ export class Session implements LocalConnection {
       case 'leave': {
         // A join still in flight settles first, so the membership it set up is undone.
         await this.joined.get(req.room);
-        if (!this.joined.delete(req.room)) return { room: req.room };
+        if (!this.dropRoom(req.room)) return { room: req.room };
         await rooms.leave(this, req.room);
         return { room: req.room };
       }
@@ -210,10 +231,11 @@ export class Session implements LocalConnection {
     }
     let settle!: () => void;
     this.joined.set(room, new Promise<void>((resolve) => (settle = resolve)));
+    this.deps.events.roomJoined(this, room);
     try {
       return await this.deps.rooms.join(this, room, { ...opts, rejoin: false });
     } catch (err) {
-      this.joined.delete(room);
+      this.dropRoom(room);
       throw err;
     } finally {
       settle();
@@ -224,14 +246,23 @@ export class Session implements LocalConnection {
     const next = await this.deps.verify(token);
     if (next.user !== this.user) throw new ParleyError('unauthorized', 'the token is for another user');
     this.identity = next;
+    this.deps.events.renewed(this);
     return { exp: next.exp };
   }
 
-  /**
-   * True once the token's `exp` plus the clock tolerance has passed. The gateway's sweep asks
-   * every session (no timer per connection) and closes expired ones with 4001.
-   */
+  private dropRoom(room: string): boolean {
+    if (!this.joined.delete(room)) return false;
+    this.deps.events.roomLeft(this, room);
+    return true;
+  }
+
+  /** When the token stops being valid: its `exp` plus the clock tolerance, in ms since the epoch. */
+  get deadlineMs(): number {
+    return (this.identity.exp + this.deps.clockToleranceS) * 1000;
+  }
+
+  /** True once `deadlineMs` has passed: the gateway closes the session with 4001. */
   expired(nowMs: number): boolean {
-    return nowMs >= (this.identity.exp + this.deps.clockToleranceS) * 1000;
+    return nowMs >= this.deadlineMs;
   }
 }

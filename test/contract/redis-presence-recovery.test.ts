@@ -168,7 +168,7 @@ describe('redis presence: eventually true', () => {
     const prefix = newPrefix('midreap');
     const a = await startNode(prefix, 'node-a');
     await connect(a, 'dan', 'd1', 'r');
-    // node-b's reaper stops right after reading node-a's joins, until released.
+    // node-b's reaper stops right after reading (the first page of) node-a's joins, until released.
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let read = false;
@@ -177,14 +177,14 @@ describe('redis presence: eventually true', () => {
     const gated = new Proxy(client, {
       get(t, prop, receiver) {
         const value: unknown = Reflect.get(t, prop, receiver);
-        if (prop !== 'smembers' || typeof value !== 'function') return value;
-        return async (key: string) => {
-          const members = await (value as (k: string) => Promise<string[]>).call(t, key);
-          if (key === `{${prefix}}:nodes` && read) roundsAfter++;
-          if (key !== `{${prefix}:n:node-a}:joins` || read) return members;
+        if ((prop !== 'smembers' && prop !== 'sscan') || typeof value !== 'function') return value;
+        return async (key: string, ...rest: unknown[]) => {
+          const reply: unknown = await (value as (k: string, ...r: unknown[]) => Promise<unknown>).call(t, key, ...rest);
+          if (prop === 'smembers' && key === `{${prefix}}:nodes` && read) roundsAfter++;
+          if (prop !== 'sscan' || key !== `{${prefix}:n:node-a}:joins` || read) return reply;
           read = true;
           await released;
-          return members;
+          return reply;
         };
       },
     });

@@ -8,8 +8,9 @@ import { startNode, type TestNode } from '../helpers/node.js';
  * docs/protocol.md, "Limits and backpressure": slow readers. A client stops reading (its TCP socket
  * is paused); the kernel buffers on both sides fill first (net.ipv4.tcp_wmem lets the server's
  * grow to 4 MiB here), then the node's own unsent buffer grows: past SLOW_BYTES the node stops
- * typing/presence pushes, past 2 * SLOW_BYTES it closes with 4029. The node checks every 100 ms,
- * so the conflation test uses a window (SLOW_BYTES of 1 MiB) wider than 100 ms of sends. The
+ * typing/presence pushes, past 2 * SLOW_BYTES it closes with 4029. The node checks a connection
+ * 100 ms after writes to it (and every 100 ms while it has a backlog), so the conflation test
+ * uses a window (SLOW_BYTES of 1 MiB) wider than 100 ms of sends. The
  * loops send until the node's metrics report the state they wait for, bounded in count and time.
  */
 
@@ -171,7 +172,7 @@ describe('slow consumer past 2 * SLOW_BYTES', () => {
 
 describe('ws: slow consumer between SLOW_BYTES and 2 * SLOW_BYTES', () => {
   it('stops typing and presence pushes but still delivers every msg in seq order', async () => {
-    // A wide window, so that one 100 ms sweep of sends cannot jump across it.
+    // A wide window, so that 100 ms of sends between two checks cannot jump across it.
     // No typing throttle: every `on` request is a push that the slow reader may miss.
     node = await startNode({ ...FAST, SLOW_BYTES: String(1024 * 1024), TYPING_TTL_S: '3600', TYPING_THROTTLE_MS: '0', PRESENCE_GRACE_S: '0' });
     const n = node;
@@ -215,7 +216,7 @@ describe('ws: slow consumer between SLOW_BYTES and 2 * SLOW_BYTES', () => {
     expect(slow.frames.filter((f) => f.t === 'typing' && f['on'] === false)).toEqual([]);
     expect(slow.frames.filter((f) => f.t === 'presence' && f['user'] === 'cf-late')).toEqual([]);
 
-    // Once it has caught up, the reader gets typing pushes again (the node notices on drain or on its sweep).
+    // Once it has caught up, the reader gets typing pushes again (the node notices on drain, or on its checks while the reader has a backlog).
     const caughtUp = slow.frames.length;
     const typingAgain = slow.until((f) => f.t === 'typing' && f['on'] === false && slow.frames.indexOf(f) >= caughtUp);
     for (let i = 0; i < 50 && slow.frames.slice(caughtUp).every((f) => f.t !== 'typing'); i++) {
@@ -245,7 +246,7 @@ describe('ws: replies the client asked for', () => {
     // 24 pages of about 400 KB: more than the kernel buffers hold, and 2 * SLOW_BYTES is 128 KiB.
     const pages = 24;
     for (let i = 0; i < pages; i++) (reader as unknown as { ws: WebSocket }).ws.send(JSON.stringify({ t: 'history', rid: 100 + i, room, limit: 100 }));
-    // Let the node queue them and run its sweep several times.
+    // Let the node queue them and check the reader several times.
     await writer.request('ping');
     await new Promise((resolve) => setTimeout(resolve, 500));
     reader.resume();

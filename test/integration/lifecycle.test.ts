@@ -123,7 +123,7 @@ describe('heartbeat', () => {
       const devices = async (user: string): Promise<number> => ((await node.admin('GET', `/admin/users/${user}/presence`)).body as { devices: number }).devices;
       expect(await devices('hb-silent')).toBe(1);
 
-      // Silent for two heartbeats (2 s) means dropped: allow a few more for the sweep.
+      // Silent for two heartbeats (2 s) means dropped: allow a few more for its slot to come round.
       await until('the silent client dropped', async () => ((await devices('hb-silent')) === 0 ? true : undefined), 8_000);
       // Both normal clients were idle just as long and are still there.
       await normal.barrier();

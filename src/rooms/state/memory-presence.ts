@@ -13,6 +13,8 @@ export class MemoryPresence implements Presence {
   private readonly roomMembers = new Map<string, Map<string, RoomMember>>();
   /** Connections per room (the sum of its members' `conns`), kept so `counts` needs no walk. */
   private readonly roomDevices = new Map<string, number>();
+  /** user -> rooms where they have a connection: `user()` reads it instead of walking every room. */
+  private readonly userRooms = new Map<string, Set<string>>();
   private connections = 0;
 
   start(): Promise<void> {
@@ -54,6 +56,12 @@ export class MemoryPresence implements Presence {
       members = new Map();
       this.roomMembers.set(room, members);
     }
+    let rooms = this.userRooms.get(user);
+    if (!rooms) {
+      rooms = new Set();
+      this.userRooms.set(user, rooms);
+    }
+    rooms.add(room);
     const member = members.get(user);
     if (member) {
       if (!member.conns.has(connId)) this.addDevices(room, 1);
@@ -69,7 +77,12 @@ export class MemoryPresence implements Presence {
     const member = this.roomMembers.get(room)?.get(user);
     if (!member || !member.conns.delete(connId)) return Promise.resolve({ last: false });
     this.addDevices(room, -1);
-    return Promise.resolve({ last: member.conns.size === 0 });
+    const last = member.conns.size === 0;
+    if (last) {
+      const rooms = this.userRooms.get(user);
+      if (rooms?.delete(room) && rooms.size === 0) this.userRooms.delete(user);
+    }
+    return Promise.resolve({ last });
   }
 
   expire(room: string, user: string): Promise<boolean> {
@@ -111,10 +124,7 @@ export class MemoryPresence implements Presence {
 
   user(user: string): Promise<UserPresence> {
     const devices = this.users.get(user)?.size ?? 0;
-    const rooms: string[] = [];
-    for (const [room, members] of this.roomMembers) {
-      if ((members.get(user)?.conns.size ?? 0) > 0) rooms.push(room);
-    }
+    const rooms = [...(this.userRooms.get(user) ?? [])].sort();
     return Promise.resolve({ user, online: devices > 0, devices, rooms });
   }
 

@@ -21,6 +21,8 @@ export interface PresenceClient extends RedisScripting {
   hdel(key: string, field: string): Promise<number>;
   hget(key: string, field: string): Promise<string | null>;
   hlen(key: string): Promise<number>;
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
+  sismember(key: string, member: string): Promise<number>;
 }
 
 const SCAN_COUNT = 1000;
@@ -108,14 +110,20 @@ export class PresenceEntries {
    */
   async reapNode(node: string, now: number, self: string, reaped: PresenceListener): Promise<void> {
     const n = this.keys.node(node);
-    await forEachBatch(await this.client.smembers(n.joins), async (entry) => {
-      const [room, user, connId] = parseEntry(entry, 3);
-      await this.leave(node, room, user, connId, now, { owner: node, alwaysGrace: true, self });
-    });
-    await forEachBatch(await this.client.smembers(n.conns), async (entry) => {
-      const [user, connId] = parseEntry(entry, 2);
-      await this.unregister(node, user, connId, node);
-    });
+    // A page at a time: a dead node with many entries is never read whole (SSCAN returns each
+    // entry present throughout the scan; those removed meanwhile are done already).
+    await this.scanPages(n.joins, (entries) =>
+      forEachBatch(entries, async (entry) => {
+        const [room, user, connId] = parseEntry(entry, 3);
+        await this.leave(node, room, user, connId, now, { owner: node, alwaysGrace: true, self });
+      }),
+    );
+    await this.scanPages(n.conns, (entries) =>
+      forEachBatch(entries, async (entry) => {
+        const [user, connId] = parseEntry(entry, 2);
+        await this.unregister(node, user, connId, node);
+      }),
+    );
     await this.expireDue(node, now, reaped);
     const registry = this.keys.global().nodes;
     if (asNumber(await this.scripts.drop(n.alive, n.conns, n.joins, n.grace), 'drop') !== 1) return;
@@ -163,12 +171,20 @@ export class PresenceEntries {
 
   private async scan(key: string): Promise<Set<string>> {
     const found = new Set<string>();
+    await this.scanPages(key, (items) => {
+      for (const item of items) found.add(item);
+      return Promise.resolve();
+    });
+    return found;
+  }
+
+  /** Hands each SSCAN page of `key` to `page`, reading the next one only once it is done. */
+  private async scanPages(key: string, page: (items: string[]) => Promise<void>): Promise<void> {
     let cursor = '0';
     do {
       const [next, items] = await this.client.sscan(key, cursor, 'COUNT', SCAN_COUNT);
-      for (const item of items) found.add(item);
+      if (items.length > 0) await page(items);
       cursor = next;
     } while (cursor !== '0');
-    return found;
   }
 }

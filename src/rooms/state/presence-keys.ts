@@ -18,7 +18,7 @@ export class PresenceKeys {
 
   node(node: string) {
     const t = hashTag(this.prefix, `n:${node}`);
-    return { alive: `${t}:alive`, conns: `${t}:conns`, joins: `${t}:joins`, grace: `${t}:grace` };
+    return { alive: `${t}:alive`, conns: `${t}:conns`, joins: `${t}:joins`, grace: `${t}:grace`, reaper: `${t}:reaper` };
   }
 
   global() {

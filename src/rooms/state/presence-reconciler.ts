@@ -93,6 +93,8 @@ export class PresenceReconciler {
     for (const [connId, o] of this.opening) {
       if (local.has(connId) || ++o.beats > OPENING_BEATS) this.opening.delete(connId);
     }
+    const kept = local.counts?.();
+    if (kept) return { conns: kept.conns + this.opening.size, joins: kept.joins };
     let conns = this.opening.size;
     let joins = 0;
     for (const c of local.all()) {

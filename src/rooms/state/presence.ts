@@ -33,6 +33,8 @@ export interface OpenConnection {
 export interface LocalConnections {
   all(): Iterable<OpenConnection>;
   has(connId: string): boolean;
+  /** The number of connections in `all()` and of their rooms summed, when kept as they change (spares a walk over all). */
+  counts?(): { conns: number; joins: number };
 }
 
 export type PresenceListener = (room: string, user: string) => void;

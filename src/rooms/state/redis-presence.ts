@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Member, Page } from '../types.js';
 import { decodeKeyCursor, encodeKeyCursor } from './cursor.js';
-import { COUNTS_LUA, HEARTBEAT_LUA, MEMBERS_LUA } from './lua/presence.js';
+import { COUNTS_LUA, HEARTBEAT_LUA, MEMBERS_LUA, RELEASE_LOCK_LUA } from './lua/presence.js';
 import type { LocalConnections, OccupancyCounts, Presence, PresenceListener, RoomOccupancy, UserPresence } from './presence.js';
 import { PresenceEntries, type PresenceClient } from './presence-entries.js';
 import { PresenceKeys } from './presence-keys.js';
@@ -24,9 +24,12 @@ export interface RedisPresenceOptions {
    * the first of a run of failures, then at most one a minute while it lasts.
    */
   onError?: (err: unknown) => void;
+  /** Called once for each dead node this node reaped (it held the node's reaper lock and found it listed). */
+  onNodeReaped?: (node: string) => void;
 }
 
 const REPORT_EVERY_MS = 60_000;
+const REAPER_LOCK_MIN_MS = 10_000;
 
 /**
  * Presence in Redis for many gateway nodes. Entries are per connection and owned by the node
@@ -44,7 +47,7 @@ const REPORT_EVERY_MS = 60_000;
  * a name no reaper is removing, and the old name is reaped like a dead node's.
  */
 export class RedisPresence implements Presence {
-  private readonly scripts: Record<'members' | 'heartbeat' | 'counts', ScriptCall>;
+  private readonly scripts: Record<'members' | 'heartbeat' | 'counts' | 'release', ScriptCall>;
   private readonly keys: PresenceKeys;
   private readonly entries: PresenceEntries;
   private readonly reconciler: PresenceReconciler;
@@ -52,6 +55,8 @@ export class RedisPresence implements Presence {
   private readonly restoredListeners: PresenceListener[] = [];
   private readonly onError: (err: unknown) => void;
   private readonly tickMs: number;
+  /** How long a reaper lock lives if its holder dies before releasing it. */
+  private readonly lockMs: number;
   /** This process's name in Redis: NODE_ID, then a new NODE_ID~hex each time its heartbeat was found gone. */
   private node: string;
   private readonly token = randomBytes(6).toString('hex');
@@ -72,11 +77,13 @@ export class RedisPresence implements Presence {
     this.entries = new PresenceEntries(client, this.keys, (opts.graceS ?? 0) * 1000);
     this.node = opts.nodeId;
     this.tickMs = (opts.nodeTtlS * 1000) / 3;
+    this.lockMs = Math.max(opts.nodeTtlS * 1000, REAPER_LOCK_MIN_MS);
     this.onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : String(err), 'RedisPresenceWarning'));
     this.scripts = {
       members: defineScript(client, 'parleyPresenceMembers', 3, MEMBERS_LUA),
       heartbeat: defineScript(client, 'parleyPresenceHeartbeat', 1, HEARTBEAT_LUA),
       counts: defineScript(client, 'parleyPresenceCounts', 2, COUNTS_LUA),
+      release: defineScript(client, 'parleyPresenceReleaseLock', 1, RELEASE_LOCK_LUA),
     };
     const own = this.entries;
     this.reconciler = new PresenceReconciler(
@@ -282,13 +289,29 @@ export class RedisPresence implements Presence {
     await this.heartbeat();
   }
 
-  /** Idempotent: every node runs it; each (room, user) is reported by the one whose script removed it. */
+  /**
+   * Every node looks for dead nodes; one at a time reaps each, under the dead node's reaper
+   * lock (SET NX PX with this process's token, released by compare-and-delete). Reaping stays
+   * idempotent (each (room, user) is reported by the one whose script removed it): a lock that
+   * expired under a slow reaper costs duplicate work, never a wrong roster.
+   */
   private async reapDead(): Promise<void> {
     const now = Date.now();
     const reaped = (room: string, user: string) => this.report(this.reapedListeners, room, user);
-    for (const node of await this.client.smembers(this.keys.global().nodes)) {
+    const registry = this.keys.global().nodes;
+    for (const node of await this.client.smembers(registry)) {
       if (node === this.node) continue;
-      if ((await this.client.exists(this.keys.node(node).alive)) === 0) await this.entries.reapNode(node, now, this.node, reaped);
+      const keys = this.keys.node(node);
+      if ((await this.client.exists(keys.alive)) !== 0) continue;
+      if ((await this.client.set(keys.reaper, this.token, 'PX', this.lockMs, 'NX')) === null) continue;
+      try {
+        // Another reaper may have finished with the node between the listing and the lock.
+        if ((await this.client.sismember(registry, node)) === 0) continue;
+        await this.entries.reapNode(node, now, this.node, reaped);
+        this.opts.onNodeReaped?.(node);
+      } finally {
+        await this.scripts.release(keys.reaper, this.token);
+      }
     }
     // This node's own grace entries that no timer of the room service expires (a failed expire,
     // a leave made by the reconciler) go when due: whichever expire removes the user reports it.

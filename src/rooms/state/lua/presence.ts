@@ -13,6 +13,7 @@
 //         {P:n:<node>}:joins  set   JSON [room, user, connId] joined through this node
 //         {P:n:<node>}:grace  zset  JSON [room, user] left last through this node, scored by
 //                                   the ms after which anyone may expire them
+//         {P:n:<node>}:reaper string, PX: the token of the one live node reaping this dead one
 //   all   {P}:nodes           set   nodes that may own entries
 //         {P}:rooms           zset  rooms with someone online, scored 0 (a superset)
 //
@@ -112,4 +113,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('SCARD', KEYS[2]) + redis.call('SCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4]) > 0 then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 return 1
+`;
+
+/** KEYS: a lock. ARGV: the holder's token. Deletes the lock only while that holder has it; 1 when deleted. */
+export const RELEASE_LOCK_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;

@@ -1,0 +1,157 @@
+// The registry's room index (room -> this node's sessions), kept equal to each session's
+// `joined` across join, leave, a failed join and close; and the slow count per room built on it.
+import { describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/admin/metrics.js';
+import { loadConfig } from '../../src/config/index.js';
+import { RoomAcl } from '../../src/gateway/acl.js';
+import type { Request } from '../../src/gateway/frames.js';
+import { SessionRegistry } from '../../src/gateway/registry.js';
+import { Session, type SessionDeps } from '../../src/gateway/session.js';
+import type { PushFrame, ReplyResult, Transport } from '../../src/gateway/transport.js';
+import type { RoomService } from '../../src/rooms/room-service.js';
+import { LogThrottle } from '../../src/shared/log-throttle.js';
+import { createLogger } from '../../src/shared/logger.js';
+
+class FakeTransport implements Transport {
+  readonly kind = 'ws';
+  open = true;
+  push(_frame: PushFrame): void {}
+  subscribe(): void {}
+  unsubscribe(): void {}
+  setEphemeral(): void {}
+  bufferedAmount(): number {
+    return 0;
+  }
+  close(): void {
+    this.open = false;
+  }
+  ping(): void {}
+}
+
+/** A room service whose joins of rooms named `fail-*` fail, and whose other calls succeed. */
+function rooms(): RoomService {
+  const fake = {
+    join: (_c: unknown, room: string) => (room.startsWith('fail-') ? Promise.reject(new Error(`join of ${room} failed`)) : Promise.resolve({ room })),
+    leave: () => Promise.resolve(),
+  };
+  return fake as unknown as RoomService;
+}
+
+function setup() {
+  const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'unit-secret-that-is-at-least-32-bytes-long', LOG_LEVEL: 'silent' });
+  const logger = createLogger('silent');
+  const registry = new SessionRegistry();
+  const deps: SessionDeps = {
+    rooms: rooms(),
+    verify: () => Promise.reject(new Error('no tokens here')),
+    limits: config.limits,
+    metrics: new Metrics(false),
+    logger,
+    nodeId: 'n1',
+    heartbeatS: 25,
+    clockToleranceS: 0,
+    failures: new LogThrottle(logger),
+    events: {
+      roomJoined: (s, room) => registry.roomJoined(s, room),
+      roomLeft: (s, room) => registry.roomLeft(s, room),
+      wrote: () => {},
+      renewed: () => {},
+    },
+  };
+  let n = 0;
+  const open = (user: string): Session => {
+    const s = new Session(`c${++n}`, new FakeTransport(), { user, exp: 2_000_000_000, rooms: new RoomAcl(['*']) }, deps);
+    registry.add(s);
+    return s;
+  };
+  const request = (s: Session, req: Request): Promise<ReplyResult> =>
+    new Promise((resolve) => s.handle({ ok: true, rid: 1, req }, resolve));
+  const members = (room: string) => [...registry.inRoom(room)].map((s) => s.connId).sort();
+  /** The kept counts (presence's reconciler reads them each heartbeat) equal a walk over the sessions. */
+  const expectCounts = (): void => {
+    let conns = 0;
+    let joins = 0;
+    for (const c of registry.all()) {
+      conns++;
+      joins += c.joined.size;
+    }
+    expect(registry.counts()).toEqual({ conns, joins });
+  };
+  return { registry, open, request, members, expectCounts };
+}
+
+describe('SessionRegistry room index', () => {
+  it('lists a session in a room from its join until its leave', async () => {
+    const { open, request, members, expectCounts } = setup();
+    const a = open('alice');
+    const b = open('bob');
+    expect((await request(a, { t: 'join', room: 'r1' })).ok).toBe(true);
+    expect((await request(b, { t: 'join', room: 'r1' })).ok).toBe(true);
+    expect((await request(b, { t: 'join', room: 'r2' })).ok).toBe(true);
+    expect(members('r1')).toEqual([a.connId, b.connId]);
+    expect(members('r2')).toEqual([b.connId]);
+    expect((await request(b, { t: 'leave', room: 'r1' })).ok).toBe(true);
+    expect(members('r1')).toEqual([a.connId]);
+    // Leaving a room not joined changes nothing.
+    expect((await request(a, { t: 'leave', room: 'r2' })).ok).toBe(true);
+    expect(members('r2')).toEqual([b.connId]);
+    expectCounts();
+  });
+
+  it('lists a joining session at once, and forgets it when the join fails', async () => {
+    const { registry, open, request, members, expectCounts } = setup();
+    const a = open('alice');
+    const pending = request(a, { t: 'join', room: 'fail-1' });
+    // A join in flight counts (room resets and presence must see it).
+    expect(members('fail-1')).toEqual([a.connId]);
+    expectCounts();
+    expect((await pending).ok).toBe(false);
+    expect(members('fail-1')).toEqual([]);
+    expectCounts();
+    expect(registry.roomCount).toBe(0);
+  });
+
+  it('forgets a closed session in every room, even while its rooms are still being left', async () => {
+    const { registry, open, request, members, expectCounts } = setup();
+    const a = open('alice');
+    const b = open('bob');
+    for (const room of ['r1', 'r2', 'r3']) expect((await request(a, { t: 'join', room })).ok).toBe(true);
+    expect((await request(b, { t: 'join', room: 'r1' })).ok).toBe(true);
+    registry.remove(a);
+    expect(members('r1')).toEqual([b.connId]);
+    expect(members('r2')).toEqual([]);
+    expect(registry.roomCount).toBe(1);
+    // The session leaves its rooms after it was unregistered: nothing comes back.
+    expectCounts();
+    await a.dispose();
+    expect(registry.roomCount).toBe(1);
+    expect(members('r1')).toEqual([b.connId]);
+    expectCounts();
+  });
+
+  it('a join finishing after its session was unregistered does not list it again', async () => {
+    const { registry, open, request, members } = setup();
+    const a = open('alice');
+    registry.remove(a);
+    expect((await request(a, { t: 'join', room: 'late' })).ok).toBe(true);
+    expect(members('late')).toEqual([]);
+  });
+
+  it('counts the slow sessions of a room from whichever side is smaller', async () => {
+    const { registry, open, request } = setup();
+    const sessions = ['a', 'b', 'c', 'd'].map((u) => open(u));
+    for (const s of sessions) expect((await request(s, { t: 'join', room: 'big' })).ok).toBe(true);
+    expect((await request(sessions[0]!, { t: 'join', room: 'small' })).ok).toBe(true);
+    expect(registry.slowIn('big')).toBe(0);
+    for (const s of sessions.slice(0, 3)) {
+      s.slow = true;
+      registry.slow.add(s);
+    }
+    expect(registry.slowIn('big')).toBe(3);
+    expect(registry.slowIn('small')).toBe(1);
+    expect(registry.slowIn('none')).toBe(0);
+    registry.remove(sessions[0]!);
+    expect(registry.slowIn('big')).toBe(2);
+    expect(registry.slowIn('small')).toBe(0);
+  });
+});
