@@ -9,6 +9,7 @@ import type { Broadcast } from './bus/broadcast.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import type { Config } from './config/index.js';
 import { Admission } from './gateway/admission.js';
+import { CorkAnchor } from './gateway/cork-anchor.js';
 import { TokenVerifier } from './gateway/auth.js';
 import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
@@ -67,6 +68,7 @@ export class ParleyNode {
   adminPort: number | undefined;
   private readonly uws = loadUws();
   private readonly app = this.uws.App();
+  private readonly corkAnchor: CorkAnchor;
   private readonly adminApp: TemplatedApp | undefined;
   private readonly io: Server;
   private readonly admission: Admission;
@@ -82,6 +84,7 @@ export class ParleyNode {
     private readonly logger: Logger,
   ) {
     adapters.instrument?.(this.metrics.registry);
+    this.corkAnchor = new CorkAnchor(this.uws, logger);
     if (config.admin) this.adminApp = this.uws.App();
     const verifier = new TokenVerifier(config.auth);
     const verify = (token: string) => verifier.verify(token);
@@ -114,7 +117,7 @@ export class ParleyNode {
         recoveryMaxBytes: config.recoveryMaxBytes,
       },
     });
-    this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, bus: adapters.bus, verify, metrics: this.metrics, logger });
+    this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, bus: adapters.bus, verify, metrics: this.metrics, logger, corkAnchor: this.corkAnchor });
   }
 
   /** Local delivery that also tells the gateway which rooms were pushed to (its slow-consumer checks follow them). */
@@ -172,6 +175,7 @@ export class ParleyNode {
       mountNotFound(this.app);
       mountNotFound(this.adminApp);
     }
+    await this.corkAnchor.start();
     const pub = await listen(this.uws, this.app, this.config.host, this.config.port, 'PORT');
     this.listenSockets.push(pub.socket);
     this.port = pub.port;
@@ -207,6 +211,7 @@ export class ParleyNode {
     this.listenSockets = [];
     await Promise.race([this.gateway.closeAll(CloseCode.DRAINING, 'node is shutting down'), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
     this.rooms.close();
+    this.corkAnchor.close();
     const { state, presence, bus, queue, store, extra } = this.adapters;
     for (const c of [queue, bus, presence, state, store, ...extra]) {
       await c.close().catch((err: unknown) => this.logger.error({ err }, 'closing an adapter failed'));

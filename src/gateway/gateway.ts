@@ -9,6 +9,7 @@ import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import type { Admission } from './admission.js';
 import type { Identity } from './auth.js';
+import type { CorkAnchor } from './cork-anchor.js';
 import { mountNativeEndpoint, replyAllowance } from './native-endpoint.js';
 import { NativeTransport } from './native-transport.js';
 import { DeadlineTimer } from './expiry-buckets.js';
@@ -31,6 +32,8 @@ export interface GatewayDeps {
   verify: (token: string) => Promise<Identity>;
   metrics: Metrics;
   logger: Logger;
+  /** Lets /ws upgrade after its async admission inside a corked callback. */
+  corkAnchor: CorkAnchor;
 }
 
 /** How long after a write to a session its buffer is checked (4029), and how often while it has a backlog. */
@@ -83,13 +86,13 @@ export class Gateway {
   }
 
   start(): void {
-    const { app, io, admission, config, logger, bus } = this.deps;
+    const { app, io, admission, config, logger, bus, corkAnchor } = this.deps;
     const hooks = {
       opened: (connId: string, identity: Identity, transport: Transport) => this.opened(connId, identity, transport),
       closed: (session: Session, code: number) => this.closed(session, code),
       drained: (session: Session) => this.slowChecks.checkNow(session),
     };
-    mountNativeEndpoint(app, admission, config.limits, hooks, logger, config.recoveryMaxBytes);
+    mountNativeEndpoint(app, admission, config.limits, hooks, logger, config.recoveryMaxBytes, corkAnchor);
     mountSioEndpoint(io, admission, config.limits, hooks);
     bus.onControl((event) => this.onControl(event));
     this.heartbeat = setInterval(() => this.beat(), (config.timing.heartbeatS * 1000) / this.pinged.count);

@@ -2,6 +2,7 @@ import type { Limits } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { Admission } from './admission.js';
 import type { Identity } from './auth.js';
+import type { CorkAnchor } from './cork-anchor.js';
 import { decodeText, type FrameLimits } from './frames.js';
 import { statusLine } from './http.js';
 import { NativeTransport } from './native-transport.js';
@@ -68,6 +69,7 @@ export function mountNativeEndpoint(
   hooks: EndpointHooks,
   logger: Logger,
   recoveryMaxBytes: number,
+  anchor: CorkAnchor,
 ): void {
   const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
   app.ws<WsData>('/ws', {
@@ -109,13 +111,9 @@ export function mountNativeEndpoint(
             });
             return;
           }
-          // Not inside res.cork(): after its callback, uWS 20.30's cork() reads the HTTP state of
-          // the socket, and when upgrade() kept the socket's memory for the WebSocket it reads
-          // garbage that can shut the new WebSocket down (1006 right after its hello; about one
-          // reconnect in ten under churn). The price: uWS prints a "writes must be made from
-          // within a corked callback" warning to stderr for each upgrade.
-          // test/integration/ws-upgrade.test.ts covers it.
-          res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity, batch }, key, protocol, extensions, context);
+          // Not a plain res.cork(): uWS 20.30's cork() can shut the WebSocket it upgraded to down
+          // (CorkAnchor says why; test/integration/ws-upgrade.test.ts covers it).
+          anchor.upgrade(res, () => res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity, batch }, key, protocol, extensions, context));
         },
         (err: unknown) => {
           logger.error({ err }, 'upgrade failed');
