@@ -217,9 +217,11 @@ describe('redis presence: eventually true', () => {
     expect(await deleteKeys(raw, `{${prefix}*`)).toBeGreaterThan(0);
 
     // Rooms and the connection cap come back in the same reconciliation, not in one step: wait
-    // for both (the guarantee is eventual).
-    await until(async () => a.restored.length === 3 && (await a.presence.user('eve')).devices === 1, WAIT_MS, 'three (room, user) and the connections to come back');
-    expect(a.restored.sort()).toEqual(['r1/eve', 'r1/fay', 'r2/eve']);
+    // for both (the guarantee is eventual). The keys go one by one (not one FLUSHALL), so a pass
+    // may restore an entry that a later deletion takes again: it is then announced again.
+    const restored = (): string[] => [...new Set(a.restored)].sort();
+    await until(async () => restored().length === 3 && (await a.presence.user('eve')).devices === 1, WAIT_MS, 'three (room, user) and the connections to come back');
+    expect(restored()).toEqual(['r1/eve', 'r1/fay', 'r2/eve']);
     expect(await devicesIn(a.presence, 'r1')).toEqual({ eve: 1, fay: 1 });
     expect(await a.presence.user('eve')).toEqual({ user: 'eve', online: true, devices: 1, rooms: ['r1', 'r2'] });
     expect(await a.presence.stats()).toEqual({ connections: 2, rooms: 2, nodes: 1 });

@@ -2,16 +2,20 @@
 // script call whose keys do not share one hash tag (so the whole suite checks cluster safety).
 import type { Redis } from 'ioredis';
 
-/** UNLINKs every key of a prefix; the adapters' keys all start with `{<prefix>`. */
+/**
+ * UNLINKs every key of a prefix in one command, so that whoever else writes under the prefix
+ * sees all of them go at once (as with a FLUSHALL), never a half-deleted prefix; the adapters'
+ * keys all start with `{<prefix>`.
+ */
 export async function deleteKeys(client: Redis, pattern: string): Promise<number> {
   let cursor = '0';
-  let deleted = 0;
+  const keys = new Set<string>();
   do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, found] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
-    if (keys.length > 0) deleted += await client.unlink(...keys);
+    for (const k of found) keys.add(k);
   } while (cursor !== '0');
-  return deleted;
+  return keys.size === 0 ? 0 : client.unlink(...keys);
 }
 
 /** The part of a key Redis Cluster hashes: what is inside the first non-empty `{…}`, else the key. */
