@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -68,4 +68,39 @@ describe('SDK API reference', () => {
     expect(run.code).not.toBe(0);
     expect(run.output).toMatch(/undocumentedExport .*does not have any documentation/);
   }, 60_000);
+});
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
+function slug(title: string): string {
+  return title
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
+}
+
+describe('SDK README', () => {
+  const readme = join(PACKAGE, 'README.md');
+  const text = readFileSync(readme, 'utf8');
+
+  it('is linked from the root README', () => {
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('](packages/client/README.md)');
+  });
+
+  it('covers installing, connecting, requests, events, reconnecting, presence, batching and errors', () => {
+    const titles = [...text.matchAll(/^## (.+)$/gm)].map(([, t]) => t);
+    expect(titles).toEqual(['Install', 'Connect', 'Join, send, and the other requests', 'Events', 'Reconnecting and resuming', 'Presence in big rooms', 'Batched frames', 'Errors']);
+    expect(text).toContain('npm install @parley-chat/client');
+    for (const word of ['unauthorized', 'presenceDelta', 'batch=1', 'getToken', 'since']) expect(text, word).toContain(word);
+  });
+
+  it('links only to files and headings that exist', () => {
+    const links = [...text.matchAll(/\]\((\.[^)#]*)(?:#([^)]+))?\)/g)].map(([, file, anchor]) => ({ file: resolve(dirname(readme), file ?? ''), anchor }));
+    expect(links.length).toBeGreaterThan(3);
+    for (const { file, anchor } of links) {
+      expect(existsSync(file), file).toBe(true);
+      if (anchor === undefined) continue;
+      const anchors = [...readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map(([, t]) => slug(t ?? ''));
+      expect(anchors, `${file}#${anchor}`).toContain(anchor);
+    }
+  });
 });
