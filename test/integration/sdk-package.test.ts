@@ -150,7 +150,7 @@ describe(`${NAME} installed from its tarball`, () => {
     );
     const tsc = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', scratch], scratch);
     expectOk(tsc, 'tsc in the scratch project');
-  });
+  }, 60_000);
 
   it('lets two users chat on a real node, and reports a refused token as unauthorized', async () => {
     writeFileSync(
