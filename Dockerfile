@@ -1,14 +1,18 @@
 # Parley: one image for gateways (`node dist/cli.js`, the default) and persist workers
 # (`node dist/cli.js worker`). docker-compose.yml runs the whole cluster from it.
 
-# Build stage: every dependency, then the server (tsc) and the demo page (esbuild).
+# Build stage: every dependency, then the server (tsc), the SDK (packages/client, a workspace
+# the demo page bundles from source) and the demo page (esbuild).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+COPY packages/client/package.json ./packages/client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build-web.mjs ./scripts/
 COPY src ./src
+COPY packages/client/tsconfig.json ./packages/client/
+COPY packages/client/src ./packages/client/src
 COPY web ./web
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 

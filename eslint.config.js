@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'loadtest/node_modules/', 'coverage/', 'test-results/'] },
+  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'loadtest/node_modules/', 'coverage/', 'test-results/', 'packages/*/dist/', 'packages/*/docs/api/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -14,6 +14,20 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The server never uses the SDK (packages/client), which is published on its own.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/packages/client/**', '@parley-chat/client', '@parley-chat/client/*'], message: 'the server does not import the SDK' }] }],
+    },
+  },
+  {
+    // The SDK has no runtime dependencies and imports nothing outside its own folder.
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(?!\\./)', message: 'the SDK imports only its own modules (./…)' }] }],
     },
   },
   {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the demo chat page into web/dist/ (served at `/` in dev mode, src/admin/dev.ts):
-// web/src/main.ts bundled for browsers (ES2020, with the SDK from src/client/) into app.js
+// web/src/main.ts bundled for browsers (ES2020, with the SDK from packages/client/src/) into app.js
 // plus its source map, and web/index.html and web/style.css copied. Each file is written to a
 // temporary name and renamed, so a server reading web/dist/ meanwhile never sees half a file.
 // Run by `npm run build` (so by `npm start`), and by the browser tests before they start.

@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import WebSocket from 'ws';
-import { connect } from '../../src/client/index.js';
-import type { ChatMessage, GapEvent, Hello, ParleyClient, WebSocketConstructor } from '../../src/client/index.js';
+import { connect } from '../../packages/client/src/index.js';
+import type { ChatMessage, GapEvent, Hello, ParleyClient, WebSocketConstructor } from '../../packages/client/src/index.js';
 import { spawnNode, type ProcessNode } from '../helpers/cluster.js';
 import { requireRedis } from '../helpers/services.js';
 import { startPrivateNats, type PrivateService } from '../helpers/services-private.js';

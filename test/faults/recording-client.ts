@@ -5,7 +5,7 @@
 // drops pushes at or below what it holds, resends a send with the same cid until it is
 // acknowledged, and renews its token with `auth` (or, if told not to, lets it expire and
 // reconnects with a fresh one after the 4001).
-import { backoffDelay } from '../../src/client/backoff.js';
+import { backoffDelay } from '../../packages/client/src/backoff.js';
 import type { JoinData, Operation, SeenMessage } from './history.js';
 import { between, type Rng } from './random.js';
 import { Wire, type Hello, type Push } from './wire.js';

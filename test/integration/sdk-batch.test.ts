@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ParleyClient } from '../../src/client/index.js';
+import type { ParleyClient } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { Inbox, closeAll, range, sdk } from './sdk-support.js';
 

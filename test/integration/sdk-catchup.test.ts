@@ -4,7 +4,7 @@
  * message once, in seq order, live ones sent meanwhile included (docs/protocol.md, "Recovery").
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { GapEvent } from '../../src/client/index.js';
+import type { GapEvent } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { startProxy, type TcpProxy } from '../helpers/proxy.js';
 import { Inbox, closeAll, next, range, sdk } from './sdk-support.js';

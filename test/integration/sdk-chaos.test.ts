@@ -4,7 +4,7 @@
  * message reached each client exactly once and in seq order, and the server stored each once.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ChatMessage, ParleyClient, SendReply } from '../../src/client/index.js';
+import type { ChatMessage, ParleyClient, SendReply } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { startProxy, type TcpProxy } from '../helpers/proxy.js';
 import { Inbox, closeAll, next, range, sdk, within } from './sdk-support.js';

@@ -4,8 +4,8 @@
  */
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../../src/client/index.js';
-import type { ClientOptions, ParleyClient, PresenceDeltaEvent, PresenceEvent } from '../../src/client/index.js';
+import { connect } from '../../packages/client/src/index.js';
+import type { ClientOptions, ParleyClient, PresenceDeltaEvent, PresenceEvent } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { closeAll, next, sdk, within } from './sdk-support.js';
 

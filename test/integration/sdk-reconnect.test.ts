@@ -4,8 +4,8 @@
  * token expiry and refresh with `getToken`.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ParleyClientError } from '../../src/client/index.js';
-import type { ClientState, GapEvent } from '../../src/client/index.js';
+import { ParleyClientError } from '../../packages/client/src/index.js';
+import type { ClientState, GapEvent } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { startProxy, type TcpProxy } from '../helpers/proxy.js';
 import { Inbox, closeAll, next, range, sdk, within } from './sdk-support.js';

@@ -3,8 +3,8 @@
  * pushes it causes on another client, and errors as `ParleyClientError` codes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ParleyClientError } from '../../src/client/index.js';
-import type { ParleyClient } from '../../src/client/index.js';
+import { ParleyClientError } from '../../packages/client/src/index.js';
+import type { ParleyClient } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { Inbox, closeAll, next, range, sdk, within } from './sdk-support.js';
 

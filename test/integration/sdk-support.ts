@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import { connect } from '../../src/client/index.js';
-import type { AuthSource, ChatMessage, ClientOptions, ParleyClient, ParleyEvents } from '../../src/client/index.js';
+import { connect } from '../../packages/client/src/index.js';
+import type { AuthSource, ChatMessage, ClientOptions, ParleyClient, ParleyEvents } from '../../packages/client/src/index.js';
 
 /** Shared by the SDK integration tests (test/integration/sdk-*.test.ts): real SDK, real node. */
 

@@ -5,8 +5,8 @@
  */
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ParleyClient, WebSocketLike } from '../../src/client/index.js';
-import { ParleyClientError } from '../../src/client/index.js';
+import type { ParleyClient, WebSocketLike } from '../../packages/client/src/index.js';
+import { ParleyClientError } from '../../packages/client/src/index.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { closeAll, next, sdk, within } from './sdk-support.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ABUSE_MIN_ATTEMPT, backoffDelay, closeAction, DEFAULT_BACKOFF } from '../../src/client/backoff.js';
-import { refreshDelay } from '../../src/client/token.js';
+import { ABUSE_MIN_ATTEMPT, backoffDelay, closeAction, DEFAULT_BACKOFF } from '../../packages/client/src/backoff.js';
+import { refreshDelay } from '../../packages/client/src/token.js';
 
 const fixed = (r: number) => ({ ...DEFAULT_BACKOFF, random: () => r });
 

@@ -3,8 +3,8 @@
  * Browsers report a refused upgrade as a bare error event then close 1006, without the status.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connect } from '../../src/client/index.js';
-import type { ParleyClient, WebSocketLike } from '../../src/client/index.js';
+import { connect } from '../../packages/client/src/index.js';
+import type { ParleyClient, WebSocketLike } from '../../packages/client/src/index.js';
 
 /** Every socket fails before opening, the way a browser shows a 401 or a network error. */
 class FailingBrowserSocket implements WebSocketLike {

@@ -7,9 +7,9 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { connect } from '../../src/client/index.js';
-import type { AuthSource, ChatMessage, ClientOptions, ParleyClient, ParleyEvents } from '../../src/client/index.js';
-import type { Clock } from '../../src/client/timers.js';
+import { connect } from '../../packages/client/src/index.js';
+import type { AuthSource, ChatMessage, ClientOptions, ParleyClient, ParleyEvents } from '../../packages/client/src/index.js';
+import type { Clock } from '../../packages/client/src/timers.js';
 
 const DEADLINE_MS = 3000;
 

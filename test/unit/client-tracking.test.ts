@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Emitter } from '../../src/client/emitter.js';
-import { ParleyClientError } from '../../src/client/errors.js';
-import { Outbox, isValidCid, newCid } from '../../src/client/outbox.js';
-import { RoomTracker } from '../../src/client/rooms.js';
-import type { GapEvent } from '../../src/client/rooms.js';
-import { TimerGroup } from '../../src/client/timers.js';
-import { endpointUrl, parseFrames } from '../../src/client/transport.js';
-import type { ChatMessage, JoinReply } from '../../src/client/types.js';
+import { Emitter } from '../../packages/client/src/emitter.js';
+import { ParleyClientError } from '../../packages/client/src/errors.js';
+import { Outbox, isValidCid, newCid } from '../../packages/client/src/outbox.js';
+import { RoomTracker } from '../../packages/client/src/rooms.js';
+import type { GapEvent } from '../../packages/client/src/rooms.js';
+import { TimerGroup } from '../../packages/client/src/timers.js';
+import { endpointUrl, parseFrames } from '../../packages/client/src/transport.js';
+import type { ChatMessage, JoinReply } from '../../packages/client/src/types.js';
 
 const msg = (seq: number, room = 'r'): ChatMessage => ({ room, seq, cid: `c${seq}`, from: 'u', body: `m${seq}`, ts: seq });
 const reply = (over: Partial<JoinReply>): JoinReply => ({

@@ -1,6 +1,6 @@
 /** The demo page's DOM-free logic (web/src/room-model.ts, web/src/typing.ts). */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ChatMessage } from '../../src/client/index.js';
+import type { ChatMessage } from '../../packages/client/src/index.js';
 import { RoomModel } from '../../web/src/room-model.js';
 import { TypingSender } from '../../web/src/typing.js';
 

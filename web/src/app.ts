@@ -1,5 +1,5 @@
-import { ParleyClientError, connect } from '../../src/client/index.js';
-import type { ChatMessage, ClientOptions, ParleyClient } from '../../src/client/index.js';
+import { ParleyClientError, connect } from '../../packages/client/src/index.js';
+import type { ChatMessage, ClientOptions, ParleyClient } from '../../packages/client/src/index.js';
 import { RoomModel } from './room-model.js';
 import type { ListChange } from './room-model.js';
 import { TypingSender } from './typing.js';

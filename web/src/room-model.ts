@@ -1,4 +1,4 @@
-import type { ChatMessage, PresenceMember } from '../../src/client/index.js';
+import type { ChatMessage, PresenceMember } from '../../packages/client/src/index.js';
 
 /** How the message list must change after `RoomModel.add`. */
 export type ListChange = 'none' | 'append' | 'rerender';

@@ -1,4 +1,4 @@
-import type { ChatMessage, ClientState } from '../../src/client/index.js';
+import type { ChatMessage, ClientState } from '../../packages/client/src/index.js';
 import { byTestId, h, listNames } from './dom.js';
 import type { ListChange, RoomModel } from './room-model.js';
 

@@ -1,3 +1,4 @@
+/** An event listener: called with the event's payload. */
 export type Listener<T> = (payload: T) => void;
 
 /**

@@ -24,7 +24,9 @@ export interface JoinTicket {
   readonly generation: number;
 }
 
+/** What the client holds of a room: the epoch of its history and the highest seq delivered. */
 export interface RoomPosition {
+  /** The room's epoch from the last join reply; undefined until then. */
   epoch: string | undefined;
   /** The highest seq delivered (or skipped by a gap); undefined until the first join reply. */
   seq: number | undefined;

@@ -5,6 +5,7 @@ import type { Clock } from './timers.js';
 import { globalWebSocket } from './transport.js';
 import type { FetchLike, WebSocketConstructor } from './transport.js';
 
+/** Options of `connect()`; every one has a default. */
 export interface ClientOptions {
   /** The WebSocket implementation; default the global one. Node 20 has none: pass `WebSocket` from `ws`. */
   WebSocket?: WebSocketConstructor;

@@ -1,7 +1,16 @@
 import type { Clock } from './timers.js';
 
 /** How the client authenticates: a fixed token, or a function that fetches a fresh one. */
-export type AuthSource = { token: string } | { getToken: () => Promise<string> };
+export type AuthSource =
+  | { token: string }
+  | {
+      /**
+       * Called for the first connection, when the token was refused or is about to expire, and
+       * before it expires on an open connection (then presented with `auth`). A rejection is
+       * retried after a backoff.
+       */
+      getToken: () => Promise<string>;
+    };
 
 /** A token this close to its `exp` is not used for a new connection when a fresh one can be had. */
 const EXPIRY_MARGIN_MS = 5_000;

@@ -20,6 +20,7 @@ import { endpointUrl } from './transport.js';
 import type { Connection } from './transport.js';
 import type * as W from './types.js';
 
+/** Options of {@link ParleyClient.join}. */
 export interface JoinOptions {
   /** Resume from this seq (e.g. kept by the application); default: the position the client holds. */
   since?: number;
@@ -88,6 +89,7 @@ export class ParleyClient {
     this.#link.start();
   }
 
+  /** Where the connection stands; every change is also a `state` event. */
   get state(): ClientState {
     return this.#link.state;
   }
@@ -102,14 +104,17 @@ export class ParleyClient {
     return this.#rooms.position(room);
   }
 
+  /** Adds a listener for an event of {@link ParleyEvents}; returns a function that removes it. */
   on<K extends keyof ParleyEvents>(type: K, listener: Listener<ParleyEvents[K]>): () => void {
     return this.#events.on(type, listener);
   }
 
+  /** Adds a listener that runs for the next such event only; returns a function that removes it. */
   once<K extends keyof ParleyEvents>(type: K, listener: Listener<ParleyEvents[K]>): () => void {
     return this.#events.once(type, listener);
   }
 
+  /** Removes a listener added with `on` or `once`. */
   off<K extends keyof ParleyEvents>(type: K, listener: Listener<ParleyEvents[K]>): void {
     this.#events.off(type, listener);
   }
@@ -153,10 +158,12 @@ export class ParleyClient {
     return entry.promise;
   }
 
+  /** Starts (`on`) or stops showing this user as typing in a joined room. */
   typing(room: string, on: boolean): Promise<W.TypingReply> {
     return this.#call('typing', { room, on });
   }
 
+  /** Moves this user's read pointer of a joined room up to `seq`; the server never lowers it. */
   read(room: string, seq: number): Promise<W.ReadReply> {
     return this.#call('read', { room, seq });
   }
@@ -166,6 +173,7 @@ export class ParleyClient {
     return this.#call('history', { room, ...options });
   }
 
+  /** A page of the room's online members; pass the reply's `next` as `cursor` for the next page. */
   presence(room: string, options: { cursor?: string; limit?: number } = {}): Promise<W.PresenceReply> {
     return this.#call('presence', { room, ...options });
   }
@@ -175,6 +183,7 @@ export class ParleyClient {
     return this.#call('occupancy', { room });
   }
 
+  /** A round trip to the server. */
   ping(): Promise<W.PingReply> {
     return this.#call('ping', {});
   }

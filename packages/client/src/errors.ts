@@ -23,6 +23,7 @@ export class ParleyClientError extends Error {
   /** The WebSocket close code, for `closed` errors caused by the server. */
   readonly closeCode: number | undefined;
 
+  /** Made by the SDK; `code` is the stable part to switch on, `message` is for people. */
   constructor(
     readonly code: ClientErrorCode,
     message: string,

@@ -10,11 +10,17 @@ import type { ChatMessage, ErrorPush, HelloPush, PresenceDeltaPush, PresencePush
  */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/** The `hello` of a connection (without `t`): session id, user, node, token `exp`, heartbeat. */
 export type Hello = PushPayload<HelloPush>;
+/** One user came online or went offline in a room. */
 export type PresenceEvent = PushPayload<PresencePush>;
+/** A big room's presence changes of one interval (`presence_delta` without `t`). */
 export type PresenceDeltaEvent = PushPayload<PresenceDeltaPush>;
+/** A user started or stopped typing in a room. */
 export type TypingEvent = PushPayload<TypingPush>;
+/** A user's read pointer in a room moved to `seq`. */
 export type ReadEvent = PushPayload<ReadPush>;
+/** An `error` push (without `t`): a protocol error code and a message. */
 export type ServerErrorEvent = PushPayload<ErrorPush>;
 
 /** A connection closed. `code` 4000 is the client's own: no `hello`, or no frame for 2x heartbeat. */

@@ -3,6 +3,7 @@
  * nothing from the server, so these are kept in step with docs/protocol.md by hand.
  */
 
+/** Every protocol error code (docs/protocol.md, "Error codes"). */
 export const ERROR_CODES = [
   'bad_request',
   'unauthorized',
@@ -56,6 +57,7 @@ export interface ChatMessage {
  */
 export type PresenceMode = 'each' | 'delta';
 
+/** `join`: enter a room; with `since`, get the messages missed after it. */
 export interface JoinRequest {
   t: 'join';
   rid?: Rid;
@@ -64,11 +66,13 @@ export interface JoinRequest {
   epoch?: string;
   presence?: PresenceMode;
 }
+/** `leave`: stop taking a room's pushes. */
 export interface LeaveRequest {
   t: 'leave';
   rid?: Rid;
   room: string;
 }
+/** `send`: post a message; `cid` makes a resend idempotent. */
 export interface SendRequest {
   t: 'send';
   rid?: Rid;
@@ -77,18 +81,21 @@ export interface SendRequest {
   body: string;
   meta?: Meta;
 }
+/** `typing`: start or stop showing the user as typing. */
 export interface TypingRequest {
   t: 'typing';
   rid?: Rid;
   room: string;
   on: boolean;
 }
+/** `read`: move the user's read pointer up to `seq`. */
 export interface ReadRequest {
   t: 'read';
   rid?: Rid;
   room: string;
   seq: number;
 }
+/** `history`: a page of a room's stored messages. */
 export interface HistoryRequest {
   t: 'history';
   rid?: Rid;
@@ -100,6 +107,7 @@ export interface HistoryRequest {
   /** 1-100, default 50. */
   limit?: number;
 }
+/** `presence`: a page of a room's online members. */
 export interface PresenceRequest {
   t: 'presence';
   rid?: Rid;
@@ -108,21 +116,25 @@ export interface PresenceRequest {
   /** 1-500, default 100. */
   limit?: number;
 }
+/** `occupancy`: how many users and connections are online in a room. */
 export interface OccupancyRequest {
   t: 'occupancy';
   rid?: Rid;
   room: string;
 }
+/** `auth`: present a new token on an open connection. */
 export interface AuthRequest {
   t: 'auth';
   rid?: Rid;
   token: string;
 }
+/** `ping`: a round trip. */
 export interface PingRequest {
   t: 'ping';
   rid?: Rid;
 }
 
+/** Every request a client sends. */
 export type ClientRequest =
   | JoinRequest
   | LeaveRequest
@@ -135,10 +147,12 @@ export type ClientRequest =
   | AuthRequest
   | PingRequest;
 
+/** The `t` of a request. */
 export type RequestType = ClientRequest['t'];
 
 // ---- reply data ----
 
+/** The reply to `join`: the room's epoch and head, the user's read pointer, missed messages. */
 export interface JoinReply {
   room: string;
   epoch: string;
@@ -156,9 +170,11 @@ export interface JoinReply {
    */
   more: boolean;
 }
+/** The reply to `leave`. */
 export interface LeaveReply {
   room: string;
 }
+/** The reply to `send`: the message's place in the room. */
 export interface SendReply {
   room: string;
   cid: string;
@@ -167,12 +183,15 @@ export interface SendReply {
   /** True when this cid was already accepted: `seq` and `ts` are the first ones. */
   dup: boolean;
 }
+/** The reply to `typing`: empty. */
 export type TypingReply = Record<string, never>;
+/** The reply to `read`. */
 export interface ReadReply {
   room: string;
   /** The stored pointer, never lowered. */
   seq: number;
 }
+/** The reply to `history`. */
 export interface HistoryReply {
   room: string;
   /** Oldest first. */
@@ -180,18 +199,21 @@ export interface HistoryReply {
   /** With `after`: newer messages exist up to the head; otherwise: older ones exist. */
   more: boolean;
 }
+/** One online member of a room, over all of their connections. */
 export interface PresenceMember {
   user: string;
   devices: number;
   /** ISO time the user came online. */
   since: string;
 }
+/** The reply to `presence`: one page of members; `next` is the cursor of the next page, or null. */
 export interface PresenceReply {
   room: string;
   occupancy: number;
   members: PresenceMember[];
   next: string | null;
 }
+/** The reply to `occupancy`. */
 export interface OccupancyReply {
   room: string;
   /** Users online in the room (the `occupancy` of `join` and `presence`). */
@@ -199,10 +221,12 @@ export interface OccupancyReply {
   /** Their connections in the room, on every node. */
   devices: number;
 }
+/** The reply to `auth`. */
 export interface AuthReply {
   /** JWT NumericDate (seconds since the epoch) of the new token. */
   exp: number;
 }
+/** The reply to `ping`: empty. */
 export type PingReply = Record<string, never>;
 
 /** The `data` of a successful reply, by request type. */
@@ -219,17 +243,20 @@ export interface ReplyDataMap {
   ping: PingReply;
 }
 
+/** The `error` of a failed reply. */
 export interface WireError {
   code: ErrorCode;
   message: string;
 }
 
+/** A `reply` frame: exactly one per request that carried a `rid`. */
 export type ReplyFrame =
   | { t: 'reply'; rid: Rid; ok: true; data: unknown }
   | { t: 'reply'; rid: Rid; ok: false; error: WireError };
 
 // ---- pushes (server → client) ----
 
+/** `hello`: the first frame of an accepted connection. */
 export interface HelloPush {
   t: 'hello';
   session: string;
@@ -240,9 +267,11 @@ export interface HelloPush {
   /** Seconds between server pings. */
   heartbeat: number;
 }
+/** `msg`: a new message in a joined room. */
 export interface MsgPush extends ChatMessage {
   t: 'msg';
 }
+/** `presence`: a user came online or went offline in a room. */
 export interface PresencePush {
   t: 'presence';
   room: string;
@@ -256,25 +285,30 @@ export interface PresenceDeltaPush {
   online: string[];
   offline: string[];
 }
+/** `typing`: a user started or stopped typing. */
 export interface TypingPush {
   t: 'typing';
   room: string;
   user: string;
   on: boolean;
 }
+/** `read`: a user's read pointer moved. */
 export interface ReadPush {
   t: 'read';
   room: string;
   user: string;
   seq: number;
 }
+/** `error`: a problem with a frame that had no valid `rid`. */
 export interface ErrorPush {
   t: 'error';
   code: ErrorCode;
   message: string;
 }
 
+/** Every push a server sends unasked. */
 export type ServerPush = HelloPush | MsgPush | PresencePush | PresenceDeltaPush | TypingPush | ReadPush | ErrorPush;
+/** Every frame a server sends. */
 export type ServerFrame = ServerPush | ReplyFrame;
 
 /** A push as delivered to event listeners: the frame without its `t`. */

@@ -7,14 +7,21 @@ import type { ServerFrame } from './types.js';
  */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** Called once the socket is open. */
   onopen: ((event: never) => unknown) | null;
+  /** Called with each text frame (`event.data`). */
   onmessage: ((event: never) => unknown) | null;
+  /** Called when the socket fails. */
   onerror: ((event: never) => unknown) | null;
+  /** Called once the socket is closed (`event.code`, `event.reason`). */
   onclose: ((event: never) => unknown) | null;
+  /** Sends a text frame. */
   send(data: string): void;
+  /** Closes the socket with a close code and reason. */
   close(code?: number, reason?: string): void;
 }
 
+/** A WebSocket class such as the global `WebSocket` or the `ws` package's: `new (url)`. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 /** The part of `fetch` the SDK uses to ask whether a token is refused (met by the global `fetch`). */

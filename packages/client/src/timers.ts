@@ -3,8 +3,11 @@
  * the default reads the host's globals at call time, so fake timers installed later apply.
  */
 export interface Clock {
+  /** Milliseconds since the epoch. */
   now(): number;
+  /** Runs `fn` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a timer set with `setTimeout`. */
   clearTimeout(handle: unknown): void;
 }
 

@@ -1,6 +1,8 @@
 /**
- * `parley/client`: the TypeScript SDK of the Parley protocol (docs/protocol.md) over native
+ * `@parley-chat/client`: the TypeScript SDK of the Parley protocol (docs/protocol.md) over native
  * WebSocket, for browsers and Node. It imports nothing from the server.
+ *
+ * @packageDocumentation
  */
 import { ParleyClient } from './client.js';
 import type { ClientOptions } from './options.js';
@@ -37,7 +39,8 @@ export type { ClientOptions } from './options.js';
 export type { AuthSource } from './token.js';
 export type { RoomPosition } from './rooms.js';
 export type { Clock } from './timers.js';
-export type { WebSocketConstructor, WebSocketLike } from './transport.js';
+export type { FetchLike, WebSocketConstructor, WebSocketLike } from './transport.js';
+export type { Listener } from './emitter.js';
 export { backoffDelay, closeAction, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions, CloseAction } from './backoff.js';
 export { refreshDelay } from './token.js';

@@ -8,6 +8,7 @@ export interface BackoffOptions {
   random: () => number;
 }
 
+/** The default reconnect backoff: base 500 ms, cap 30 s. */
 export const DEFAULT_BACKOFF: Readonly<Omit<BackoffOptions, 'random'>> = { base: 500, cap: 30_000 };
 
 /** Full jitter: a uniform delay in [0, min(cap, base * 2^attempt)), in whole milliseconds. */
