@@ -83,7 +83,35 @@ export function inSpan<T>(
   work: (ctx: Context | undefined) => Promise<T>,
 ): Promise<T> {
   if (!tracer) return work(undefined);
-  const ctx = startSpan(tracer, name, kind, parent, room, seq);
+  return settle(startSpan(tracer, name, kind, parent, room, seq), work);
+}
+
+/** The parent and links of a span that handles several traced messages at once: the first is its parent, every other one a link. */
+export function batchParent(traces: readonly (Context | undefined)[]): { parent: Context | undefined; links: Link[] } {
+  let parent: Context | undefined;
+  const links: Link[] = [];
+  for (const ctx of traces) {
+    const sc = ctx && trace.getSpanContext(ctx);
+    if (!ctx || !sc) continue;
+    if (parent) links.push({ context: sc });
+    else parent = ctx;
+  }
+  return { parent, links };
+}
+
+/**
+ * Runs `work` in a span over a batch of messages, child of the first traced one and linked to
+ * the others (`traces` is read only while tracing is on).
+ */
+export function inBatchSpan<T>(tracer: Tracer | undefined, name: string, count: number, traces: () => (Context | undefined)[], work: (ctx: Context | undefined) => Promise<T>): Promise<T> {
+  if (!tracer) return work(undefined);
+  const { parent, links } = batchParent(traces());
+  const ctx = startSpan(tracer, name, SpanKind.CONSUMER, parent, undefined, undefined, links);
+  annotate(ctx, { [ATTR.messages]: count });
+  return settle(ctx, work);
+}
+
+function settle<T>(ctx: Context, work: (ctx: Context) => Promise<T>): Promise<T> {
   let running: Promise<T>;
   try {
     running = work(ctx);
@@ -101,19 +129,6 @@ export function inSpan<T>(
       throw err;
     },
   );
-}
-
-/** The parent and links of a span that handles several traced messages at once: the first is its parent, every other one a link. */
-export function batchParent(traces: readonly (Context | undefined)[]): { parent: Context | undefined; links: Link[] } {
-  let parent: Context | undefined;
-  const links: Link[] = [];
-  for (const ctx of traces) {
-    const sc = ctx && trace.getSpanContext(ctx);
-    if (!ctx || !sc) continue;
-    if (parent) links.push({ context: sc });
-    else parent = ctx;
-  }
-  return { parent, links };
 }
 
 function failed(span: Span, err: unknown): void {
