@@ -65,7 +65,7 @@ export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
 /** `key=value` pairs, comma-separated, values percent-encoded (OTEL_EXPORTER_OTLP_HEADERS). */
 const otlpHeaders = list.superRefine((pairs, ctx) => {
   // The position, never the text: a header may hold a credential.
-  const bad = pairs.findIndex((p) => !/^[^=\s]+=.*$/.test(p));
+  const bad = pairs.findIndex((p) => !/^[^=\s]+\s*=.*$/.test(p));
   if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} of ${pairs.length} must be key=value` });
 });
 
