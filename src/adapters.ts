@@ -25,9 +25,10 @@ import { RedisConnection } from './redis-connection.js';
 import type { Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
+import type { Tracer } from './shared/tracing.js';
 
 /** Chooses the adapters for the configured mode (README.md, "Modes"). */
-export function buildAdapters(config: Config, logger: Logger): Adapters {
+export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): Adapters {
   const redisConfigured = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
   if (!redisConfigured) {
     if (config.natsServers !== undefined) throw new ConfigError('NATS_URL', 'needs REDIS_URL (or REDIS_CLUSTER_NODES) for room state');
@@ -43,12 +44,12 @@ export function buildAdapters(config: Config, logger: Logger): Adapters {
   const { queue, store, durable, queueCheck } = persistence(config, logger);
   let bus: Broadcast & { connected: boolean };
   if (config.bus === 'nats' && config.natsServers !== undefined) {
-    bus = new NatsBroadcast(config.natsServers, prefix, config.nodeId, logger);
+    bus = new NatsBroadcast(config.natsServers, prefix, config.nodeId, logger, tracer);
   } else {
     const pub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-pub`, logger);
     const sub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sub`, logger, { shardedSubscribers: true });
     extra.push(pub, sub);
-    bus = new RedisBroadcast(pub.client, sub.client, prefix, config.nodeId, logger);
+    bus = new RedisBroadcast(pub.client, sub.client, prefix, config.nodeId, logger, tracer);
   }
   // Socket.IO's own cluster operations (fetchSockets, serverSideEmit, non-local emits) over
   // Redis; room events never take this path (Fanout emits with `local`).

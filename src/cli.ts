@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { helpText } from './cli/help.js';
 import { tokenCommand, UsageError } from './cli/token.js';
 import { ConfigError, fileDevSecrets, loadConfig } from './config/index.js';
-import { createNode } from './main.js';
+import { createNode, startTracing, type Tracing } from './main.js';
+import type { Logger } from './shared/logger.js';
 import { ListenError } from './node.js';
 import { DependencyError } from './shared/dependency.js';
 import { createLogger } from './shared/logger.js';
@@ -13,7 +14,8 @@ import { NativeUwsMissingError } from './gateway/uws.js';
 async function serve(): Promise<void> {
   const { config, devSecretsFile } = loadConfig(process.env, { devSecrets: fileDevSecrets });
   const logger = createLogger(config.logLevel);
-  const node = createNode(config, logger);
+  const tracing = await startTracing(config.tracing, config.nodeId);
+  const node = createNode(config, logger, tracing?.tracer);
   const port = await node.start();
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   logger.info({ node: config.nodeId, host: config.host, port, ...(node.adminPort !== undefined ? { adminPort: node.adminPort } : {}), devMode: config.devMode }, 'parley is listening');
@@ -39,7 +41,7 @@ async function serve(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    node.drain().then(
+    node.drain().then(() => flushSpans(tracing, logger)).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'draining failed');
@@ -56,13 +58,14 @@ async function worker(): Promise<void> {
   const { config } = loadConfig(process.env, { role: 'worker' });
   const logger = createLogger(config.logLevel);
   const { runWorker } = await import('./workers/main.js');
-  const running = await runWorker(config, logger);
+  const tracing = await startTracing(config.tracing, config.nodeId);
+  const running = await runWorker(config, logger, {}, tracing?.tracer);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping the persist worker');
-    running.close().then(
+    running.close().then(() => flushSpans(tracing, logger)).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'stopping the persist worker failed');
@@ -72,6 +75,11 @@ async function worker(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Exports the spans still buffered before the process exits; a collector that is down costs them, not the exit. */
+async function flushSpans(tracing: Tracing | undefined, logger: Logger): Promise<void> {
+  await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'exporting the last spans failed'));
 }
 
 /** Failures a person can fix from one line; anything else keeps its stack. */

@@ -27,6 +27,7 @@ import { CloseCode } from './shared/close-codes.js';
 import { reaching, type Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
+import type { Tracer } from './shared/tracing.js';
 
 /** The adapters behind the room service's ports, chosen by main.ts from the configuration. */
 export interface Adapters {
@@ -82,6 +83,8 @@ export class ParleyNode {
     private readonly config: Config,
     private readonly adapters: Adapters,
     private readonly logger: Logger,
+    /** Set while tracing is on (the SDK started by the caller). */
+    tracer?: Tracer,
   ) {
     adapters.instrument?.(this.metrics.registry);
     this.corkAnchor = new CorkAnchor(this.uws, logger);
@@ -100,12 +103,13 @@ export class ParleyNode {
       cors: config.allowedOrigins.length > 0 ? { origin: config.allowedOrigins } : { origin: true },
       allowRequest: (req, callback) => allowSioHandshake(req, callback, this.admission, config.limits.maxTokenlessPerAddress),
     });
-    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger);
+    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, tracer);
     this.rooms = new RoomService({
       ...adapters,
       delivery: this.watchedDelivery(new Fanout(this.app, this.io, registry, this.metrics)),
       metrics: this.metrics,
       logger,
+      ...(tracer ? { tracer } : {}),
       config: {
         nodeId: config.nodeId,
         dedupeTtlS: config.timing.dedupeTtlS,

@@ -99,7 +99,7 @@ export async function startServer(kind: ServerKind, name: string, env: Record<st
           MAX_CONNS_PER_USER: '100000',
         }
       : {};
-  const proc = spawnTs(name, script, { PORT: String(port), ...parleyEnv, ...env }, { preload: true });
+  const proc = spawnTs(name, script, { PORT: String(port), ...parleyEnv, ...(kind === 'parley' ? otelEnv() : {}), ...env }, { preload: true });
   const path = kind === 'parley' ? '/healthz' : '/mem';
   const deadline = Date.now() + READY_DEADLINE_MS;
   let exitCode: number | null | undefined;
@@ -120,6 +120,11 @@ export async function startServer(kind: ServerKind, name: string, env: Record<st
     if (ok) return { ...proc, kind, port };
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** The bench's own OTEL_* variables, for Parley servers: a run with tracing on sets them. */
+function otelEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('OTEL_') && e[1] !== undefined));
 }
 
 /** Stops every given process, whatever happens to the others. */

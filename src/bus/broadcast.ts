@@ -1,5 +1,6 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
 import type { ControlEvent, RoomEvent } from '../rooms/types.js';
+import type { TraceContext } from '../shared/tracing.js';
 
 export type RoomListener = (room: string, event: RoomEvent) => void;
 export type ControlListener = (event: ControlEvent) => void;
@@ -18,6 +19,7 @@ export interface Broadcast extends Lifecycle {
   onControl(listener: ControlListener): void;
   subscribe(room: string): Promise<void>;
   unsubscribe(room: string): Promise<void>;
-  publish(room: string, event: RoomEvent): Promise<void>;
+  /** `trace` (tracing on): the send's span, parent of the publish and of the other nodes' deliveries. */
+  publish(room: string, event: RoomEvent, trace?: TraceContext): Promise<void>;
   publishControl(event: ControlEvent): Promise<void>;
 }

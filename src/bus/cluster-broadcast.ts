@@ -1,5 +1,6 @@
 import type { ControlEvent, RoomEvent } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
+import { annotate, ATTR, batchParent, endSpan, SpanKind, startSpan, traceFromHeaders, traceHeaders, type HeaderReader, type TraceContext, type Tracer } from '../shared/tracing.js';
 import type { Broadcast, ControlListener, RoomListener } from './broadcast.js';
 
 /** What travels on the bus: one room's events from one node and one event-loop turn. */
@@ -26,18 +27,23 @@ export abstract class ClusterBroadcast implements Broadcast {
   private controlListener: ControlListener | undefined;
   private readonly subscribed = new Set<string>();
   private readonly outbox = new Map<string, RoomEvent[]>();
+  /** The trace contexts of the outbox's traced events, per room (tracing on only). */
+  private readonly outboxTraces = new Map<string, TraceContext[]>();
   private flushing: Promise<void> | undefined;
 
   protected constructor(
     protected readonly nodeId: string,
     protected readonly logger: Logger,
+    /** Set while tracing is on: spans of bus publishes and of deliveries of traced sends. */
+    private readonly tracer?: Tracer,
   ) {}
 
   /** True while the transport is connected (readiness). */
   abstract get connected(): boolean;
   abstract start(): Promise<void>;
   abstract close(): Promise<void>;
-  protected abstract publishRaw(channel: string, data: string): Promise<void>;
+  /** `headers`: the trace context of a traced publish, for transports that carry headers. */
+  protected abstract publishRaw(channel: string, data: string, headers?: Readonly<Record<string, string>>): Promise<void>;
   protected abstract subscribeRaw(channel: string): Promise<void>;
   protected abstract unsubscribeRaw(channel: string): Promise<void>;
   protected abstract roomChannel(room: string): string;
@@ -68,14 +74,22 @@ export abstract class ClusterBroadcast implements Broadcast {
   }
 
   /** Delivers locally at once, and to the other nodes with this turn's other events of the room. */
-  publish(room: string, event: RoomEvent): Promise<void> {
-    if (this.subscribed.has(room)) this.roomListener?.(room, event);
+  publish(room: string, event: RoomEvent, trace?: TraceContext): Promise<void> {
+    if (this.subscribed.has(room)) {
+      if (trace && this.tracer) this.deliverTraced(room, [event], trace, 'local');
+      else this.roomListener?.(room, event);
+    }
     let batch = this.outbox.get(room);
     if (!batch) {
       batch = [];
       this.outbox.set(room, batch);
     }
     batch.push(event);
+    if (trace) {
+      const traces = this.outboxTraces.get(room);
+      if (traces) traces.push(trace);
+      else this.outboxTraces.set(room, [trace]);
+    }
     this.flushing ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.flushing = undefined;
@@ -90,8 +104,8 @@ export abstract class ClusterBroadcast implements Broadcast {
     await this.publishRaw(this.controlChannel(), JSON.stringify({ n: this.nodeId, c: event } satisfies ControlEnvelope));
   }
 
-  /** Subclasses call this for every message on a room channel. */
-  protected receivedRoom(data: string): void {
+  /** Subclasses call this for every message on a room channel, with its headers if the transport has them. */
+  protected receivedRoom(data: string, headers?: HeaderReader): void {
     let env: RoomEnvelope;
     try {
       env = JSON.parse(data) as RoomEnvelope;
@@ -100,7 +114,22 @@ export abstract class ClusterBroadcast implements Broadcast {
       return;
     }
     if (env.n === this.nodeId || !this.subscribed.has(env.r)) return;
+    const parent = this.tracer ? traceFromHeaders(headers) : undefined;
+    if (parent) return this.deliverTraced(env.r, env.e, parent, 'bus');
     for (const event of env.e) this.roomListener?.(env.r, event);
+  }
+
+  /** Local delivery of a traced send's events, in a span (delivery to the sockets is synchronous). */
+  private deliverTraced(room: string, events: readonly RoomEvent[], parent: TraceContext, delivery: 'local' | 'bus'): void {
+    const span = startSpan(this.tracer as Tracer, 'parley.deliver', delivery === 'bus' ? SpanKind.CONSUMER : SpanKind.INTERNAL, parent, room, firstSeq(events));
+    annotate(span, { [ATTR.delivery]: delivery, [ATTR.messages]: events.length });
+    try {
+      for (const event of events) this.roomListener?.(room, event);
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+    endSpan(span);
   }
 
   /** Subclasses call this for every message on the control channel. */
@@ -116,10 +145,35 @@ export abstract class ClusterBroadcast implements Broadcast {
   private async flush(): Promise<void> {
     const batches = [...this.outbox];
     this.outbox.clear();
-    const results = await Promise.allSettled(
-      batches.map(([room, events]) => this.publishRaw(this.roomChannel(room), JSON.stringify({ n: this.nodeId, r: room, e: events } satisfies RoomEnvelope))),
-    );
+    const traces = this.outboxTraces.size > 0 ? new Map(this.outboxTraces) : undefined;
+    this.outboxTraces.clear();
+    const results = await Promise.allSettled(batches.map(([room, events]) => this.publishRoom(room, events, traces?.get(room))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
+
+  /**
+   * One room's events of this turn, in one publish. Traced sends among them: a span, child of
+   * the first one's trace and linked to the others', whose context the headers carry.
+   */
+  private async publishRoom(room: string, events: RoomEvent[], traces: TraceContext[] | undefined): Promise<void> {
+    const data = JSON.stringify({ n: this.nodeId, r: room, e: events } satisfies RoomEnvelope);
+    if (!traces || !this.tracer) return this.publishRaw(this.roomChannel(room), data);
+    const { parent, links } = batchParent(traces);
+    const span = startSpan(this.tracer, 'parley.bus.publish', SpanKind.PRODUCER, parent, room, firstSeq(events), links);
+    annotate(span, { [ATTR.messages]: events.length });
+    try {
+      await this.publishRaw(this.roomChannel(room), data, traceHeaders(span));
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+    endSpan(span);
+  }
+}
+
+/** The seq of the first message among `events`, for a span's attributes. */
+function firstSeq(events: readonly RoomEvent[]): number | undefined {
+  for (const e of events) if (e.kind === 'msg') return e.message.seq;
+  return undefined;
 }

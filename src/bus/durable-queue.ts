@@ -1,5 +1,6 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
 import type { ChatMessage } from '../rooms/types.js';
+import type { TraceContext } from '../shared/tracing.js';
 
 /**
  * The hand-off of accepted messages to persistence.
@@ -15,7 +16,8 @@ export interface DurableQueue extends Lifecycle {
    * queue that never fills leaves it out.
    */
   readonly full?: boolean;
-  publish(message: ChatMessage, epoch?: string): Promise<void>;
+  /** `trace` (tracing on): the span the message's trace context is carried on to the workers. */
+  publish(message: ChatMessage, epoch?: string, trace?: TraceContext): Promise<void>;
   /** A moved read pointer, on its way to the store like the messages (at-least-once). */
   publishRead(pointer: ReadPointer): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { DeliverPolicy, Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
+import { traceHeaders, type TraceContext } from '../shared/tracing.js';
 import type { DurableTail } from '../rooms/state/room-restorer.js';
 import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer } from './durable-queue.js';
 import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
@@ -122,7 +123,7 @@ export class JetStreamQueue implements DurableQueue {
     }
   }
 
-  async publish(message: ChatMessage, epoch?: string): Promise<void> {
+  async publish(message: ChatMessage, epoch?: string, trace?: TraceContext): Promise<void> {
     this.client();
     const publisher = this.publisher;
     const id = `${message.room}:${message.seq}`;
@@ -130,7 +131,7 @@ export class JetStreamQueue implements DurableQueue {
     let ack;
     try {
       if (!publisher) throw new Error('not started');
-      ack = await publisher.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), id);
+      ack = await publisher.publish(persistSubject(this.opts.prefix, message.room), encoder.encode(JSON.stringify(queued)), id, trace && traceHeaders(trace));
       if (ack.stream !== this.names.stream) throw new Error(`acknowledged by the stream ${ack.stream}`);
     } catch (err) {
       throw new Error(`queueing ${id} on ${this.names.stream} failed: ${(err as Error).message}`, { cause: err });

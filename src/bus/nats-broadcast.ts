@@ -1,5 +1,6 @@
-import { Events, type NatsConnection, type Subscription } from 'nats';
+import { Events, headers as natsHeaders, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../shared/logger.js';
+import type { Tracer } from '../shared/tracing.js';
 import { ClusterBroadcast } from './cluster-broadcast.js';
 import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 
@@ -22,8 +23,9 @@ export class NatsBroadcast extends ClusterBroadcast {
     private readonly prefix: string,
     nodeId: string,
     logger: Logger,
+    tracer?: Tracer,
   ) {
-    super(nodeId, logger);
+    super(nodeId, logger, tracer);
   }
 
   get connected(): boolean {
@@ -49,15 +51,19 @@ export class NatsBroadcast extends ClusterBroadcast {
     if (nc && !nc.isClosed()) await nc.drain().catch((err: unknown) => this.logger.error({ err }, 'draining the NATS connection failed'));
   }
 
-  protected publishRaw(channel: string, data: string): Promise<void> {
+  protected publishRaw(channel: string, data: string, headers?: Readonly<Record<string, string>>): Promise<void> {
     const nc = this.connection();
-    nc.publish(channel, encoder.encode(data));
+    if (headers) {
+      const h = natsHeaders();
+      for (const [key, value] of Object.entries(headers)) h.set(key, value);
+      nc.publish(channel, encoder.encode(data), { headers: h });
+    } else nc.publish(channel, encoder.encode(data));
     return Promise.resolve();
   }
 
   protected subscribeRaw(channel: string): Promise<void> {
     const nc = this.connection();
-    this.track(channel, nc.subscribe(channel, { callback: (err, msg) => !err && this.receivedRoom(decoder.decode(msg.data)) }));
+    this.track(channel, nc.subscribe(channel, { callback: (err, msg) => !err && this.receivedRoom(decoder.decode(msg.data), msg.headers) }));
     // A flush makes the subscription known to the server before the caller reads the room's head.
     return nc.flush();
   }

@@ -58,11 +58,12 @@ export class PubAckPublisher {
     this.pending.clear();
   }
 
-  /** Resolves with the stream's PubAck; rejects on a JetStream error, no stream, or a timeout. */
-  publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
+  /** Resolves with the stream's PubAck; rejects on a JetStream error, no stream, or a timeout. `extra`: more headers (trace context). */
+  publish(subject: string, data: Uint8Array, msgId: string, extra?: Readonly<Record<string, string>>): Promise<PubAck> {
     if (!this.sub) return Promise.reject(new Error('the JetStream publisher is not started'));
     const h = headers();
     h.set('Nats-Msg-Id', msgId);
+    if (extra) for (const [key, value] of Object.entries(extra)) h.set(key, value);
     const token = (this.next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, at: Date.now() });

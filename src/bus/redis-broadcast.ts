@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
+import type { Tracer } from '../shared/tracing.js';
 import { ClusterBroadcast } from './cluster-broadcast.js';
 
 /**
@@ -22,8 +23,9 @@ export class RedisBroadcast extends ClusterBroadcast {
     private readonly prefix: string,
     nodeId: string,
     logger: Logger,
+    tracer?: Tracer,
   ) {
-    super(nodeId, logger);
+    super(nodeId, logger, tracer);
   }
 
   get connected(): boolean {

@@ -56,4 +56,11 @@ export const ENV_DESCRIPTIONS: Readonly<Record<keyof typeof envSchema.shape, str
   QUEUE_MAX_BYTES: 'byte limit of the JetStream queue stream',
   QUEUE_MAX_AGE_S: 'age limit in seconds of the JetStream queue stream',
   QUEUE_REPLICAS: 'replicas of the JetStream streams (3 in production, on a NATS cluster)',
+  OTEL_TRACES_EXPORTER: 'none, otlp or console: where OpenTelemetry spans go (none: tracing off, the default)',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP/HTTP collector base URL; spans go to <url>/v1/traces (default http://localhost:4318)',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'full OTLP/HTTP traces URL, used as it is (instead of OTEL_EXPORTER_OTLP_ENDPOINT)',
+  OTEL_EXPORTER_OTLP_HEADERS: 'comma-separated key=value headers of every export request (a collector API key)',
+  OTEL_SERVICE_NAME: 'service.name of the spans (default parley, parley-worker for a worker)',
+  OTEL_TRACES_SAMPLER: 'always_on, always_off, traceidratio or their parentbased_ forms (default parentbased_always_on)',
+  OTEL_TRACES_SAMPLER_ARG: 'sampling ratio from 0 to 1 of the traceidratio samplers (default 1)',
 };

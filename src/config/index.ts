@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { generateDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 import { envSchema, type Env, type JwtAlgorithm } from './schema.js';
+import { tracingConfig, type TracingConfig } from './tracing.js';
 
 export { envSchema, JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
 export { fileDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
+export type { TracingConfig } from './tracing.js';
 
 /** The configuration was rejected at start-up; `variable` names the offending env var. */
 export class ConfigError extends Error {
@@ -93,6 +95,8 @@ export interface Config {
    * most 256 MiB), and the replicas of both streams.
    */
   queue: { maxBytes: number; maxAgeS: number; replicas: number };
+  /** OpenTelemetry tracing (OTEL_* variables); undefined while it is off, the default. */
+  tracing?: TracingConfig;
 }
 
 /**
@@ -186,6 +190,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   }
 
   const host = e.HOST ?? (devMode ? '127.0.0.1' : '0.0.0.0');
+  const tracing = tracingConfig(e, worker ? 'worker' : 'gateway');
   const config: Config = {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -240,6 +245,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     keyPrefix: e.KEY_PREFIX,
     maxDeliver: e.MAX_DELIVER,
     queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
+    ...(tracing ? { tracing } : {}),
   };
   return {
     config,

@@ -55,6 +55,26 @@ const urlList = (protocols: readonly string[]) =>
     if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} of ${urls.length} must be a URL (${protocols.join(' or ')})` });
   }).transform((urls) => (urls.length === 0 ? undefined : urls));
 
+/** The samplers of the OpenTelemetry specification that OTEL_TRACES_SAMPLER may name. */
+export const TRACE_SAMPLERS = [
+  'always_on', 'always_off', 'traceidratio',
+  'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio',
+] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
+/** `key=value` pairs, comma-separated, values percent-encoded (OTEL_EXPORTER_OTLP_HEADERS). */
+const otlpHeaders = list.superRefine((pairs, ctx) => {
+  // The position, never the text: a header may hold a credential.
+  const bad = pairs.findIndex((p) => !/^[^=\s]+\s*=.*$/.test(p));
+  if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} of ${pairs.length} must be key=value` });
+});
+
+/** A number from 0 to 1; an empty value means unset. */
+const ratio = z.preprocess(
+  (v) => (v === '' || v === undefined ? undefined : typeof v === 'string' && /^\s*[0-9.eE+-]+\s*$/.test(v) ? Number(v) : v),
+  z.number({ message: 'must be a number from 0 to 1' }).min(0, 'must be a number from 0 to 1').max(1, 'must be a number from 0 to 1').optional(),
+);
+
 export const JWT_ALGORITHMS = [
   'HS256', 'HS384', 'HS512',
   'RS256', 'RS384', 'RS512',
@@ -129,6 +149,15 @@ export const envSchema = z.object({
   QUEUE_MAX_AGE_S: intIn(60, 365 * 86400, 7 * 86400),
   /** Copies of each JetStream stream (3 in production: a quorum of 2 acknowledges each message). */
   QUEUE_REPLICAS: intIn(1, 5, 1),
+
+  /** Tracing is off unless an exporter is named (the specification's default, otlp, is not ours). */
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp', 'console'], { message: 'must be none, otlp or console' }).default('none'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http:', 'https:']),
+  OTEL_EXPORTER_OTLP_HEADERS: otlpHeaders,
+  OTEL_SERVICE_NAME: optionalString,
+  OTEL_TRACES_SAMPLER: z.enum(TRACE_SAMPLERS, { message: `must be one of ${TRACE_SAMPLERS.join(', ')}` }).default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: ratio,
 });
 
 export type Env = z.infer<typeof envSchema>;

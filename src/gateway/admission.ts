@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Presence } from '../rooms/state/presence.js';
 import type { Logger } from '../shared/logger.js';
+import { annotate, ATTR, inSpan, SpanKind, type Tracer } from '../shared/tracing.js';
 import { AuthError, type Identity } from './auth.js';
 
 export type Admitted = { ok: true; identity: Identity; connId: string };
@@ -22,6 +23,8 @@ export class Admission {
     allowedOrigins: readonly string[],
     private readonly maxConnsPerUser: number,
     readonly logger: Logger,
+    /** Set while tracing is on: a span per connection attempt (upgrade or Socket.IO handshake). */
+    private readonly tracer?: Tracer,
   ) {
     this.origins = new Set(allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
   }
@@ -48,7 +51,15 @@ export class Admission {
     return { ok: true, identity };
   }
 
-  async admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+  admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+    return inSpan(this.tracer, 'parley.connect', SpanKind.SERVER, undefined, undefined, undefined, async (span) => {
+      const verdict = await this.admitted(origin, token);
+      if (span) annotate(span, { [ATTR.outcome]: verdict.ok ? 'admitted' : verdict.reason });
+      return verdict;
+    });
+  }
+
+  private async admitted(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
     const checked = await this.check(origin, token);
     if (!checked.ok) return checked;
     const { identity } = checked;

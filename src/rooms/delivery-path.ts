@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { inSpan, SpanKind, type TraceContext, type Tracer } from '../shared/tracing.js';
 import type { Broadcast } from '../bus/broadcast.js';
 import { SeqTakenError, type DurableQueue } from '../bus/durable-queue.js';
 import type { History } from './history.js';
@@ -21,6 +22,8 @@ export interface DeliveryPathDeps {
   bus: Broadcast;
   history: History;
   logger: Logger;
+  /** Set while tracing is on. */
+  tracer?: Tracer;
 }
 
 interface CommitBatch {
@@ -55,12 +58,13 @@ export class DeliveryPath {
    * Appends `m` to the durable queue, commits it and publishes it to the room. Rejects when the
    * append fails; the message is then kept for retries (`retry: true`). A failed commit after
    * a good append is not the sender's failure: the message is durable, its delivery waits for
-   * the retry that commits it.
+   * the retry that commits it. `trace`: the send's span (tracing on), parent of each step's.
    */
-  async finish(m: ChatMessage, epoch: string, opts: { retry: boolean }): Promise<'delivered' | 'held'> {
+  async finish(m: ChatMessage, epoch: string, opts: { retry: boolean; trace?: TraceContext }): Promise<'delivered' | 'held'> {
     const id = key(m);
+    const { tracer } = this.deps;
     try {
-      await this.deps.queue.publish(m, epoch);
+      await inSpan(tracer, 'parley.queue.append', SpanKind.PRODUCER, opts.trace, m.room, m.seq, (span) => this.deps.queue.publish(m, epoch, span));
     } catch (err) {
       if (err instanceof SeqTakenError) {
         // The queue holds another message under this seq: the room state must learn it (a
@@ -75,7 +79,7 @@ export class DeliveryPath {
     }
     let status: CommitStatus;
     try {
-      status = (await this.commit(epoch, m)).get(m) ?? 'gone';
+      status = (await inSpan(tracer, 'parley.room_state.commit', SpanKind.CLIENT, opts.trace, m.room, m.seq, () => this.commit(epoch, m))).get(m) ?? 'gone';
     } catch {
       this.remember(m, epoch);
       return 'held';
@@ -85,7 +89,7 @@ export class DeliveryPath {
     // members' feeds have moved past it, so it must not reach them; the sender resends it.
     if (status === 'gone') throw new Error(`the room state no longer holds ${m.room}:${m.seq} (its state was restored meanwhile)`);
     // Fan-out is at-most-once: a lost publish is healed by the receivers' feeds, so it must not fail the send.
-    this.deps.bus.publish(m.room, { kind: 'msg', message: m, epoch }).catch((err: unknown) =>
+    this.deps.bus.publish(m.room, { kind: 'msg', message: m, epoch }, opts.trace).catch((err: unknown) =>
       this.deps.logger.error({ err, room: m.room, seq: m.seq }, 'broadcast publish failed'),
     );
     return 'delivered';

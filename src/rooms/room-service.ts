@@ -3,6 +3,7 @@ import type { Broadcast } from '../bus/broadcast.js';
 import type { DurableQueue } from '../bus/durable-queue.js';
 import type { MessageStore } from '../persistence/message-store.js';
 import { DependencyError, ParleyError } from '../shared/errors.js';
+import { annotate, ATTR, inSpan, SpanKind, type TraceContext, type Tracer } from '../shared/tracing.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, RoomMetrics, RoomsConfig } from './ports.js';
@@ -23,6 +24,8 @@ export interface RoomDeps {
   metrics: RoomMetrics;
   logger: Logger;
   config: RoomsConfig;
+  /** Set while tracing is on: spans of joins and of each send's trip. */
+  tracer?: Tracer;
 }
 
 export interface JoinResult {
@@ -85,7 +88,7 @@ export class RoomService {
 
   constructor(private readonly deps: RoomDeps) {
     this.history = new History(deps.state, deps.store, deps.config);
-    this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger });
+    this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger, ...(deps.tracer ? { tracer: deps.tracer } : {}) });
     const { config, delivery, logger } = deps;
     this.typing = new Typing(
       { ttlMs: config.typingTtlS * 1000, throttleMs: config.typingThrottleMs },
@@ -113,7 +116,11 @@ export class RoomService {
    * Joins (or, with `rejoin`, only answers again for) a room. A failed first join is undone,
    * so the connection is either a member with a reply or not a member with an error.
    */
-  async join(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
+  join(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
+    return inSpan(this.deps.tracer, 'parley.join', SpanKind.SERVER, undefined, room, undefined, () => this.joinRoom(conn, room, opts));
+  }
+
+  private async joinRoom(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
     const { state, presence } = this.deps;
     const { since, epoch } = opts;
     const mode = opts.presence ?? 'each';
@@ -161,14 +168,19 @@ export class RoomService {
    * been sequenced but never made durable or published (a call that failed or timed out, then
    * ran), and the queue and the feeds drop a copy they already have.
    */
-  async send(input: SendInput): Promise<SendResult> {
-    const { state, queue, metrics, config } = this.deps;
+  send(input: SendInput): Promise<SendResult> {
+    return inSpan(this.deps.tracer, 'parley.send', SpanKind.SERVER, undefined, input.room, undefined, (trace) => this.sendIn(input, trace));
+  }
+
+  private async sendIn(input: SendInput, trace: TraceContext | undefined): Promise<SendResult> {
+    const { state, queue, metrics, config, tracer } = this.deps;
     if (queue.full) throw new DependencyError('durable queue', 'the durable queue is full of messages not yet persisted, retry');
     const result = await dependency('room state', () =>
-      state.append({ ...input, ts: Date.now() }, config.dedupeTtlS),
+      inSpan(tracer, 'parley.room_state.append', SpanKind.CLIENT, trace, input.room, undefined, () => state.append({ ...input, ts: Date.now() }, config.dedupeTtlS)),
     );
     const m = result.message;
-    await dependency('durable queue', () => this.path.finish(m, result.epoch, { retry: true }));
+    if (trace) annotate(trace, { [ATTR.seq]: m.seq, [ATTR.dup]: result.dup });
+    await dependency('durable queue', () => this.path.finish(m, result.epoch, trace ? { retry: true, trace } : { retry: true }));
     metrics.messageAccepted(result.dup);
     return { room: m.room, cid: m.cid, seq: m.seq, ts: m.ts, dup: result.dup };
   }

@@ -10,6 +10,7 @@ import { listen, loadUws, type us_listen_socket } from '../gateway/uws.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
 import { reaching } from '../shared/dependency.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
+import type { Tracer } from '../shared/tracing.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
 
 export interface RunningWorker {
@@ -25,7 +26,7 @@ export interface RunningWorker {
  * MongoDB, and one PersistWorker. NATS_URL and MONGODB_URL are required. With ADMIN_PORT it
  * serves `/healthz`, `/readyz` (the queue's NATS connection; 503 once closing) and `/metrics`.
  */
-export async function runWorker(config: Config, logger: Logger, options: Partial<PersistWorkerOptions> = {}): Promise<RunningWorker> {
+export async function runWorker(config: Config, logger: Logger, options: Partial<PersistWorkerOptions> = {}, tracer?: Tracer): Promise<RunningWorker> {
   if (config.natsServers === undefined) throw new ConfigError('NATS_URL', 'the persist worker needs NATS with JetStream');
   if (config.mongodbUrl === undefined) throw new ConfigError('MONGODB_URL', 'the persist worker needs MongoDB');
   const registry = new Registry();
@@ -37,7 +38,7 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), replicas: config.queue.replicas, persisted: true });
   registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
-  const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options });
+  const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options, ...(tracer ? { tracer } : {}) });
   let closing: Promise<void> | undefined;
   const uws = config.admin ? loadUws() : undefined;
   let listenSocket: us_listen_socket | undefined;

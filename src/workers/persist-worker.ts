@@ -4,6 +4,7 @@ import { queueNames, type QueueNames } from '../bus/jetstream-streams.js';
 import type { PutResult } from '../persistence/mongo-store.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
+import { annotate, inBatchSpan, inSpan, SpanKind, traceFromHeaders, type TraceContext, type Tracer } from '../shared/tracing.js';
 import { ensurePersistConsumer, publishDeadLetter, type DeadReason } from './persist-consumer.js';
 import { PersistMetrics } from './persist-metrics.js';
 import type { ReadPointer } from '../bus/durable-queue.js';
@@ -56,6 +57,8 @@ export interface PersistWorkerDeps {
   /** Failed deliveries after which a message goes to the dead-letter stream (MAX_DELIVER). */
   maxDeliver: number;
   options?: Partial<PersistWorkerOptions>;
+  /** Set while tracing is on: a span per batch, joined to the sends' traces, and per store write. */
+  tracer?: Tracer;
 }
 
 /**
@@ -171,7 +174,8 @@ export class PersistWorker {
         this.buffer.splice(0).forEach((m) => this.settle(m, 'nak'));
         return;
       }
-      await this.process(this.buffer.splice(0, this.opts.batchSize));
+      const batch = this.buffer.splice(0, this.opts.batchSize);
+      await inBatchSpan(this.deps.tracer, 'parley.persist.batch', batch.length, () => batch.map((m) => traceFromHeaders(m.headers)), (trace) => this.process(batch, trace));
     }
   }
 
@@ -185,7 +189,7 @@ export class PersistWorker {
     });
   }
 
-  private async process(batch: JsMsg[]): Promise<void> {
+  private async process(batch: JsMsg[], trace: TraceContext | undefined): Promise<void> {
     const byMessage = new Map<ChatMessage, JsMsg>();
     const byRead = new Map<ReadPointer, JsMsg>();
     const dead: Promise<void>[] = [];
@@ -202,7 +206,7 @@ export class PersistWorker {
         dead.push(this.deadLetter(msg, 'unparseable', (err as Error).message, room));
       }
     }
-    if (byMessage.size > 0) await this.write(byMessage, dead);
+    if (byMessage.size > 0) await this.write(byMessage, dead, trace);
     if (byRead.size > 0) await this.writeReads(byRead, dead);
     await Promise.all(dead);
   }
@@ -222,9 +226,13 @@ export class PersistWorker {
     byRead.forEach((msg) => this.settle(msg, 'ack'));
   }
 
-  private async write(byMessage: Map<ChatMessage, JsMsg>, dead: Promise<void>[]): Promise<void> {
+  private async write(byMessage: Map<ChatMessage, JsMsg>, dead: Promise<void>[], trace: TraceContext | undefined): Promise<void> {
     const messages = [...byMessage.keys()];
-    const outcome = await this.untilReachable(() => this.deps.store.putChecked(messages), messages.length);
+    const put = (span: TraceContext | undefined) => {
+      if (span) annotate(span, { 'db.system.name': 'mongodb', 'db.operation.name': 'bulkWrite', 'db.collection.name': 'messages', 'parley.messages': messages.length });
+      return this.deps.store.putChecked(messages);
+    };
+    const outcome = await this.untilReachable(() => inSpan(this.deps.tracer, 'parley.mongo.write', SpanKind.CLIENT, trace, undefined, undefined, put), messages.length);
     if (outcome === 'closing') {
       byMessage.forEach((msg) => this.settle(msg, 'nak'));
       return;
