@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AsyncApiDoc } from '../helpers/api-docs.js';
 import { KINDS, TestClient, type Frame, type Kind, type Reply } from '../helpers/clients.js';
 import { nodeFor } from '../helpers/fixtures.js';
+import { FrameRecorder } from '../helpers/frame-recorder.js';
 
 /**
  * docs/asyncapi.yaml against a real node: a chat session over /ws and over Socket.IO that
@@ -124,6 +125,40 @@ describe.each(KINDS)('%s frames match docs/asyncapi.yaml', (kind) => {
     if (kind === 'sio') await seen(alice, 'bye', (f) => f['code'] === 4003);
 
     for (const c of [alice, bob, carol]) checkPushes(c);
+  });
+});
+
+describe('/ws?batch=1 frames match docs/asyncapi.yaml', () => {
+  // A burst from one connection is the point here, not the rate limit.
+  const node = nodeFor({ RATE_PER_S: '10000', RATE_BURST: '10000' });
+
+  it('a burst reaches a batch connection as arrays of msg and read pushes, each element valid', async () => {
+    const room = 'docs-batch';
+    const batched = await FrameRecorder.open(node(), await node().token('bea'), '&batch=1');
+    const sender = await TestClient.connect('ws', node(), await node().token('sam'));
+    try {
+      expect((await batched.request('join', { room }))['ok']).toBe(true);
+      await sender.join(room);
+      const sends = Array.from({ length: 60 }, (_, i) => sender.request('send', { room, cid: `b${i}`, body: `m${i}` }));
+      await sender.request('read', { room, seq: 1 });
+      expect((await Promise.all(sends)).every((r) => r.ok)).toBe(true);
+      await batched.until(() => batched.pushes.some((p) => p.t === 'msg' && p.seq === 60), 'the last message');
+      await batched.until(() => batched.pushes.some((p) => p.t === 'read'), 'the read push');
+      const arrays = batched.frames.filter((f): f is unknown[] => Array.isArray(f));
+      expect(arrays.length).toBeGreaterThan(0);
+      for (const frame of batched.frames) {
+        if (Array.isArray(frame)) {
+          api.check('wsBatchedPush', frame);
+          for (const push of frame as { t: string }[]) api.check(pushMessage('ws', push.t), push);
+        } else if ((frame as { t: string }).t !== 'reply') {
+          api.check(pushMessage('ws', (frame as { t: string }).t), frame);
+        }
+      }
+      api.refuses('wsBatchedPush', [{ t: 'typing', room, user: 'sam', on: true }, { t: 'typing', room, user: 'sam', on: false }]);
+    } finally {
+      batched.ws.close();
+      sender.close();
+    }
   });
 });
 
