@@ -9,6 +9,7 @@ import type { Broadcast } from './bus/broadcast.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import type { Config } from './config/index.js';
 import { Admission } from './gateway/admission.js';
+import { JoinQueue } from './rooms/join-queue.js';
 import { TokenVerifier } from './gateway/auth.js';
 import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
@@ -96,9 +97,12 @@ export class ParleyNode {
       cors: config.allowedOrigins.length > 0 ? { origin: config.allowedOrigins } : { origin: true },
       allowRequest: (req, callback) => allowSioHandshake(req, callback, this.admission, config.limits.maxTokenlessPerAddress),
     });
-    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger);
+    // One queue for the work reconnecting clients bring: registration at upgrade, then joins.
+    const joins = new JoinQueue({ concurrency: config.limits.joinConcurrency, maxWaiting: config.limits.joinQueueMax });
+    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, joins);
     this.rooms = new RoomService({
       ...adapters,
+      joins,
       delivery: new Fanout(this.app, this.io, registry, this.metrics),
       metrics: this.metrics,
       logger,

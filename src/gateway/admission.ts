@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { JoinCancelledError, type JoinQueue } from '../rooms/join-queue.js';
 import type { Presence } from '../rooms/state/presence.js';
 import type { Logger } from '../shared/logger.js';
 import { AuthError, type Identity } from './auth.js';
@@ -22,6 +23,8 @@ export class Admission {
     allowedOrigins: readonly string[],
     private readonly maxConnsPerUser: number,
     readonly logger: Logger,
+    /** Registrations wait here with the joins: a reconnect storm brings both at once. */
+    private readonly queue: JoinQueue,
   ) {
     this.origins = new Set(allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
   }
@@ -34,9 +37,8 @@ export class Admission {
 
   /** What `admit` would refuse a connection with, short of taking a slot in the user's connection cap. */
   async check(origin: string | undefined, token: string | undefined): Promise<Refused | { ok: true; identity: Identity }> {
-    if (this.draining) return { ok: false, status: 503, reason: 'draining' };
-    if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
-    if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
+    const refused = this.refusal(origin, token);
+    if (refused || !token) return refused ?? { ok: false, status: 401, reason: 'unauthorized' };
     let identity: Identity;
     try {
       identity = await this.verify(token);
@@ -48,7 +50,33 @@ export class Admission {
     return { ok: true, identity };
   }
 
-  async admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+  /** The checks that need no work: draining, Origin, a token at all. */
+  private refusal(origin: string | undefined, token: string | undefined): Refused | undefined {
+    if (this.draining) return { ok: false, status: 503, reason: 'draining' };
+    if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
+    if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
+    return undefined;
+  }
+
+  /**
+   * The checks of `check`, then a slot in the user's connection cap. Token verification and
+   * registration take a turn in the join queue: in a reconnect storm they are the work that
+   * would otherwise crowd out live traffic. `cancelled`: true once the client went away; what
+   * is still queued then is not done.
+   */
+  async admit(origin: string | undefined, token: string | undefined, cancelled?: () => boolean): Promise<Admitted | Refused> {
+    const refused = this.refusal(origin, token);
+    if (refused || !token) return refused ?? { ok: false, status: 401, reason: 'unauthorized' };
+    try {
+      return await this.queue.run(token, () => this.register(origin, token), cancelled);
+    } catch (err) {
+      // Cancelled: nobody is left to answer, and nothing was registered.
+      if (!(err instanceof JoinCancelledError)) this.logger.error({ err }, 'admitting a connection failed');
+      return { ok: false, status: 503, reason: 'unavailable' };
+    }
+  }
+
+  private async register(origin: string | undefined, token: string): Promise<Admitted | Refused> {
     const checked = await this.check(origin, token);
     if (!checked.ok) return checked;
     const { identity } = checked;

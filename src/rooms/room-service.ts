@@ -5,6 +5,7 @@ import type { MessageStore } from '../persistence/message-store.js';
 import { DependencyError, ParleyError } from '../shared/errors.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
+import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, RoomMetrics, RoomsConfig } from './ports.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomPresence } from './room-presence.js';
@@ -23,6 +24,8 @@ export interface RoomDeps {
   metrics: RoomMetrics;
   logger: Logger;
   config: RoomsConfig;
+  /** Where joins wait for a turn (shared with the gateway's connection admission). */
+  joins: JoinQueue;
 }
 
 export interface JoinResult {
@@ -36,6 +39,15 @@ export interface JoinResult {
   recovered: boolean;
   /** Messages after `messages` up to `head` were left out (RECOVERY_MAX, RECOVERY_MAX_BYTES): fetch them with `history` and `after`. */
   more: boolean;
+}
+
+export interface JoinOptions {
+  since?: number | undefined;
+  epoch?: string | undefined;
+  presence?: PresenceMode;
+  rejoin: boolean;
+  /** True once nobody waits for the reply (the connection closed): a join still queued is dropped. */
+  cancelled?: () => boolean;
 }
 
 export interface SendInput {
@@ -110,10 +122,16 @@ export class RoomService {
   }
 
   /**
-   * Joins (or, with `rejoin`, only answers again for) a room. A failed first join is undone,
-   * so the connection is either a member with a reply or not a member with an error.
+   * Joins (or, with `rejoin`, only answers again for) a room, when the join queue gives it a
+   * turn. A failed first join is undone, so the connection is either a member with a reply or
+   * not a member with an error.
    */
-  async join(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
+  async join(conn: LocalConnection, room: string, opts: JoinOptions): Promise<JoinResult> {
+    // Outside joinNow's undo: a join refused or cancelled before its turn changed nothing.
+    return this.deps.joins.run(conn.connId, () => this.joinNow(conn, room, opts), opts.cancelled);
+  }
+
+  private async joinNow(conn: LocalConnection, room: string, opts: JoinOptions): Promise<JoinResult> {
     const { state, presence } = this.deps;
     const { since, epoch } = opts;
     const mode = opts.presence ?? 'each';
