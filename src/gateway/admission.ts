@@ -60,15 +60,15 @@ export class Admission {
 
   /**
    * The checks of `check`, then a slot in the user's connection cap. Token verification and
-   * registration take a turn in the join queue, after the joins waiting there: in a reconnect
-   * storm they are the work that would otherwise crowd out live traffic. `cancelled`: true once the client went away; what
+   * registration take a turn in the join queue: in a reconnect storm they are the work that
+   * would otherwise crowd out live traffic. `cancelled`: true once the client went away; what
    * is still queued then is not done.
    */
   async admit(origin: string | undefined, token: string | undefined, cancelled?: () => boolean): Promise<Admitted | Refused> {
     const refused = this.refusal(origin, token);
     if (refused || !token) return refused ?? { ok: false, status: 401, reason: 'unauthorized' };
     try {
-      return await this.queue.run(token, () => this.register(origin, token), { cancelled, lane: 1 });
+      return await this.queue.run(token, () => this.register(origin, token), cancelled);
     } catch (err) {
       // Cancelled: nobody is left to answer, and nothing was registered.
       if (!(err instanceof JoinCancelledError)) this.logger.error({ err }, 'admitting a connection failed');

@@ -27,17 +27,18 @@ interface Waiting {
  * with thousands of commands queued ahead of live sends: at most `concurrency` tasks run, and
  * a send waits behind at most their few calls, not behind the whole storm.
  *
- * Contract: a waiting task of lane 0 starts before any of lane 1 (joins go first: they finish
- * a client's resume, while an admission only starts one). Within a lane, tasks of one key
- * start in the order they were queued, and keys take turns (one task per key per turn), so a
- * connection joining a hundred rooms does not hold back a hundred others joining one. A
- * task's failure is its caller's alone and frees its slot. A task whose `cancelled()` is true
- * when its turn comes is not run: it rejects with JoinCancelledError.
+ * Contract: tasks of one key start in the order they were queued; keys take turns (one task
+ * per key per turn), so a connection joining a hundred rooms does not hold back a hundred
+ * others joining one. A task's failure is its caller's alone and frees its slot. A task whose
+ * `cancelled()` is true when its turn comes is not run: it rejects with JoinCancelledError.
  */
 export class JoinQueue {
   private active = 0;
   private queued = 0;
-  private readonly lanes: [Lane, Lane] = [new Lane(), new Lane()];
+  private readonly byKey = new Map<string, Waiting[]>();
+  /** Keys with waiting tasks, in turn order; a key appears at most once. */
+  private turns: string[] = [];
+  private turnHead = 0;
 
   constructor(private readonly opts: JoinQueueOptions) {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be an integer >= 1');
@@ -54,14 +55,19 @@ export class JoinQueue {
     return this.queued;
   }
 
-  /** `lane`: 0 goes first (joins), 1 when lane 0 has nothing waiting (admissions). */
-  run<T>(key: string, task: () => Promise<T>, opts: { cancelled?: (() => boolean) | undefined; lane?: 0 | 1 } = {}): Promise<T> {
+  run<T>(key: string, task: () => Promise<T>, cancelled?: () => boolean): Promise<T> {
     if (this.active < this.opts.concurrency && this.queued === 0) return this.start(task);
     if (this.queued >= this.opts.maxWaiting) {
       return Promise.reject(new DependencyError('join queue', `${this.queued} joins are waiting already, retry`));
     }
     return new Promise<T>((resolve, reject) => {
-      this.lanes[opts.lane ?? 0].push(key, { start: () => void this.start(task).then(resolve, reject), reject, cancelled: opts.cancelled });
+      const entry: Waiting = { start: () => void this.start(task).then(resolve, reject), reject, cancelled };
+      const list = this.byKey.get(key);
+      if (list) list.push(entry);
+      else {
+        this.byKey.set(key, [entry]);
+        this.turns.push(key);
+      }
       this.queued++;
     });
   }
@@ -80,44 +86,21 @@ export class JoinQueue {
     });
   }
 
-  /** Starts waiting tasks while slots are free: lane 0 first, one per key per turn. */
+  /** Starts waiting tasks while slots are free, one per key per turn. */
   private next(): void {
     while (this.active < this.opts.concurrency && this.queued > 0) {
-      const entry = (this.lanes[0].shift() ?? this.lanes[1].shift())!;
+      const key = this.turns[this.turnHead++]!;
+      const list = this.byKey.get(key)!;
+      const entry = list.shift()!;
       this.queued--;
+      if (list.length > 0) this.turns.push(key);
+      else this.byKey.delete(key);
+      if (this.turnHead > 1024 && this.turnHead * 2 > this.turns.length) {
+        this.turns = this.turns.slice(this.turnHead);
+        this.turnHead = 0;
+      }
       if (entry.cancelled?.()) entry.reject(new JoinCancelledError());
       else entry.start();
     }
-  }
-}
-
-/** One lane's waiting tasks: per key in order, keys taking turns. */
-class Lane {
-  private readonly byKey = new Map<string, Waiting[]>();
-  /** Keys with waiting tasks, in turn order; a key appears at most once. */
-  private turns: string[] = [];
-  private turnHead = 0;
-
-  push(key: string, entry: Waiting): void {
-    const list = this.byKey.get(key);
-    if (list) list.push(entry);
-    else {
-      this.byKey.set(key, [entry]);
-      this.turns.push(key);
-    }
-  }
-
-  shift(): Waiting | undefined {
-    if (this.turnHead >= this.turns.length) return undefined;
-    const key = this.turns[this.turnHead++]!;
-    const list = this.byKey.get(key)!;
-    const entry = list.shift()!;
-    if (list.length > 0) this.turns.push(key);
-    else this.byKey.delete(key);
-    if (this.turnHead > 1024 && this.turnHead * 2 > this.turns.length) {
-      this.turns = this.turns.slice(this.turnHead);
-      this.turnHead = 0;
-    }
-    return entry;
   }
 }

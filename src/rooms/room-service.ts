@@ -128,7 +128,7 @@ export class RoomService {
    */
   async join(conn: LocalConnection, room: string, opts: JoinOptions): Promise<JoinResult> {
     // Outside joinNow's undo: a join refused or cancelled before its turn changed nothing.
-    return this.deps.joins.run(conn.connId, () => this.joinNow(conn, room, opts), { cancelled: opts.cancelled, lane: 0 });
+    return this.deps.joins.run(conn.connId, () => this.joinNow(conn, room, opts), opts.cancelled);
   }
 
   private async joinNow(conn: LocalConnection, room: string, opts: JoinOptions): Promise<JoinResult> {

@@ -94,8 +94,8 @@ describe('JoinQueue', () => {
     const log: string[] = [];
     const a = gate(log, 'a');
     let gone = false;
-    const running = q.run('k', a.task, { cancelled: () => true });
-    const cancelled = q.run('gone', () => (log.push('never'), Promise.resolve('never')), { cancelled: () => gone });
+    const running = q.run('k', a.task, () => true);
+    const cancelled = q.run('gone', () => (log.push('never'), Promise.resolve('never')), () => gone);
     const next = q.run('other', () => (log.push('next'), Promise.resolve('next')));
     gone = true;
     a.done();
@@ -103,17 +103,6 @@ describe('JoinQueue', () => {
     await expect(cancelled).rejects.toBeInstanceOf(JoinCancelledError);
     await expect(next).resolves.toBe('next');
     expect(log).toEqual(['a', 'next']);
-  });
-
-  it('starts waiting tasks of lane 0 before those of lane 1, whenever they were queued', async () => {
-    const q = new JoinQueue({ concurrency: 1, maxWaiting: 10 });
-    const log: string[] = [];
-    const blocker = gate(log, 'blocker');
-    const quick = (key: string, name: string, lane: 0 | 1) => q.run(key, () => (log.push(name), Promise.resolve()), { lane });
-    const all = [q.run('b', blocker.task), quick('c1', 'admit1', 1), quick('c2', 'admit2', 1), quick('c1', 'join1', 0), quick('c3', 'join3', 0)];
-    blocker.done();
-    await Promise.all(all);
-    expect(log).toEqual(['blocker', 'join1', 'join3', 'admit1', 'admit2']);
   });
 
   it('refuses a concurrency below 1', () => {
