@@ -38,8 +38,12 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
   if (config.mongodbUrl !== undefined && config.natsServers === undefined) {
     throw new ConfigError('MONGODB_URL', 'needs NATS_URL: messages reach MongoDB through the JetStream queue and the workers');
   }
-  const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger, { probe: true });
-  const extra = [redis];
+  const redis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}`, logger, { probe: true, pipeline: true });
+  // Presence (registrations, joins, the reaper of a dead node's entries) gets a connection of
+  // its own: Redis answers one connection's commands in order, so a reconnect storm's or a
+  // reaper's thousands of calls on the room state's connection would hold every send back.
+  const presenceRedis = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-presence`, logger, { probe: true, pipeline: true });
+  const extra = [redis, presenceRedis];
   const prefix = config.keyPrefix;
   const { queue, store, durable, queueCheck } = persistence(config, logger);
   let bus: Broadcast & { connected: boolean };
@@ -57,7 +61,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
   const sioSub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-sub`, logger, { queueWhileDown: true });
   extra.push(sioPub, sioSub);
   const state = new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, ...(durable ? { durable } : {}) });
-  const presence = new RedisPresence(redis.client, {
+  const presence = new RedisPresence(presenceRedis.client, {
     prefix,
     nodeId: config.nodeId,
     nodeTtlS: config.timing.nodeTtlS,

@@ -10,6 +10,7 @@ import type { DurableQueue } from './bus/durable-queue.js';
 import type { Config } from './config/index.js';
 import { Admission } from './gateway/admission.js';
 import { CorkAnchor } from './gateway/cork-anchor.js';
+import { JoinQueue } from './rooms/join-queue.js';
 import { TokenVerifier } from './gateway/auth.js';
 import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
@@ -103,9 +104,12 @@ export class ParleyNode {
       cors: config.allowedOrigins.length > 0 ? { origin: config.allowedOrigins } : { origin: true },
       allowRequest: (req, callback) => allowSioHandshake(req, callback, this.admission, config.limits.maxTokenlessPerAddress),
     });
-    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, tracer);
+    // One queue for the work reconnecting clients bring: registration at upgrade, then joins.
+    const joins = new JoinQueue({ concurrency: config.limits.joinConcurrency, maxWaiting: config.limits.joinQueueMax });
+    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, joins, tracer);
     this.rooms = new RoomService({
       ...adapters,
+      joins,
       delivery: this.watchedDelivery(new Fanout(this.app, this.io, registry, this.metrics)),
       metrics: this.metrics,
       logger,

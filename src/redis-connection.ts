@@ -20,6 +20,12 @@ export interface RedisConnectionOptions {
    * its absence) tells readiness that it is gone.
    */
   probe?: boolean;
+  /**
+   * Send the commands of one event-loop turn as one write (ioredis auto-pipelining): the send
+   * path and the joins issue many small calls per turn, and a write per command costs a
+   * syscall each, which under a reconnect storm holds the event loop (ARCHITECTURE.md).
+   */
+  pipeline?: boolean;
 }
 
 const PROBE_MS = 1000;
@@ -52,6 +58,7 @@ export class RedisConnection implements Lifecycle {
       maxRetriesPerRequest: queue ? null : 1,
       ...(queue ? {} : { commandTimeout: 2000 }),
       connectionName: name,
+      enableAutoPipelining: opts.pipeline === true,
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
     };
     this.client =
@@ -59,6 +66,7 @@ export class RedisConnection implements Lifecycle {
         ? new Cluster(clusterNodes.map(parseHostPort), {
             lazyConnect: true,
             enableOfflineQueue: queue,
+            enableAutoPipelining: opts.pipeline === true,
             shardedSubscribers: opts.shardedSubscribers === true,
             redisOptions: options,
           })

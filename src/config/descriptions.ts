@@ -32,6 +32,8 @@ export const ENV_DESCRIPTIONS: Readonly<Record<keyof typeof envSchema.shape, str
   MAX_ROOMS_PER_CONN: 'rooms one connection may join',
   MAX_CONNS_PER_USER: 'connections per user across the cluster',
   MAX_TOKENLESS_PER_ADDRESS: 'Socket.IO sessions per client address still without a valid token',
+  JOIN_CONCURRENCY: 'joins and connection registrations a node runs at once (more wait their turn, so sends keep priority in a reconnect storm)',
+  JOIN_QUEUE_MAX: 'joins and registrations that may wait for a turn; past it they are refused (overloaded, 503 at upgrade)',
   SLOW_BYTES: 'unsent bytes past which a connection is a slow consumer (closed with 4029 past twice that)',
   DEDUPE_TTL_S: 'seconds a (user, room, cid) stays a duplicate',
   PRESENCE_GRACE_S: 'seconds before a user who left is announced offline',

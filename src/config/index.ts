@@ -44,6 +44,9 @@ export interface Limits {
   /** Socket.IO (engine.io) sessions per client address that have not presented a valid token yet. */
   maxTokenlessPerAddress: number;
   slowBytes: number;
+  /** JOIN_CONCURRENCY and JOIN_QUEUE_MAX: the join queue (rooms/join-queue.ts). */
+  joinConcurrency: number;
+  joinQueueMax: number;
 }
 
 export interface Timing {
@@ -222,6 +225,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       maxConnsPerUser: e.MAX_CONNS_PER_USER,
       maxTokenlessPerAddress: e.MAX_TOKENLESS_PER_ADDRESS,
       slowBytes: e.SLOW_BYTES,
+      joinConcurrency: e.JOIN_CONCURRENCY,
+      joinQueueMax: e.JOIN_QUEUE_MAX,
     },
     timing: {
       dedupeTtlS: e.DEDUPE_TTL_S,

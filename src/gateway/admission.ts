@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { JoinCancelledError, type JoinQueue } from '../rooms/join-queue.js';
 import type { Presence } from '../rooms/state/presence.js';
+import { DependencyError } from '../shared/errors.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, ATTR, inSpan, SpanKind, type Tracer } from '../shared/tracing.js';
 import { AuthError, type Identity } from './auth.js';
@@ -16,6 +19,8 @@ export class Admission {
   /** This node's connections that have not presented a valid token yet, per client address. */
   readonly tokenless = new AddressCounts();
   private readonly origins: Set<string>;
+  /** Refusals because a dependency failed (or the join queue is full), throttled per kind. */
+  private readonly failures: LogThrottle;
 
   constructor(
     private readonly verify: (token: string) => Promise<Identity>,
@@ -23,10 +28,13 @@ export class Admission {
     allowedOrigins: readonly string[],
     private readonly maxConnsPerUser: number,
     readonly logger: Logger,
+    /** Registrations wait here with the joins: a reconnect storm brings both at once. */
+    private readonly queue: JoinQueue,
     /** Set while tracing is on: a span per connection attempt (upgrade or Socket.IO handshake). */
     private readonly tracer?: Tracer,
   ) {
     this.origins = new Set(allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
+    this.failures = new LogThrottle(logger);
   }
 
   /** Requests without an Origin header come from non-browser clients and are not restricted. */
@@ -37,9 +45,8 @@ export class Admission {
 
   /** What `admit` would refuse a connection with, short of taking a slot in the user's connection cap. */
   async check(origin: string | undefined, token: string | undefined): Promise<Refused | { ok: true; identity: Identity }> {
-    if (this.draining) return { ok: false, status: 503, reason: 'draining' };
-    if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
-    if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
+    const refused = this.refusal(origin, token);
+    if (refused || !token) return refused ?? { ok: false, status: 401, reason: 'unauthorized' };
     let identity: Identity;
     try {
       identity = await this.verify(token);
@@ -51,15 +58,43 @@ export class Admission {
     return { ok: true, identity };
   }
 
-  admit(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+  /** The checks that need no work: draining, Origin, a token at all. */
+  private refusal(origin: string | undefined, token: string | undefined): Refused | undefined {
+    if (this.draining) return { ok: false, status: 503, reason: 'draining' };
+    if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
+    if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
+    return undefined;
+  }
+
+  /**
+   * The checks of `check`, then a slot in the user's connection cap. Token verification and
+   * registration take a turn in the join queue: in a reconnect storm they are the work that
+   * would otherwise crowd out live traffic. `cancelled`: true once the client went away; what
+   * is still queued then is not done.
+   */
+  admit(origin: string | undefined, token: string | undefined, cancelled?: () => boolean): Promise<Admitted | Refused> {
     return inSpan(this.tracer, 'parley.connect', SpanKind.SERVER, undefined, undefined, undefined, async (span) => {
-      const verdict = await this.admitted(origin, token);
+      const verdict = await this.admitted(origin, token, cancelled);
       if (span) annotate(span, { [ATTR.outcome]: verdict.ok ? 'admitted' : verdict.reason });
       return verdict;
     });
   }
 
-  private async admitted(origin: string | undefined, token: string | undefined): Promise<Admitted | Refused> {
+  private async admitted(origin: string | undefined, token: string | undefined, cancelled?: () => boolean): Promise<Admitted | Refused> {
+    const refused = this.refusal(origin, token);
+    if (refused || !token) return refused ?? { ok: false, status: 401, reason: 'unauthorized' };
+    try {
+      return await this.queue.run(token, () => this.register(origin, token), cancelled);
+    } catch (err) {
+      // Cancelled: nobody is left to answer, and nothing was registered. A full queue or a
+      // dependency down refuses every upgrade of a storm: one line per kind and window.
+      if (err instanceof DependencyError) this.failures.error(err.dependency, { err }, 'admitting a connection failed');
+      else if (!(err instanceof JoinCancelledError)) this.logger.error({ err }, 'admitting a connection failed');
+      return { ok: false, status: 503, reason: 'unavailable' };
+    }
+  }
+
+  private async register(origin: string | undefined, token: string): Promise<Admitted | Refused> {
     const checked = await this.check(origin, token);
     if (!checked.ok) return checked;
     const { identity } = checked;

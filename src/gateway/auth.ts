@@ -66,6 +66,8 @@ export class TokenVerifier {
   private readonly claimChecks: JWTVerifyOptions;
   private readonly pem: { spki: string; algs: ReadonlySet<JwtAlgorithm> } | undefined;
   private readonly pemKeys = new Map<JwtAlgorithm, Promise<CryptoKey>>();
+  /** The secret imported once per HS algorithm: jose would import raw bytes again on every verify. */
+  private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly defaultRooms: RoomAcl;
   /** Connections with the same `rooms` claim share one RoomAcl (idle connections stay small). */
@@ -111,7 +113,7 @@ export class TokenVerifier {
     try {
       if (alg.startsWith('HS')) {
         if (this.config.secret === undefined) throw new AuthError('wrong_key_type');
-        ({ payload } = await jwtVerify(token, this.config.secret, options));
+        ({ payload } = await jwtVerify(token, await this.hmacKey(alg, this.config.secret), options));
       } else if (this.pem !== undefined) {
         ({ payload } = await jwtVerify(token, await this.pemKey(alg as JwtAlgorithm), options));
       } else if (this.jwks !== undefined) {
@@ -129,6 +131,16 @@ export class TokenVerifier {
     const rooms = parseRoomsClaim(payload['rooms']);
     // jose has checked that exp is present, a number, and not past.
     return { user: sub, exp: exp as number, rooms: rooms === undefined ? this.defaultRooms : this.aclFor(rooms) };
+  }
+
+  /** One import per HS algorithm (HS256 -> SHA-256), shared by concurrent callers; only for verifying. */
+  private hmacKey(alg: string, secret: Uint8Array): Promise<CryptoKey> {
+    let key = this.hmacKeys.get(alg);
+    if (key === undefined) {
+      key = crypto.subtle.importKey('raw', Uint8Array.from(secret), { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
+      this.hmacKeys.set(alg, key);
+    }
+    return key;
   }
 
   /** One import per algorithm, shared by concurrent callers; an alg of another key family is refused. */

@@ -99,7 +99,7 @@ export function mountNativeEndpoint(
       res.onAborted(() => {
         aborted = true;
       });
-      admission.admit(origin, token).then(
+      admission.admit(origin, token, () => aborted).then(
         (verdict) => {
           if (aborted) {
             if (verdict.ok) void admission.release(verdict.identity.user, verdict.connId);

@@ -220,11 +220,14 @@ export class Session implements LocalConnection {
     if (!this.joined.has(room)) throw new ParleyError('not_joined', `join "${room}" first`);
   }
 
+  /** A queued join of a connection that closed meanwhile is dropped before it runs. */
+  private readonly gone = (): boolean => this.ended || !this.transport.open;
+
   private async join(room: string, opts: { since: number | undefined; epoch: string | undefined; presence: PresenceMode }): Promise<unknown> {
     const pending = this.joined.get(room);
     if (pending) {
       await pending;
-      return this.deps.rooms.join(this, room, { ...opts, rejoin: true });
+      return this.deps.rooms.join(this, room, { ...opts, rejoin: true, cancelled: this.gone });
     }
     if (this.joined.size >= this.deps.limits.maxRoomsPerConn) {
       throw new ParleyError('forbidden', `at most ${this.deps.limits.maxRoomsPerConn} rooms per connection`);
@@ -233,7 +236,7 @@ export class Session implements LocalConnection {
     this.joined.set(room, new Promise<void>((resolve) => (settle = resolve)));
     this.deps.events.roomJoined(this, room);
     try {
-      return await this.deps.rooms.join(this, room, { ...opts, rejoin: false });
+      return await this.deps.rooms.join(this, room, { ...opts, rejoin: false, cancelled: this.gone });
     } catch (err) {
       this.dropRoom(room);
       throw err;

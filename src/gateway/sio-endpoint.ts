@@ -37,7 +37,7 @@ export function mountSioEndpoint(io: Server, admission: Admission, limits: Limit
   io.use((socket: Socket, next) => {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null && typeof (auth as { token?: unknown }).token === 'string' ? (auth as { token: string }).token : undefined;
-    admission.admit(socket.handshake.headers.origin, token).then(
+    admission.admit(socket.handshake.headers.origin, token, () => socket.conn.readyState !== 'open').then(
       (verdict) => {
         if (!verdict.ok) {
           next(new Error(verdict.reason));

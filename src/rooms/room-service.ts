@@ -6,6 +6,7 @@ import { DependencyError, ParleyError } from '../shared/errors.js';
 import { annotate, ATTR, inSpan, SpanKind, type TraceContext, type Tracer } from '../shared/tracing.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
+import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, RoomMetrics, RoomsConfig } from './ports.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomPresence } from './room-presence.js';
@@ -26,6 +27,8 @@ export interface RoomDeps {
   config: RoomsConfig;
   /** Set while tracing is on: spans of joins and of each send's trip. */
   tracer?: Tracer;
+  /** Where joins wait for a turn (shared with the gateway's connection admission). */
+  joins: JoinQueue;
 }
 
 export interface JoinResult {
@@ -39,6 +42,15 @@ export interface JoinResult {
   recovered: boolean;
   /** Messages after `messages` up to `head` were left out (RECOVERY_MAX, RECOVERY_MAX_BYTES): fetch them with `history` and `after`. */
   more: boolean;
+}
+
+export interface JoinOptions {
+  since?: number | undefined;
+  epoch?: string | undefined;
+  presence?: PresenceMode;
+  rejoin: boolean;
+  /** True once nobody waits for the reply (the connection closed): a join still queued is dropped. */
+  cancelled?: () => boolean;
 }
 
 export interface SendInput {
@@ -113,14 +125,18 @@ export class RoomService {
   }
 
   /**
-   * Joins (or, with `rejoin`, only answers again for) a room. A failed first join is undone,
-   * so the connection is either a member with a reply or not a member with an error.
+   * Joins (or, with `rejoin`, only answers again for) a room, when the join queue gives it a
+   * turn. A failed first join is undone, so the connection is either a member with a reply or
+   * not a member with an error.
    */
-  join(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
-    return inSpan(this.deps.tracer, 'parley.join', SpanKind.SERVER, undefined, room, undefined, () => this.joinRoom(conn, room, opts));
+  join(conn: LocalConnection, room: string, opts: JoinOptions): Promise<JoinResult> {
+    // Outside joinNow's undo: a join refused or cancelled before its turn changed nothing.
+    return inSpan(this.deps.tracer, 'parley.join', SpanKind.SERVER, undefined, room, undefined, () =>
+      this.deps.joins.run(conn.connId, () => this.joinNow(conn, room, opts), opts.cancelled),
+    );
   }
 
-  private async joinRoom(conn: LocalConnection, room: string, opts: { since?: number; epoch?: string; presence?: PresenceMode; rejoin: boolean }): Promise<JoinResult> {
+  private async joinNow(conn: LocalConnection, room: string, opts: JoinOptions): Promise<JoinResult> {
     const { state, presence } = this.deps;
     const { since, epoch } = opts;
     const mode = opts.presence ?? 'each';
