@@ -78,7 +78,7 @@ describe('Socket.IO on the Redis adapter', () => {
         .filter((name) => name.startsWith(`parley-${nodeId}`))
         .sort();
     expect(await names()).toEqual(
-      ['', '-pub', '-sio-pub', '-sio-sub', '-sub'].map((suffix) => `parley-${nodeId}${suffix}`).sort(),
+      ['', '-presence', '-pub', '-sio-pub', '-sio-sub', '-sub'].map((suffix) => `parley-${nodeId}${suffix}`).sort(),
     );
     await node.close();
     await vi.waitFor(async () => expect(await names()).toEqual([]), { timeout: 5000 });
