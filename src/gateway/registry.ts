@@ -12,7 +12,8 @@ const NONE: ReadonlySet<Session> = new Set();
  */
 export class SessionRegistry implements LocalConnections {
   private readonly byId = new Map<string, Session>();
-  private readonly byUser = new Map<string, Set<Session>>();
+  /** A user's one session itself, or a set once they have several: most users have one per node. */
+  private readonly byUser = new Map<string, Session | Set<Session>>();
   private readonly byRoom = new Map<string, Set<Session>>();
   /** Sessions currently past SLOW_BYTES: their typing/presence pushes are skipped. */
   readonly slow = new Set<Session>();
@@ -25,7 +26,7 @@ export class SessionRegistry implements LocalConnections {
 
   add(session: Session): void {
     this.byId.set(session.connId, session);
-    addTo(this.byUser, session.user, session);
+    this.addUser(session);
     for (const room of session.joined.keys()) if (addTo(this.byRoom, room, session)) this.joins++;
   }
 
@@ -33,7 +34,7 @@ export class SessionRegistry implements LocalConnections {
     if (this.byId.get(session.connId) !== session) return;
     this.byId.delete(session.connId);
     this.slow.delete(session);
-    removeFrom(this.byUser, session.user, session);
+    this.removeUser(session);
     for (const room of session.joined.keys()) if (removeFrom(this.byRoom, room, session)) this.joins--;
   }
 
@@ -56,7 +57,24 @@ export class SessionRegistry implements LocalConnections {
   }
 
   forUser(user: string): Session[] {
-    return [...(this.byUser.get(user) ?? [])];
+    const entry = this.byUser.get(user);
+    if (entry === undefined) return [];
+    return entry instanceof Set ? [...entry] : [entry];
+  }
+
+  private addUser(session: Session): void {
+    const entry = this.byUser.get(session.user);
+    if (entry === undefined) this.byUser.set(session.user, session);
+    else if (entry instanceof Set) entry.add(session);
+    else if (entry !== session) this.byUser.set(session.user, new Set([entry, session]));
+  }
+
+  private removeUser(session: Session): void {
+    const entry = this.byUser.get(session.user);
+    if (entry === session) this.byUser.delete(session.user);
+    else if (entry instanceof Set && entry.delete(session)) {
+      if (entry.size === 1) this.byUser.set(session.user, entry.values().next().value as Session);
+    }
   }
 
   /** This node's sessions joined to (or joining) `room`. A live view: copy it before closing sessions. */

@@ -80,6 +80,33 @@ function setup() {
   return { registry, open, request, members, expectCounts };
 }
 
+describe('SessionRegistry by user', () => {
+  it("lists a user's sessions as they open and close, whether one or several", () => {
+    const { registry, open } = setup();
+    const ids = (user: string) => registry.forUser(user).map((s) => s.connId).sort();
+    expect(ids('ann')).toEqual([]);
+    const a1 = open('ann');
+    expect(ids('ann')).toEqual([a1.connId]);
+    const a2 = open('ann');
+    const a3 = open('ann');
+    const b1 = open('ben');
+    expect(ids('ann')).toEqual([a1.connId, a2.connId, a3.connId].sort());
+    registry.add(a2);
+    expect(ids('ann')).toEqual([a1.connId, a2.connId, a3.connId].sort());
+    registry.remove(a1);
+    expect(ids('ann')).toEqual([a2.connId, a3.connId].sort());
+    registry.remove(a3);
+    expect(ids('ann')).toEqual([a2.connId]);
+    registry.remove(a3);
+    expect(ids('ann')).toEqual([a2.connId]);
+    registry.remove(a2);
+    expect(ids('ann')).toEqual([]);
+    expect(ids('ben')).toEqual([b1.connId]);
+    const a4 = open('ann');
+    expect(ids('ann')).toEqual([a4.connId]);
+  });
+});
+
 describe('SessionRegistry room index', () => {
   it('lists a session in a room from its join until its leave', async () => {
     const { open, request, members, expectCounts } = setup();
