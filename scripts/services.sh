@@ -172,47 +172,39 @@ ensure_ferretdb_binary() {
   rm -rf "$tmp"
 }
 
-# Toxiproxy for the fault-injection tests (test/faults/): each test file starts a private
-# server (test/helpers/toxiproxy.ts), so only the binary is needed here. `go install` names it
-# `server`; it reports its version as "git", so the cache is checked with `go version -m`.
-ensure_toxiproxy_binary() {
-  local go gopath bin
-  go=$(go_bin toxiproxy)
+# A Go tool built once with `go install` and cached in the Go bin folder. Neither tool reports
+# its own version usefully when built from source ("git", "v4.3"), so the cache is checked
+# against the module version `go version -m` recorded in the binary.
+# Args: name, binary name, package, module, version, build log, how long a build takes.
+ensure_go_tool() {
+  local name=$1 binary=$2 package=$3 module=$4 version=$5 log=$6 takes=$7 go gopath bin
+  go=$(go_bin "$name")
   gopath=$("$go" env GOPATH)
-  bin="${gopath%%:*}/bin/server"
+  bin="${gopath%%:*}/bin/$binary"
   if [[ -x $bin ]] && "$go" version -m "$bin" 2>/dev/null |
-    grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/Shopify/toxiproxy/v2[[:space:]]+$TOXIPROXY_VERSION[[:space:]]"; then
-    say "toxiproxy ok ($bin)"
+    grep -Eq "^[[:space:]]+mod[[:space:]]+${module//./\\.}[[:space:]]+$version[[:space:]]"; then
+    say "$name ok ($bin)"
     return
   fi
   take_lock
-  say "installing toxiproxy $TOXIPROXY_VERSION into $bin (about 30 s, once)"
+  say "installing $name $version into $bin ($takes, once)"
   LOG_OFFSET=0 # the build log is rewritten on each build
-  "$go" install "$TOXIPROXY_PACKAGE@$TOXIPROXY_VERSION" >"$TOXIPROXY_BUILD_LOG" 2>&1 ||
-    die toxiproxy "go install $TOXIPROXY_PACKAGE@$TOXIPROXY_VERSION failed" "$TOXIPROXY_BUILD_LOG"
-  [[ -x $bin ]] || die toxiproxy "go install succeeded but $bin is missing" "$TOXIPROXY_BUILD_LOG"
-  say "toxiproxy installed"
+  "$go" install "$package@$version" >"$log" 2>&1 ||
+    die "$name" "go install $package@$version failed" "$log"
+  [[ -x $bin ]] || die "$name" "go install succeeded but $bin is missing" "$log"
+  say "$name installed"
+}
+
+# Toxiproxy for the fault-injection tests (test/faults/): each test file starts a private
+# server (test/helpers/toxiproxy.ts), so only the binary is needed here (`go install` names it
+# `server`).
+ensure_toxiproxy_binary() {
+  ensure_go_tool toxiproxy server "$TOXIPROXY_PACKAGE" github.com/Shopify/toxiproxy/v2 "$TOXIPROXY_VERSION" "$TOXIPROXY_BUILD_LOG" "about 30 s"
 }
 
 # Helm for the chart's tests (test/unit/helm-chart.test.ts runs `helm lint` and `helm template`).
-# Built from source reports its version as "v4.3" only, so the cache is checked like toxiproxy's.
 ensure_helm_binary() {
-  local go gopath bin
-  go=$(go_bin helm)
-  gopath=$("$go" env GOPATH)
-  bin="${gopath%%:*}/bin/helm"
-  if [[ -x $bin ]] && "$go" version -m "$bin" 2>/dev/null |
-    grep -Eq "^[[:space:]]+mod[[:space:]]+helm.sh/helm/v4[[:space:]]+$HELM_VERSION[[:space:]]"; then
-    say "helm ok ($bin)"
-    return
-  fi
-  take_lock
-  say "installing helm $HELM_VERSION into $bin (about 3 min, once)"
-  LOG_OFFSET=0 # the build log is rewritten on each build
-  "$go" install "$HELM_PACKAGE@$HELM_VERSION" >"$HELM_BUILD_LOG" 2>&1 ||
-    die helm "go install $HELM_PACKAGE@$HELM_VERSION failed" "$HELM_BUILD_LOG"
-  [[ -x $bin ]] || die helm "go install succeeded but $bin is missing" "$HELM_BUILD_LOG"
-  say "helm installed"
+  ensure_go_tool helm helm "$HELM_PACKAGE" helm.sh/helm/v4 "$HELM_VERSION" "$HELM_BUILD_LOG" "about 3 min"
 }
 
 ferretdb_db_exists() {
