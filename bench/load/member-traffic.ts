@@ -47,20 +47,29 @@ export function sendAt(list: readonly Traffic[], a: SendArgs): { stop: () => voi
       }
     });
   };
+  // A stalled server must not make the generator queue without bound.
+  const run = paced(started, a.ratePerS, a.maxMs, () => turn, () => inflight < 20_000 && (one(), true));
+  return { stop: run.stop, done: run.stopped.then(() => ({ sent, acked, errors, inflight, firstError, elapsedMs: nowMs() - started, ackLatencies: acks.values() })) };
+}
+
+/**
+ * Calls `step` every 5 ms as often as `ratePerS` since `started` asks, given the `done` steps
+ * so far (`step` returns false to stop early in a tick); stops by itself after `maxMs`.
+ */
+function paced(started: number, ratePerS: number, maxMs: number, done: () => number, step: () => boolean): { stop: () => void; stopped: Promise<void> } {
   const timer = setInterval(() => {
-    const due = Math.floor(((nowMs() - started) / 1000) * a.ratePerS) - turn;
-    // A stalled server must not make the generator queue without bound.
-    for (let i = 0; i < due && inflight < 20_000; i++) one();
+    const due = Math.floor(((nowMs() - started) / 1000) * ratePerS) - done();
+    for (let i = 0; i < due; i++) if (!step()) break;
   }, 5);
   let finish!: () => void;
   const stopped = new Promise<void>((r) => (finish = r));
-  const hard = setTimeout(() => stop(), a.maxMs);
+  const hard = setTimeout(() => stop(), maxMs);
   const stop = (): void => {
     clearInterval(timer);
     clearTimeout(hard);
     finish();
   };
-  return { stop, done: stopped.then(() => ({ sent, acked, errors, inflight, firstError, elapsedMs: nowMs() - started, ackLatencies: acks.values() })) };
+  return { stop, stopped };
 }
 
 /** Joins and leaves `room` at `ratePerS` operations in all, each connection alternating, round-robin. */
@@ -78,31 +87,22 @@ export function churn(list: readonly Traffic[], a: ChurnArgs): { stop: () => voi
     }
   });
   const started = nowMs();
-  const timer = setInterval(() => {
-    const due = Math.floor(((nowMs() - started) / 1000) * a.ratePerS) - turn;
-    for (let i = 0; i < due; i++) {
-      const at = turn++ % list.length;
-      const m = list[at]?.member;
-      if (!m?.open) continue;
-      const leave = joined.has(at);
-      if (leave) joined.delete(at);
-      else joined.add(at);
-      void m.request(leave ? 'leave' : 'join', leave ? { room: a.room } : { room: a.room, presence: 'delta' }).then((r) => {
-        if (r.ok) ops++;
-        else {
-          errors++;
-          firstError ??= r.error?.code;
-        }
-      });
-    }
-  }, 5);
-  let finish!: () => void;
-  const stopped = new Promise<void>((r) => (finish = r));
-  const hard = setTimeout(() => stop(), a.maxMs);
-  const stop = (): void => {
-    clearInterval(timer);
-    clearTimeout(hard);
-    finish();
+  const one = (): boolean => {
+    const at = turn++ % list.length;
+    const m = list[at]?.member;
+    if (!m?.open) return true;
+    const leave = joined.has(at);
+    if (leave) joined.delete(at);
+    else joined.add(at);
+    void m.request(leave ? 'leave' : 'join', leave ? { room: a.room } : { room: a.room, presence: 'delta' }).then((r) => {
+      if (r.ok) ops++;
+      else {
+        errors++;
+        firstError ??= r.error?.code;
+      }
+    });
+    return true;
   };
-  return { stop, done: stopped.then(() => ({ ops, errors, firstError, elapsedMs: nowMs() - started })) };
+  const run = paced(started, a.ratePerS, a.maxMs, () => turn, one);
+  return { stop: run.stop, done: run.stopped.then(() => ({ ops, errors, firstError, elapsedMs: nowMs() - started })) };
 }
