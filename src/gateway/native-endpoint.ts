@@ -7,6 +7,7 @@ import { decodeText, type FrameLimits } from './frames.js';
 import { statusLine } from './http.js';
 import { NativeTransport } from './native-transport.js';
 import type { Session } from './session.js';
+import { TurnBudget } from './turn-budget.js';
 import type { TemplatedApp, WebSocket } from './uws.js';
 
 interface WsData {
@@ -40,6 +41,13 @@ export function parseBatchFlag(value: string | undefined): boolean | undefined {
   return undefined;
 }
 
+/**
+ * Milliseconds of one event-loop turn that admitted upgrades may take (each costs about 0.1 ms:
+ * the 101, the open handler, the first frames). In a reconnect storm thousands are admitted at
+ * once; past the budget they wait for the next turns, and live clients' frames are read between.
+ */
+export const UPGRADE_TURN_BUDGET_MS = 4;
+
 /** Room above 2 * SLOW_BYTES for the traffic between two slow-consumer checks (100 ms). */
 const BACKSTOP_HEADROOM_BYTES = 4 * 1024 * 1024;
 
@@ -72,6 +80,7 @@ export function mountNativeEndpoint(
   anchor: CorkAnchor,
 ): void {
   const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
+  const upgrades = new TurnBudget(UPGRADE_TURN_BUDGET_MS, (err: unknown) => logger.error({ err }, 'upgrade task failed'));
   app.ws<WsData>('/ws', {
     maxPayloadLength: limits.maxFrameBytes,
     // The slow-consumer check closes at 2x SLOW_BYTES with 4029; this is only the backstop, and
@@ -111,9 +120,21 @@ export function mountNativeEndpoint(
             });
             return;
           }
-          // Not a plain res.cork(): uWS 20.30's cork() can shut the WebSocket it upgraded to down
-          // (CorkAnchor says why; test/integration/ws-upgrade.test.ts covers it).
-          anchor.upgrade(res, () => res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity, batch }, key, protocol, extensions, context));
+          upgrades.run(() => {
+            if (aborted) {
+              void admission.release(verdict.identity.user, verdict.connId);
+              return;
+            }
+            // Not a plain res.cork(): uWS 20.30's cork() can shut the WebSocket it upgraded to down
+            // (CorkAnchor says why; test/integration/ws-upgrade.test.ts covers it).
+            try {
+              anchor.upgrade(res, () => res.upgrade<WsData>({ connId: verdict.connId, identity: verdict.identity, batch }, key, protocol, extensions, context));
+            } catch (err) {
+              logger.error({ err, user: verdict.identity.user }, 'upgrade failed');
+              void admission.release(verdict.identity.user, verdict.connId);
+              res.cork(() => res.writeStatus(statusLine(500)).end());
+            }
+          });
         },
         (err: unknown) => {
           logger.error({ err }, 'upgrade failed');
