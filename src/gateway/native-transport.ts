@@ -12,7 +12,7 @@ export class NativeTransport<T> implements Transport {
   open = true;
   private ephemeral = true;
   /** The presence mode of each subscribed room. */
-  private readonly modes = new Map<string, PresenceMode>();
+  private modes: Map<string, PresenceMode> | undefined;
 
   constructor(
     readonly ws: WebSocket<T>,
@@ -35,16 +35,16 @@ export class NativeTransport<T> implements Transport {
 
   subscribe(room: string, presence: PresenceMode): void {
     if (!this.open) return;
-    const before = this.modes.get(room);
+    const before = this.modes?.get(room);
     if (before !== undefined && before !== presence) for (const topic of ephemeralTopics(room, before)) this.ws.unsubscribe(topic);
-    this.modes.set(room, presence);
+    (this.modes ??= new Map()).set(room, presence);
     this.ws.subscribe(this.mainTopicOf(room));
     if (this.ephemeral) for (const topic of ephemeralTopics(room, presence)) this.ws.subscribe(topic);
   }
 
   unsubscribe(room: string): void {
-    const mode = this.modes.get(room) ?? 'each';
-    this.modes.delete(room);
+    const mode = this.modes?.get(room) ?? 'each';
+    this.modes?.delete(room);
     if (!this.open) return;
     this.ws.unsubscribe(this.mainTopicOf(room));
     for (const topic of ephemeralTopics(room, mode)) this.ws.unsubscribe(topic);
@@ -54,7 +54,7 @@ export class NativeTransport<T> implements Transport {
     this.ephemeral = on;
     if (!this.open) return;
     for (const room of rooms) {
-      for (const topic of ephemeralTopics(room, this.modes.get(room) ?? 'each')) {
+      for (const topic of ephemeralTopics(room, this.modes?.get(room) ?? 'each')) {
         if (on) this.ws.subscribe(topic);
         else this.ws.unsubscribe(topic);
       }

@@ -38,6 +38,8 @@ export interface SessionEvents {
 }
 
 
+const NO_ROOMS: ReadonlyMap<string, Promise<void>> = new Map();
+
 /**
  * One authenticated client connection, whatever its transport: validates and rate-limits
  * frames, enforces the token's room ACL and expiry, and answers requests through the room
@@ -49,8 +51,8 @@ export class Session implements LocalConnection {
   slow = false;
   /** The code this server closed the connection with, if it did. */
   closeCode: number | undefined;
-  /** Joined rooms; the promise settles when the join's membership is in place. */
-  readonly joined = new Map<string, Promise<void>>();
+  /** Joined rooms (made at the first join: most idle connections never have one). */
+  private rooms: Map<string, Promise<void>> | undefined;
   private identity: Identity;
   private readonly guard: FrameGuard;
   private ended = false;
@@ -145,6 +147,11 @@ export class Session implements LocalConnection {
     return this.replyBacklog;
   }
 
+  /** Joined rooms; the promise settles when the join's membership is in place. */
+  get joined(): ReadonlyMap<string, Promise<void>> {
+    return this.rooms ?? NO_ROOMS;
+  }
+
   /** Called once by the transport when the connection is gone: leaves every room. */
   async dispose(): Promise<void> {
     if (this.ended) return;
@@ -221,22 +228,25 @@ export class Session implements LocalConnection {
   }
 
   /** A queued join of a connection that closed meanwhile is dropped before it runs. */
-  private readonly gone = (): boolean => this.ended || !this.transport.open;
+  private gone(): boolean {
+    return this.ended || !this.transport.open;
+  }
 
   private async join(room: string, opts: { since: number | undefined; epoch: string | undefined; presence: PresenceMode }): Promise<unknown> {
     const pending = this.joined.get(room);
+    const cancelled = () => this.gone();
     if (pending) {
       await pending;
-      return this.deps.rooms.join(this, room, { ...opts, rejoin: true, cancelled: this.gone });
+      return this.deps.rooms.join(this, room, { ...opts, rejoin: true, cancelled });
     }
     if (this.joined.size >= this.deps.limits.maxRoomsPerConn) {
       throw new ParleyError('forbidden', `at most ${this.deps.limits.maxRoomsPerConn} rooms per connection`);
     }
     let settle!: () => void;
-    this.joined.set(room, new Promise<void>((resolve) => (settle = resolve)));
+    (this.rooms ??= new Map()).set(room, new Promise<void>((resolve) => (settle = resolve)));
     this.deps.events.roomJoined(this, room);
     try {
-      return await this.deps.rooms.join(this, room, { ...opts, rejoin: false, cancelled: this.gone });
+      return await this.deps.rooms.join(this, room, { ...opts, rejoin: false, cancelled });
     } catch (err) {
       this.dropRoom(room);
       throw err;
@@ -254,7 +264,7 @@ export class Session implements LocalConnection {
   }
 
   private dropRoom(room: string): boolean {
-    if (!this.joined.delete(room)) return false;
+    if (!this.rooms?.delete(room)) return false;
     this.deps.events.roomLeft(this, room);
     return true;
   }

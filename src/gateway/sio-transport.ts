@@ -26,7 +26,7 @@ export class SioTransport implements Transport {
   readonly kind = 'sio';
   private ephemeral = true;
   /** The presence mode of each joined room. */
-  private readonly modes = new Map<string, PresenceMode>();
+  private modes: Map<string, PresenceMode> | undefined;
   private closing = false;
 
   constructor(
@@ -45,15 +45,15 @@ export class SioTransport implements Transport {
   }
 
   subscribe(room: string, presence: PresenceMode): void {
-    const before = this.modes.get(room);
+    const before = this.modes?.get(room);
     if (before !== undefined && before !== presence) for (const topic of ephemeralTopics(room, before)) void this.socket.leave(topic);
-    this.modes.set(room, presence);
+    (this.modes ??= new Map()).set(room, presence);
     void this.socket.join(this.ephemeral ? [mainTopic(room), ...ephemeralTopics(room, presence)] : mainTopic(room));
   }
 
   unsubscribe(room: string): void {
-    const mode = this.modes.get(room) ?? 'each';
-    this.modes.delete(room);
+    const mode = this.modes?.get(room) ?? 'each';
+    this.modes?.delete(room);
     void this.socket.leave(mainTopic(room));
     for (const topic of ephemeralTopics(room, mode)) void this.socket.leave(topic);
   }
@@ -61,7 +61,7 @@ export class SioTransport implements Transport {
   setEphemeral(rooms: Iterable<string>, on: boolean): void {
     this.ephemeral = on;
     for (const room of rooms) {
-      for (const topic of ephemeralTopics(room, this.modes.get(room) ?? 'each')) {
+      for (const topic of ephemeralTopics(room, this.modes?.get(room) ?? 'each')) {
         if (on) void this.socket.join(topic);
         else void this.socket.leave(topic);
       }
