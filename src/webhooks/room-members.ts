@@ -1,0 +1,66 @@
+import type { Member, Page } from '../rooms/types.js';
+
+/** The room's presence roster: users online in it or inside the grace period (Presence has it). */
+export interface RosterSource {
+  members(room: string, cursor: string | undefined, limit: number): Promise<Page<Member>>;
+}
+
+/** Users with a stored read pointer in the room (MongoMessageStore has it). */
+export interface ReadersSource {
+  readers(room: string): Promise<string[]>;
+}
+
+const PAGE = 500;
+
+/**
+ * Who of a room's members has no open connection in it: the signal of `message.missed`.
+ *
+ * Parley keeps no membership list, so a room's members are the users it knows in the room: its
+ * presence roster (online, or inside PRESENCE_GRACE_S after their last connection left) and
+ * every user who ever moved a read pointer in it (stored in MongoDB by the persist workers).
+ * Roster entries with no device and readers not on the roster have no open connection.
+ */
+export class RoomMembers {
+  private readonly readersCache = new Map<string, { at: number; users: Promise<string[]> }>();
+
+  constructor(
+    private readonly roster: RosterSource,
+    private readonly readers: ReadersSource,
+    /** Readers change slowly (a user's first read in a room): they are read again after this. */
+    private readonly readersTtlMs = 10_000,
+  ) {}
+
+  /** The room's members without a connection in it, sorted. */
+  async offline(room: string): Promise<string[]> {
+    const [roster, readers] = await Promise.all([this.rosterOf(room), this.readersOf(room)]);
+    const offline = new Set<string>();
+    for (const [user, devices] of roster) if (devices === 0) offline.add(user);
+    for (const user of readers) if (!roster.has(user)) offline.add(user);
+    return [...offline].sort();
+  }
+
+  private async rosterOf(room: string): Promise<Map<string, number>> {
+    const devices = new Map<string, number>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.roster.members(room, cursor, PAGE);
+      for (const m of page.items) devices.set(m.user, m.devices);
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    return devices;
+  }
+
+  private readersOf(room: string): Promise<string[]> {
+    const now = Date.now();
+    const cached = this.readersCache.get(room);
+    if (cached && now - cached.at < this.readersTtlMs) return cached.users;
+    const users = this.readers.readers(room);
+    this.readersCache.set(room, { at: now, users });
+    // A failed read is not kept.
+    users.catch(() => {
+      if (this.readersCache.get(room)?.users === users) this.readersCache.delete(room);
+    });
+    if (this.readersCache.size > 10_000) this.readersCache.delete(this.readersCache.keys().next().value as string);
+    return users;
+  }
+}
