@@ -21,18 +21,14 @@ const PAGE = 500;
  * Roster entries with no device and readers not on the roster have no open connection.
  */
 export class RoomMembers {
-  private readonly readersCache = new Map<string, { at: number; users: Promise<string[]> }>();
-
   constructor(
     private readonly roster: RosterSource,
     private readonly readers: ReadersSource,
-    /** Readers change slowly (a user's first read in a room): they are read again after this. */
-    private readonly readersTtlMs = 10_000,
   ) {}
 
   /** The room's members without a connection in it, sorted. */
   async offline(room: string): Promise<string[]> {
-    const [roster, readers] = await Promise.all([this.rosterOf(room), this.readersOf(room)]);
+    const [roster, readers] = await Promise.all([this.rosterOf(room), this.readers.readers(room)]);
     const offline = new Set<string>();
     for (const [user, devices] of roster) if (devices === 0) offline.add(user);
     for (const user of readers) if (!roster.has(user)) offline.add(user);
@@ -48,19 +44,5 @@ export class RoomMembers {
       cursor = page.next ?? undefined;
     } while (cursor !== undefined);
     return devices;
-  }
-
-  private readersOf(room: string): Promise<string[]> {
-    const now = Date.now();
-    const cached = this.readersCache.get(room);
-    if (cached && now - cached.at < this.readersTtlMs) return cached.users;
-    const users = this.readers.readers(room);
-    this.readersCache.set(room, { at: now, users });
-    // A failed read is not kept.
-    users.catch(() => {
-      if (this.readersCache.get(room)?.users === users) this.readersCache.delete(room);
-    });
-    if (this.readersCache.size > 10_000) this.readersCache.delete(this.readersCache.keys().next().value as string);
-    return users;
   }
 }
