@@ -1,5 +1,6 @@
 import { headers, type Consumer, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from '../shared/logger.js';
+import { Pauses } from '../shared/pauses.js';
 import { DEAD_HEADERS, eventHeaders, readEventHeaders, type EventHead } from './webhook-event.js';
 import type { WebhookMetrics } from './webhook-metrics.js';
 import type { SendMeta, SendOutcome } from './webhook-sender.js';
@@ -47,8 +48,7 @@ export function backoffMs(attempt: number, backoff: { baseMs: number; maxMs: num
 export class WebhookDelivery {
   private readonly js: JetStreamClient;
   private loops: Promise<void>[] = [];
-  private readonly wakers = new Set<() => void>();
-  private closing = false;
+  private readonly pauses = new Pauses();
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: DeliveryDeps) {
@@ -70,8 +70,7 @@ export class WebhookDelivery {
   /** Stops pulling; an attempt in flight finishes (at most the request timeout) and is settled. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      this.closing = true;
-      this.wakers.forEach((wake) => wake());
+      this.pauses.stop();
       await Promise.all(this.loops);
     })();
     return this.closed;
@@ -140,11 +139,10 @@ export class WebhookDelivery {
   }
 
   private pause(ms: number): Promise<void> {
-    if (this.closing) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const wake = () => (clearTimeout(t), this.wakers.delete(wake), resolve());
-      const t = setTimeout(wake, ms);
-      this.wakers.add(wake);
-    });
+    return this.pauses.sleep(ms);
+  }
+
+  private get closing(): boolean {
+    return this.pauses.stopped;
   }
 }

@@ -2,6 +2,7 @@ import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection
 import type { QueueNames } from '../bus/jetstream-streams.js';
 import type { PubAckPublisher } from '../bus/pub-ack-publisher.js';
 import type { Logger } from '../shared/logger.js';
+import { Pauses } from '../shared/pauses.js';
 import { RelayLease } from './relay-lease.js';
 import type { RoomMembers } from './room-members.js';
 import { encodeEvent, eventHeaders, missedEvent, queuedEvent, type WebhookEvent } from './webhook-event.js';
@@ -53,8 +54,7 @@ export class WebhookRelay {
   private readonly js: JetStreamClient;
   private lease: RelayLease | undefined;
   private running: Promise<void> | undefined;
-  private readonly wakers = new Set<() => void>();
-  private closing = false;
+  private readonly pauses = new Pauses();
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: RelayDeps) {
@@ -73,8 +73,7 @@ export class WebhookRelay {
   /** Stops after the batch in hand (acked, or nak-ed when it could not be relayed) and gives the lease up. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      this.closing = true;
-      this.wakers.forEach((wake) => wake());
+      this.pauses.stop();
       await this.running;
       await this.lease?.close();
     })();
@@ -173,12 +172,11 @@ export class WebhookRelay {
   }
 
   private pause(ms: number): Promise<void> {
-    if (this.closing) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const wake = () => (clearTimeout(t), this.wakers.delete(wake), resolve());
-      const t = setTimeout(wake, ms);
-      this.wakers.add(wake);
-    });
+    return this.pauses.sleep(ms);
+  }
+
+  private get closing(): boolean {
+    return this.pauses.stopped;
   }
 }
 

@@ -126,7 +126,7 @@ it('the admin API lists pending events, pages them, and replays every dead lette
   cleanups.push(() => node.close());
   // No worker yet: what the gateway queues (presence) waits.
   const ws = await TestClient.connect('ws', node, await node.token('pat'));
-  cleanups.push(async () => ws.close());
+  cleanups.push(() => Promise.resolve(ws.close()));
   for (const room of ['p1', 'p2', 'p3']) await ws.join(room);
   await counted(node, 'pending', 3);
   const first = await node.admin('GET', '/admin/webhooks/pending?limit=2');
