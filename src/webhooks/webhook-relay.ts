@@ -1,4 +1,4 @@
-import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
 import type { QueueNames } from '../bus/jetstream-streams.js';
 import type { PubAckPublisher } from '../bus/pub-ack-publisher.js';
 import type { Logger } from '../shared/logger.js';
@@ -95,10 +95,7 @@ export class WebhookRelay {
           await this.predecessorSettled(jsm);
           continue;
         }
-        const batch: JsMsg[] = [];
-        const messages = await consumer.fetch({ max_messages: this.deps.options.batchSize, expires: this.deps.options.fetchExpiresMs });
-        for await (const m of messages) batch.push(m);
-        if (batch.length > 0) await this.relay(batch, lease);
+        await this.relayFetched(await consumer.fetch({ max_messages: this.deps.options.batchSize, expires: this.deps.options.fetchExpiresMs }), lease);
         if (failing) this.deps.logger.info('the webhook relay works again');
         failing = false;
       } catch (err) {
@@ -106,6 +103,43 @@ export class WebhookRelay {
         failing = true;
         await this.pause(RETRY_MS);
       }
+    }
+  }
+
+  /**
+   * Relays a pull's messages as they arrive, not when the pull ends (it waits up to its expiry
+   * for a full batch): each batch is what has arrived by the time the one before is relayed.
+   */
+  private async relayFetched(messages: ConsumerMessages, lease: RelayLease): Promise<void> {
+    const arriving = messages[Symbol.asyncIterator]();
+    const pull = () => {
+      const p = arriving.next();
+      // Awaited later, maybe after it failed: not an unhandled rejection meanwhile.
+      p.catch(() => undefined);
+      return p;
+    };
+    let next = pull();
+    let batch: JsMsg[] = [];
+    try {
+      for (;;) {
+        const first = await next;
+        if (first.done === true) return;
+        batch = [first.value];
+        next = pull();
+        while (batch.length < this.deps.options.batchSize) {
+          const more = await Promise.race([next, new Promise<'idle'>((resolve) => setImmediate(() => resolve('idle')))]);
+          if (more === 'idle' || more.done === true) break;
+          batch.push(more.value);
+          next = pull();
+        }
+        const relaying = batch;
+        batch = [];
+        await this.relay(relaying, lease);
+      }
+    } catch (err) {
+      // Handed back at once, so that they are relayed again before anything newer.
+      batch.forEach((m) => m.nak());
+      throw err;
     }
   }
 
@@ -146,17 +180,18 @@ export class WebhookRelay {
     }
   }
 
-  /** The events of a batch, in order; one read of a room's members per batch. */
+  /** The events of a batch, in order; the members of each room read once per batch, all rooms at once. */
   private async events(batch: JsMsg[]): Promise<WebhookEvent[]> {
+    const events = batch.map((m) => readQueued(m.data)).filter((e): e is WebhookEvent => e !== undefined);
     const offline = new Map<string, Promise<string[]>>();
+    for (const e of events) if (e.type === 'message.stored' && !offline.has(e.room)) offline.set(e.room, this.deps.members.offline(e.room));
+    // Each is awaited below; a failure fails the batch, not the process.
+    for (const p of offline.values()) p.catch(() => undefined);
     const out: WebhookEvent[] = [];
-    for (const m of batch) {
-      const event = readQueued(m.data);
-      if (event === undefined) continue;
+    for (const event of events) {
       out.push(event);
-      if (event.type !== 'message.stored') continue;
-      let members = offline.get(event.room);
-      if (!members) offline.set(event.room, (members = this.deps.members.offline(event.room)));
+      const members = offline.get(event.room);
+      if (event.type !== 'message.stored' || !members) continue;
       const from = event.data['from'];
       const missed = (await members).filter((u) => u !== from);
       if (missed.length > 0) out.push(missedEvent(event, missed));

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { signatureHeader } from './signature.js';
 
 export interface SendMeta {
@@ -14,76 +16,88 @@ export type SendOutcome =
   | { ok: false; status?: number; error: string; ms: number };
 
 export interface WebhookSenderOptions {
+  /** Credentials in it (`https://user:pass@host/...`) are sent as Basic authentication. */
   url: string;
   secret: string;
   timeoutMs: number;
 }
 
-/** Most bytes of a receiver's answer read (then dropped), so its connection can be reused. */
+/** Most bytes of a receiver's answer read (and dropped) before the connection is cut. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
  * One HTTP POST per attempt: the event's raw body, signed, with its idempotency key. A 2xx
- * answer within the timeout is a delivery; anything else (another status, a redirect, a timeout,
- * a connection failure) is a failed attempt.
+ * status within the timeout is a delivery; anything else (another status, a redirect, which is
+ * not followed, a timeout, a connection failure) is a failed attempt. node:http with a keep-alive
+ * agent: several times the requests per second of fetch for the same CPU.
  */
 export class WebhookSender {
-  constructor(private readonly opts: WebhookSenderOptions) {}
+  private readonly url: URL;
+  private readonly agent: HttpAgent;
+  private readonly request: typeof httpRequest;
 
-  async send(body: Uint8Array, meta: SendMeta): Promise<SendOutcome> {
+  constructor(private readonly opts: WebhookSenderOptions) {
+    this.url = new URL(opts.url);
+    const https = this.url.protocol === 'https:';
+    this.agent = https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.request = https ? httpsRequest : httpRequest;
+  }
+
+  send(body: Uint8Array, meta: SendMeta): Promise<SendOutcome> {
     const started = performance.now();
     const ms = () => Math.round(performance.now() - started);
-    let res: Response;
-    try {
-      res = await fetch(this.opts.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Parley-Webhooks/1',
-          'parley-signature': signatureHeader(this.opts.secret, body),
-          'parley-idempotency-key': meta.id,
-          'parley-event-type': meta.type,
-          'parley-attempt': String(meta.attempt),
+    return new Promise<SendOutcome>((resolve) => {
+      let settled = false;
+      const done = (outcome: { ok: true; status: number } | { ok: false; status?: number; error: string }): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ ...outcome, ms: ms() });
+      };
+      const req = this.request(
+        this.url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': body.byteLength,
+            'user-agent': 'Parley-Webhooks/1',
+            'parley-signature': signatureHeader(this.opts.secret, body),
+            'parley-idempotency-key': meta.id,
+            'parley-event-type': meta.type,
+            'parley-attempt': String(meta.attempt),
+          },
         },
-        // A copy on an ArrayBuffer of its own: what fetch takes (a NATS payload may sit in a shared buffer).
-        body: new Uint8Array(body),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
-    } catch (err) {
-      return { ok: false, error: describe(err, this.opts.timeoutMs), ms: ms() };
-    }
-    try {
-      await drain(res);
-    } catch (err) {
-      // The status is in: only the rest of the answer was lost.
-      if (res.ok) return { ok: true, status: res.status, ms: ms() };
-      return { ok: false, status: res.status, error: `HTTP ${res.status}, then ${describe(err, this.opts.timeoutMs)}`, ms: ms() };
-    }
-    if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, ms: ms() };
-    return { ok: false, status: res.status, error: `HTTP ${res.status}`, ms: ms() };
+        (res) => {
+          const status = res.statusCode ?? 0;
+          discard(res, this.opts.timeoutMs);
+          done(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, error: `HTTP ${status}` });
+        },
+      );
+      const timer = setTimeout(() => {
+        done({ ok: false, error: `no answer within ${this.opts.timeoutMs} ms` });
+        req.destroy();
+      }, this.opts.timeoutMs);
+      req.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, error: `request failed: ${err.code ?? err.message}` }));
+      req.end(body);
+    });
+  }
+
+  /** Closes the idle keep-alive connections. */
+  close(): void {
+    this.agent.destroy();
   }
 }
 
-async function drain(res: Response): Promise<void> {
-  if (!res.body) return;
-  const reader = res.body.getReader();
+/** Reads the answer to its end (so the connection is reused), cutting it at MAX_ANSWER_BYTES or a stall. */
+function discard(res: IncomingMessage, timeoutMs: number): void {
   let read = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    read += value.byteLength;
-    if (read > MAX_ANSWER_BYTES) {
-      await reader.cancel();
-      return;
-    }
-  }
-}
-
-/** A failure in a few words, never naming the URL. */
-function describe(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  const cause = e.cause?.code ?? e.cause?.message;
-  return cause !== undefined ? `request failed: ${cause}` : `request failed: ${e.name ?? 'error'}`;
+  res.setTimeout(timeoutMs, () => res.destroy());
+  res.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > MAX_ANSWER_BYTES) res.destroy();
+  });
+  // The outcome is decided by the status; the rest of the answer (cut above, or lost) does not matter.
+  res.on('error', () => undefined);
 }

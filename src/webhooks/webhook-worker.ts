@@ -66,12 +66,13 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Runni
   await publisher.start();
   const admin = new WebhookAdmin({ jsm, publisher, prefix, partitions: config.partitions, names, queue: qnames });
   const metrics = new WebhookMetrics(deps.registry, () => admin.summary());
+  const sender = new WebhookSender({ url: config.url, secret: config.secret, timeoutMs: config.timeoutMs });
   const delivery = new WebhookDelivery({
     nc,
     prefix,
     names,
     partitions: config.partitions,
-    sender: new WebhookSender({ url: config.url, secret: config.secret, timeoutMs: config.timeoutMs }),
+    sender,
     maxAttempts: config.maxAttempts,
     backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },
     metrics,
@@ -97,6 +98,7 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Runni
     (closing ??= (async () => {
       await Promise.all([relay.close(), delivery.close()]);
       publisher.close();
+      sender.close();
     })());
   try {
     await delivery.start();
