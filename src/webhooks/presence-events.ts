@@ -31,7 +31,7 @@ export class PresenceEvents {
   private dropping = false;
 
   constructor(
-    private readonly publisher: PubAckPublisher,
+    private readonly publisher: Pick<PubAckPublisher, 'publish'>,
     private readonly opts: PresenceEventsOptions,
   ) {}
 

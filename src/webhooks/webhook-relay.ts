@@ -91,8 +91,9 @@ export class WebhookRelay {
       }
       try {
         if (lease.generation !== generation) {
-          generation = lease.generation;
+          const taken = lease.generation;
           await this.predecessorSettled(jsm);
+          generation = taken;
           continue;
         }
         await this.relayFetched(await consumer.fetch({ max_messages: this.deps.options.batchSize, expires: this.deps.options.fetchExpiresMs }), lease);

@@ -72,3 +72,13 @@ it('kill -9 of the webhook worker mid-delivery, then a restart: every event is d
   expect(lease === null || lease.operation !== 'PUT').toBe(true);
   console.info(`webhook crash test: ${expected.size} events, ${deliveredAtKill} delivered before the kill, ${duplicates} delivered twice, ${d.receiver.received.length} requests`);
 }, 120_000);
+
+it('`parley worker` with WEBHOOK_URL but no Redis exits 1 naming WEBHOOK_URL', async () => {
+  const d = await webhookDeployment('wh_noredis');
+  cleanups.push(() => d.close());
+  const cli = spawnWorker('src/cli.ts', ['worker'], { ...d.env, REDIS_URL: '' });
+  cleanups.push(() => stopProcess(cli));
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.output()).toContain('invalid configuration: WEBHOOK_URL: the webhook worker needs REDIS_URL');
+  expect(cli.output()).not.toContain(d.env['WEBHOOK_SECRET']);
+});

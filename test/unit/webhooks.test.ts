@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { PresenceEvents } from '../../src/webhooks/presence-events.js';
 import { RoomMembers } from '../../src/webhooks/room-members.js';
 import { signatureHeader } from '../../src/webhooks/signature.js';
 import { backoffMs } from '../../src/webhooks/webhook-delivery.js';
@@ -159,5 +161,50 @@ describe('RoomMembers', () => {
     );
     expect(await members.offline('lobby')).toEqual(['bob', 'dave', 'erin']);
     expect(pages).toEqual([undefined, '3']);
+  });
+});
+
+describe('PresenceEvents', () => {
+  const stream = 'PARLEY_t_HOOKS';
+  const logged: string[] = [];
+  const logger = createLogger('warn', { write: (line: string) => void logged.push(line) });
+
+  it('publishes in the order decided, each retried (same id) before the next', async () => {
+    const sent: string[] = [];
+    let failures = 2;
+    const events = new PresenceEvents(
+      {
+        publish: (_subject, _data, msgId) => {
+          sent.push(msgId);
+          if (msgId.startsWith('user.online/r/1/') && failures-- > 0) return Promise.reject(new Error('no PubAck within 5000 ms'));
+          return Promise.resolve({ stream, seq: sent.length, duplicate: false });
+        },
+      },
+      { prefix: 't', partitions: 4, stream, logger, retryMinMs: 5 },
+    );
+    events.changed('r', 'alice', 'online', 1);
+    events.changed('r', 'alice', 'offline', 2);
+    events.changed('s', 'bob', 'online', 3);
+    await events.flush(5_000);
+    expect(sent).toEqual(['user.online/r/1/alice', 'user.online/r/1/alice', 'user.online/r/1/alice', 'user.offline/r/2/alice', 'user.online/s/3/bob']);
+  });
+
+  it('gives an event up after its attempts, logged, and goes on', async () => {
+    logged.length = 0;
+    const sent: string[] = [];
+    const events = new PresenceEvents(
+      {
+        publish: (_subject, _data, msgId) => {
+          sent.push(msgId);
+          return msgId.includes('/lost') ? Promise.reject(new Error('JetStream did not take the message: 503')) : Promise.resolve({ stream, seq: 1, duplicate: false });
+        },
+      },
+      { prefix: 't', partitions: 4, stream, logger, retryMinMs: 1, attempts: 3 },
+    );
+    events.changed('r', 'lost', 'offline', 1);
+    events.changed('r', 'kept', 'offline', 2);
+    await events.flush(5_000);
+    expect(sent).toEqual(['user.offline/r/1/lost', 'user.offline/r/1/lost', 'user.offline/r/1/lost', 'user.offline/r/2/kept']);
+    expect(logged.some((l) => l.includes('it is lost') && l.includes('user.offline/r/1/lost'))).toBe(true);
   });
 });
