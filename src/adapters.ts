@@ -26,6 +26,7 @@ import type { Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 import type { Tracer } from './shared/tracing.js';
+import { GatewayWebhooks } from './webhooks/gateway-webhooks.js';
 
 /** Chooses the adapters for the configured mode (README.md, "Modes"). */
 export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): Adapters {
@@ -69,12 +70,16 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
     onError: (err) => logger.error({ err }, 'presence heartbeat or reaper failed'),
     onNodeReaped: (node) => logger.info({ reaped: node }, 'reaped the presence entries of a dead node'),
   });
+  const webhooks = config.webhooks && config.natsServers
+    ? new GatewayWebhooks({ nats: config.natsServers, prefix, nodeId: config.nodeId, config: config.webhooks, queue: config.queue, logger })
+    : undefined;
   const dependencies = new Map<Lifecycle, Dependency>();
   const redisDep = { name: 'Redis', where: config.redisClusterNodes.length > 0 ? config.redisClusterNodes.join(',') : (config.redisUrl ?? '') };
   for (const c of [...extra, state, presence]) dependencies.set(c, redisDep);
   if (config.natsServers !== undefined) {
     const natsDep = { name: 'NATS', where: config.natsServers.join(',') };
     dependencies.set(queue, natsDep);
+    if (webhooks) dependencies.set(webhooks, natsDep);
     if (bus instanceof NatsBroadcast) dependencies.set(bus, natsDep);
   }
   if (config.mongodbUrl !== undefined) dependencies.set(store, { name: 'MongoDB', where: config.mongodbUrl });
@@ -90,6 +95,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
     sioAdapter: createAdapter(sioPub.client, sioSub.client, { key: `${prefix}:sio` }),
     ...(queue instanceof JetStreamQueue ? { instrument: (registry: Registry) => registerQueueMetrics(registry, () => queue.capacity) } : {}),
     dependencies,
+    ...(webhooks ? { webhooks } : {}),
   };
 }
 

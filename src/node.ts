@@ -29,6 +29,7 @@ import { reaching, type Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 import type { Tracer } from './shared/tracing.js';
+import type { GatewayWebhooks } from './webhooks/gateway-webhooks.js';
 
 /** The adapters behind the room service's ports, chosen by main.ts from the configuration. */
 export interface Adapters {
@@ -50,6 +51,8 @@ export interface Adapters {
   instrument?: (registry: Registry) => void;
   /** The external service each component needs at start-up, so a failure names it (DependencyError). */
   dependencies?: ReadonlyMap<Lifecycle, Dependency>;
+  /** With WEBHOOK_URL: presence events and the admin API's webhook routes; started after the queue. */
+  webhooks?: GatewayWebhooks;
 }
 
 export { ListenError } from './gateway/uws.js';
@@ -107,9 +110,11 @@ export class ParleyNode {
     // One queue for the work reconnecting clients bring: registration at upgrade, then joins.
     const joins = new JoinQueue({ concurrency: config.limits.joinConcurrency, maxWaiting: config.limits.joinQueueMax });
     this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, joins, tracer);
+    const { webhooks } = adapters;
     this.rooms = new RoomService({
       ...adapters,
       joins,
+      ...(webhooks ? { presenceHook: (room: string, user: string, status: 'online' | 'offline', ts: number) => webhooks.presenceChanged(room, user, status, ts) } : {}),
       delivery: this.watchedDelivery(new Fanout(this.app, this.io, registry, this.metrics)),
       metrics: this.metrics,
       logger,
@@ -152,8 +157,8 @@ export class ParleyNode {
   }
 
   async start(): Promise<number> {
-    const { state, presence, bus, queue, store, checks, extra } = this.adapters;
-    for (const c of [...extra, state, presence, bus, store, queue]) await reaching(this.adapters.dependencies?.get(c), () => c.start());
+    const { state, presence, bus, queue, store, checks, extra, webhooks } = this.adapters;
+    for (const c of [...extra, state, presence, bus, store, queue, ...(webhooks ? [webhooks] : [])]) await reaching(this.adapters.dependencies?.get(c), () => c.start());
     // Before any socket connects. attachApp patches the base Adapter's prototype, which the
     // Redis adapter inherits, so its local broadcasts stay uWS topic publishes.
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
@@ -175,6 +180,7 @@ export class ParleyNode {
       bus,
       limits: this.config.limits,
       logger: this.logger,
+      ...(webhooks ? { webhooks: () => webhooks.admin } : {}),
     });
     mountDevToken(ops, this.config.devMode, this.config.auth.secret, this.logger);
     mountWebRoot(this.app, this.config.devMode, WEB_ROOT, this.logger);
@@ -220,8 +226,9 @@ export class ParleyNode {
     await Promise.race([this.gateway.closeAll(CloseCode.DRAINING, 'node is shutting down'), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
     this.rooms.close();
     this.corkAnchor.close();
-    const { state, presence, bus, queue, store, extra } = this.adapters;
-    for (const c of [queue, bus, presence, state, store, ...extra]) {
+    const { state, presence, bus, queue, store, extra, webhooks } = this.adapters;
+    // Webhooks after presence: closing presence may still announce users offline.
+    for (const c of [queue, bus, presence, ...(webhooks ? [webhooks] : []), state, store, ...extra]) {
       await c.close().catch((err: unknown) => this.logger.error({ err }, 'closing an adapter failed'));
     }
   }

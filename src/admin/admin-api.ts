@@ -8,6 +8,7 @@ import type { RoomState } from '../rooms/state/room-state.js';
 import { ParleyError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { intParam, jsonRoute, type RouteContext, type RouteHandler } from './routes.js';
+import { mountWebhookRoutes, type WebhookAdminApi } from './webhook-routes.js';
 
 export interface AdminDeps {
   app: TemplatedApp;
@@ -20,6 +21,8 @@ export interface AdminDeps {
   bus: Broadcast;
   limits: { maxBodyBytes: number; maxMetaBytes: number };
   logger: Logger;
+  /** With WEBHOOK_URL: the webhook streams (the routes answer 404 without). */
+  webhooks?: () => WebhookAdminApi;
 }
 
 const USER_RE = /^.{1,128}$/su;
@@ -96,6 +99,8 @@ export function mountAdminApi(deps: AdminDeps): void {
     audit(logger, ctx, 'disconnect', { user }, { code, reason, disconnected: devices });
     return { status: 200, body: { disconnected: devices } };
   });
+
+  mountWebhookRoutes(route, deps.webhooks, (ctx, action, target, details) => audit(logger, ctx, action, target, details), logger);
 
   const notFound: RouteHandler = () => Promise.reject(new ParleyError('not_found', 'no such admin route'));
   route('get', '/admin/*', 0, notFound);

@@ -65,4 +65,11 @@ export const ENV_DESCRIPTIONS: Readonly<Record<keyof typeof envSchema.shape, str
   OTEL_SERVICE_NAME: 'service.name of the spans (default parley, parley-worker for a worker)',
   OTEL_TRACES_SAMPLER: 'always_on, always_off, traceidratio or their parentbased_ forms (default parentbased_always_on)',
   OTEL_TRACES_SAMPLER_ARG: 'sampling ratio from 0 to 1 of the traceidratio samplers (default 1)',
+  WEBHOOK_URL: 'http(s) endpoint the workers POST events to: messages stored, users online/offline, members who missed a message (unset: no webhooks; needs NATS_URL)',
+  WEBHOOK_SECRET: 'HMAC-SHA256 key of the Parley-Signature header, at least 16 bytes (required with WEBHOOK_URL; never logged)',
+  WEBHOOK_TIMEOUT_MS: 'milliseconds a webhook request may take before it counts as failed',
+  WEBHOOK_MAX_ATTEMPTS: 'attempts of one webhook event before it is dead-lettered (replay it with the admin API)',
+  WEBHOOK_BACKOFF_MS: 'delay before the first retry of a failed webhook event; it doubles with each attempt',
+  WEBHOOK_BACKOFF_MAX_MS: 'longest delay between two attempts of a webhook event',
+  WEBHOOK_PARTITIONS: "webhook events are delivered in order per room, rooms spread over this many partitions delivered in parallel (same value on every node)",
 };

@@ -3,10 +3,12 @@ import { hostname } from 'node:os';
 import { generateDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 import { envSchema, type Env, type JwtAlgorithm } from './schema.js';
 import { tracingConfig, type TracingConfig } from './tracing.js';
+import { webhookConfig, type WebhookConfig } from './webhooks.js';
 
 export { envSchema, JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
 export { fileDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 export type { TracingConfig } from './tracing.js';
+export type { WebhookConfig } from './webhooks.js';
 
 /** The configuration was rejected at start-up; `variable` names the offending env var. */
 export class ConfigError extends Error {
@@ -100,6 +102,8 @@ export interface Config {
   queue: { maxBytes: number; maxAgeS: number; replicas: number };
   /** OpenTelemetry tracing (OTEL_* variables); undefined while it is off, the default. */
   tracing?: TracingConfig;
+  /** Webhooks (WEBHOOK_* variables); undefined while WEBHOOK_URL is unset. */
+  webhooks?: WebhookConfig;
 }
 
 /**
@@ -194,6 +198,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
 
   const host = e.HOST ?? (devMode ? '127.0.0.1' : '0.0.0.0');
   const tracing = tracingConfig(e, worker ? 'worker' : 'gateway');
+  const webhooks = webhookConfig(e, (variable, message) => new ConfigError(variable, message));
   const config: Config = {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -251,6 +256,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     maxDeliver: e.MAX_DELIVER,
     queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
     ...(tracing ? { tracing } : {}),
+    ...(webhooks ? { webhooks } : {}),
   };
   return {
     config,

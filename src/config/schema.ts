@@ -160,6 +160,15 @@ export const envSchema = z.object({
   OTEL_SERVICE_NAME: optionalString,
   OTEL_TRACES_SAMPLER: z.enum(TRACE_SAMPLERS, { message: `must be one of ${TRACE_SAMPLERS.join(', ')}` }).default('parentbased_always_on'),
   OTEL_TRACES_SAMPLER_ARG: ratio,
+
+  /** Webhooks after the fact (docs/webhooks.md): off unless a URL is set. */
+  WEBHOOK_URL: url(['http:', 'https:']),
+  WEBHOOK_SECRET: optionalString.refine((s) => s === undefined || Buffer.byteLength(s) >= 16, { message: 'must be at least 16 bytes' }),
+  WEBHOOK_TIMEOUT_MS: intIn(100, 120_000, 5_000),
+  WEBHOOK_MAX_ATTEMPTS: intIn(1, 1_000, 10),
+  WEBHOOK_BACKOFF_MS: intIn(10, 3_600_000, 1_000),
+  WEBHOOK_BACKOFF_MAX_MS: intIn(10, 86_400_000, 300_000),
+  WEBHOOK_PARTITIONS: intIn(1, 256, 16),
 });
 
 export type Env = z.infer<typeof envSchema>;

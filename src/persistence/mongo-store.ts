@@ -222,6 +222,11 @@ export class MongoMessageStore implements MessageStore {
     }
   }
 
+  /** Every user with a stored read pointer in the room. */
+  async readers(room: string): Promise<string[]> {
+    return (await this.reads.distinct('user', { room })).filter((u): u is string => typeof u === 'string');
+  }
+
   async lastRead(room: string, user: string): Promise<number> {
     return (await this.reads.find({ room, user }, { projection: { _id: 0, seq: 1 } }).sort({ seq: -1 }).limit(1).next())?.seq ?? 0;
   }

@@ -6,12 +6,16 @@ import type { Presence } from './state/presence.js';
 import { TimerSet } from './timer-set.js';
 import type { PresenceStatus, RoomEvent } from './types.js';
 
+/** Told of each online/offline change this node decided, at `ts` (the webhooks' presence events). */
+export type PresenceHook = (room: string, user: string, status: PresenceStatus, ts: number) => void;
+
 export interface RoomPresenceDeps {
   presence: Presence;
   bus: Broadcast;
   delivery: LocalDelivery;
   logger: Logger;
   config: Pick<RoomsConfig, 'presenceGraceS' | 'presenceBatch'>;
+  hook?: PresenceHook;
 }
 
 /**
@@ -80,6 +84,11 @@ export class RoomPresence {
    * small room: more pushes, nothing wrong.
    */
   private async announce(room: string, user: string, status: PresenceStatus): Promise<void> {
+    try {
+      this.deps.hook?.(room, user, status, Date.now());
+    } catch (err) {
+      this.deps.logger.error({ err, room, user, status }, 'the presence hook failed');
+    }
     let occupancy: number | undefined;
     try {
       occupancy = await this.deps.presence.occupancy(room);

@@ -9,7 +9,7 @@ import { History } from './history.js';
 import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, RoomMetrics, RoomsConfig } from './ports.js';
 import { RoomFeed } from './room-feed.js';
-import { RoomPresence } from './room-presence.js';
+import { RoomPresence, type PresenceHook } from './room-presence.js';
 import type { OccupancyCounts, Presence } from './state/presence.js';
 import type { RoomState } from './state/room-state.js';
 import type { ChatMessage, Member, RoomEvent } from './types.js';
@@ -29,6 +29,8 @@ export interface RoomDeps {
   tracer?: Tracer;
   /** Where joins wait for a turn (shared with the gateway's connection admission). */
   joins: JoinQueue;
+  /** Told of each online/offline change this node decides (webhooks). */
+  presenceHook?: PresenceHook;
 }
 
 export interface JoinResult {
@@ -106,7 +108,7 @@ export class RoomService {
       { ttlMs: config.typingTtlS * 1000, throttleMs: config.typingThrottleMs },
       { publish: (room, event) => this.publish(room, event), onError: (err, room, user) => logger.error({ err, room, user }, 'typing push failed') },
     );
-    this.presence = new RoomPresence({ presence: deps.presence, bus: deps.bus, delivery, logger, config });
+    this.presence = new RoomPresence({ presence: deps.presence, bus: deps.bus, delivery, logger, config, ...(deps.presenceHook ? { hook: deps.presenceHook } : {}) });
   }
 
   start(): void {

@@ -8,9 +8,12 @@ import { registerQueueMetrics } from '../bus/queue-metrics.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { listen, loadUws, type us_listen_socket } from '../gateway/uws.js';
 import { MongoMessageStore } from '../persistence/mongo-store.js';
+import { RedisConnection } from '../redis-connection.js';
+import { RedisPresence } from '../rooms/state/redis-presence.js';
 import { reaching } from '../shared/dependency.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
 import type { Tracer } from '../shared/tracing.js';
+import { startWebhookWorker, type RunningWebhooks, type WebhookWorkerDeps } from '../webhooks/webhook-worker.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
 
 export interface RunningWorker {
@@ -23,12 +26,15 @@ export interface RunningWorker {
 
 /**
  * The composition root of `parley worker`: NATS (the queue's streams are created if missing),
- * MongoDB, and one PersistWorker. NATS_URL and MONGODB_URL are required. With ADMIN_PORT it
- * serves `/healthz`, `/readyz` (the queue's NATS connection; 503 once closing) and `/metrics`.
+ * MongoDB, and one PersistWorker; with WEBHOOK_URL, the webhook relay and delivery too (they
+ * read presence from Redis). NATS_URL and MONGODB_URL are required. With ADMIN_PORT it serves
+ * `/healthz`, `/readyz` (the queue's NATS connection; 503 once closing) and `/metrics`.
  */
-export async function runWorker(config: Config, logger: Logger, options: Partial<PersistWorkerOptions> = {}, tracer?: Tracer): Promise<RunningWorker> {
+export async function runWorker(config: Config, logger: Logger, options: Partial<PersistWorkerOptions> = {}, tracer?: Tracer, webhookOptions?: WebhookWorkerDeps['options']): Promise<RunningWorker> {
   if (config.natsServers === undefined) throw new ConfigError('NATS_URL', 'the persist worker needs NATS with JetStream');
   if (config.mongodbUrl === undefined) throw new ConfigError('MONGODB_URL', 'the persist worker needs MongoDB');
+  const redisConfigured = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
+  if (config.webhooks && !redisConfigured) throw new ConfigError('WEBHOOK_URL', 'the webhook worker needs REDIS_URL (or REDIS_CLUSTER_NODES): message.missed reads the rooms\' presence');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
 
@@ -39,11 +45,15 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   registerQueueMetrics(registry, () => queue.capacity);
   const store = new MongoMessageStore({ url: config.mongodbUrl });
   const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options, ...(tracer ? { tracer } : {}) });
+  const redis = config.webhooks ? new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-worker-${config.nodeId}`, logger) : undefined;
+  let webhooks: RunningWebhooks | undefined;
   let closing: Promise<void> | undefined;
   const uws = config.admin ? loadUws() : undefined;
   let listenSocket: us_listen_socket | undefined;
   const closeAll = async (): Promise<void> => {
+    await webhooks?.close();
     await worker.close();
+    await redis?.close();
     await queue.close();
     await store.close();
     if (!nc.isClosed()) await nc.drain();
@@ -56,6 +66,24 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
     await reaching(nats, () => queue.start());
     await reaching(mongodb, () => store.start());
     await worker.start();
+    if (config.webhooks && redis) {
+      const redisDep = { name: 'Redis', where: config.redisClusterNodes.length > 0 ? config.redisClusterNodes.join(',') : (config.redisUrl ?? '') };
+      await reaching(redisDep, () => redis.start());
+      // Read only: never started, so it neither heartbeats nor reaps.
+      const roster = new RedisPresence(redis.client, { prefix: config.keyPrefix, nodeId: config.nodeId, nodeTtlS: config.timing.nodeTtlS });
+      webhooks = await startWebhookWorker({
+        config: config.webhooks,
+        nc,
+        prefix: config.keyPrefix,
+        nodeId: config.nodeId,
+        queue: config.queue,
+        roster,
+        readers: store,
+        registry,
+        logger,
+        ...(webhookOptions ? { options: webhookOptions } : {}),
+      });
+    }
     if (uws && config.admin) {
       const app = uws.App();
       mountHealth({ app, checks: { queue: () => queue.connected }, isDraining: () => closing !== undefined });

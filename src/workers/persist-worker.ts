@@ -5,6 +5,7 @@ import type { PutResult } from '../persistence/mongo-store.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, inBatchSpan, inSpan, SpanKind, traceFromHeaders, type TraceContext, type Tracer } from '../shared/tracing.js';
+import { Pauses } from '../shared/pauses.js';
 import { ensurePersistConsumer, publishDeadLetter, type DeadReason } from './persist-consumer.js';
 import { PersistMetrics } from './persist-metrics.js';
 import type { ReadPointer } from '../bus/durable-queue.js';
@@ -85,8 +86,7 @@ export class PersistWorker {
   private pulling: Promise<void> | undefined;
   private flushing: Promise<void> | undefined;
   private outageSince: number | undefined;
-  private readonly wakers = new Set<() => void>();
-  private closing = false;
+  private readonly pauses = new Pauses();
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: PersistWorkerDeps) {
@@ -117,8 +117,7 @@ export class PersistWorker {
   }
 
   private async shutDown(): Promise<void> {
-    this.closing = true;
-    this.wakers.forEach((wake) => wake());
+    this.pauses.stop();
     // The pull in progress runs out (at most fetchExpiresMs): stopping it early would drop
     // messages already on their way, left un-acked until their ack wait.
     await this.pulling;
@@ -181,12 +180,11 @@ export class PersistWorker {
 
   /** Sleeps up to `ms`; close() cuts it short. */
   private pause(ms: number): Promise<void> {
-    if (this.closing) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const wake = () => (clearTimeout(t), this.wakers.delete(wake), resolve());
-      const t = setTimeout(wake, ms);
-      this.wakers.add(wake);
-    });
+    return this.pauses.sleep(ms);
+  }
+
+  private get closing(): boolean {
+    return this.pauses.stopped;
   }
 
   private async process(batch: JsMsg[], trace: TraceContext | undefined): Promise<void> {

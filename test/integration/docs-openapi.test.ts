@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger, createNode, loadConfig } from '../../src/main.js';
 import { OpenApiDoc } from '../helpers/api-docs.js';
+import { TestClient } from '../helpers/clients.js';
 import { startBuiltNode, startNode, TEST_ADMIN_TOKEN, type TestNode } from '../helpers/node.js';
+import { eventually } from './persist-support.js';
+import { webhookDeployment, type WebhookDeployment } from './webhook-support.js';
 
 /**
  * docs/openapi.yaml against real nodes: every documented operation is called, and each answer's
@@ -35,6 +38,44 @@ async function call(node: TestNode, path: string, opts: Call = {}): Promise<{ st
   }
   return { status: res.status, body };
 }
+
+describe('webhook admin answers match docs/openapi.yaml', () => {
+  let d: WebhookDeployment;
+  let node: TestNode;
+  beforeAll(async () => {
+    d = await webhookDeployment('docs_hooks', { WEBHOOK_MAX_ATTEMPTS: '1' });
+    node = await startNode(d.env);
+  }, 60_000);
+  afterAll(async () => {
+    await node?.close();
+    await d?.close();
+  });
+
+  it('the webhook routes', async () => {
+    // A presence event that waits (no worker yet), then fails its only attempt: a dead letter.
+    const ws = await TestClient.connect('ws', node, await node.token('alice'));
+    try {
+      await ws.join('docs-hooks');
+      await eventually('a pending event', async () => ((await call(node, '/admin/webhooks', { admin: true })).body as { pending: number }).pending === 1);
+      expect((await call(node, '/admin/webhooks/pending?limit=10', { admin: true })).body).toMatchObject({ events: [{ type: 'user.online', room: 'docs-hooks' }], next: null });
+      expect((await call(node, '/admin/webhooks/pending?limit=0', { admin: true })).status).toBe(400);
+      d.receiver.answer = () => ({ status: 500 });
+      await d.worker();
+      await eventually('a dead letter', async () => ((await call(node, '/admin/webhooks', { admin: true })).body as { failed: number }).failed === 1);
+      const failed = await call(node, '/admin/webhooks/failed', { admin: true });
+      expect(failed.body).toMatchObject({ failed: [{ type: 'user.online', reason: 'max-attempts', attempts: 1, error: 'HTTP 500' }], next: null });
+      expect((await call(node, '/admin/webhooks/failed?cursor=abc', { admin: true })).status).toBe(400);
+      const seq = (failed.body as { failed: { seq: number }[] }).failed[0]?.seq;
+      expect((await call(node, '/admin/webhooks/failed/0/replay', { method: 'POST', admin: true })).status).toBe(400);
+      d.receiver.answer = () => ({ status: 200 });
+      expect((await call(node, `/admin/webhooks/failed/${seq}/replay`, { method: 'POST', admin: true })).body).toEqual({ replayed: 1 });
+      expect((await call(node, '/admin/webhooks/failed/replay', { method: 'POST', admin: true })).body).toEqual({ replayed: 0, skipped: 0 });
+      await d.receiver.waitFor('the replay', (r) => r.delivered().length === 1);
+    } finally {
+      ws.close();
+    }
+  });
+});
 
 describe('HTTP answers match docs/openapi.yaml', () => {
   let node: TestNode;

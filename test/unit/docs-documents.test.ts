@@ -152,7 +152,7 @@ describe('docs/protocol.md', () => {
 
 describe('README.md', () => {
   it('links the reference documents', () => {
-    for (const file of ['docs/protocol.md', 'docs/admin-api.md', 'docs/asyncapi.yaml', 'docs/openapi.yaml', 'docs/operations.md', 'docs/deploying.md']) {
+    for (const file of ['docs/protocol.md', 'docs/admin-api.md', 'docs/asyncapi.yaml', 'docs/openapi.yaml', 'docs/operations.md', 'docs/deploying.md', 'docs/webhooks.md']) {
       expect(readme, file).toContain(`](${file})`);
     }
   });
