@@ -92,12 +92,18 @@ export function statusOf(err: ParleyError): number {
     case 'unauthorized':
       return 401;
     case 'forbidden':
+    case 'muted':
+    case 'banned':
       return 403;
     case 'not_found':
     case 'not_joined':
       return 404;
     case 'rate_limited':
+    case 'slow_mode':
+    case 'user_rate_limited':
       return 429;
+    case 'rejected':
+      return 422;
     case 'overloaded':
       return 503;
     case 'internal':

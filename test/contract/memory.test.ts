@@ -1,6 +1,7 @@
 // Embedded mode's adapters against the shared contracts.
 import { MemoryPresence } from '../../src/rooms/state/memory-presence.js';
 import { MemoryRoomState } from '../../src/rooms/state/memory-room-state.js';
+import { moderationContract } from './moderation.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { roomStateContract } from './room-state.contract.js';
 
@@ -14,4 +15,10 @@ presenceContract('memory', async () => {
   const presence = new MemoryPresence();
   await presence.start();
   return presence;
+});
+
+moderationContract('memory', async () => {
+  const state = new MemoryRoomState(100);
+  await state.start();
+  return { state, moderation: state.moderation };
 });
