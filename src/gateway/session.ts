@@ -177,7 +177,7 @@ export class Session implements LocalConnection {
   private fail(respond: Respond | undefined, error: WireError): void {
     if (respond) respond({ ok: false, error });
     else {
-      this.transport.push({ t: 'error', code: error.code, message: error.message });
+      this.transport.push({ t: 'error', ...error });
       this.deps.events.wrote(this);
     }
   }
