@@ -13,7 +13,8 @@ export interface Frame {
 export interface Reply {
   ok: boolean;
   data?: any;
-  error?: { code: string; message: string };
+  /** `code`, `message`, and what some codes carry (`retryAfterMs`, `until`, `reason`). */
+  error?: { code: string; message: string; [field: string]: unknown };
 }
 
 export interface Closed {
