@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RoomMetrics } from '../rooms/ports.js';
 
+/** Buckets of the latency histograms, in seconds: from half a millisecond to seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 /** Every Prometheus metric of a node, on a registry of its own (no global default registry). */
 export class Metrics implements RoomMetrics {
   readonly registry = new Registry();
@@ -11,7 +14,7 @@ export class Metrics implements RoomMetrics {
   readonly sendLatency = new Histogram({
     name: 'parley_send_latency_seconds',
     help: 'Time from a send frame to its reply',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
   readonly droppedPushes = new Counter({ name: 'parley_dropped_pushes_total', help: 'typing/presence pushes skipped for slow consumers', registers: [this.registry] });
@@ -29,7 +32,7 @@ export class Metrics implements RoomMetrics {
   readonly hookLatency = new Histogram({
     name: 'parley_hook_latency_seconds',
     help: 'Time from a before-publish hook request to its answer (or failure)',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
   readonly hookBreaker = new Gauge({ name: 'parley_hook_breaker_state', help: "The before-publish hook's circuit breaker: 0 closed, 1 open, 2 half-open", registers: [this.registry] });

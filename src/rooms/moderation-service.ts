@@ -1,5 +1,5 @@
 import type { Broadcast } from '../bus/broadcast.js';
-import { DependencyError, ParleyError } from '../shared/errors.js';
+import { dependency, DependencyError } from '../shared/errors.js';
 import type { Moderation, RestrictionKind, RoomModeration } from './state/moderation.js';
 import type { ModerationAction } from './types.js';
 
@@ -34,26 +34,26 @@ export class RoomModerationService {
   /** Mutes or bans for `durationS` seconds (undefined: until lifted). */
   async restrict(room: string, kind: RestrictionKind, user: string, durationS: number | undefined): Promise<RestrictionResult> {
     const until = durationS === undefined ? null : this.now() + durationS * 1000;
-    await state(() => this.moderation.restrict(room, kind, user, until));
+    await dependency('room state', () => this.moderation.restrict(room, kind, user, until));
     const result = { room, user, action: kind, until };
     await this.tell(result);
     return result;
   }
 
   async lift(room: string, kind: RestrictionKind, user: string): Promise<RestrictionResult & { lifted: boolean }> {
-    const lifted = await state(() => this.moderation.lift(room, kind, user, this.now()));
+    const lifted = await dependency('room state', () => this.moderation.lift(room, kind, user, this.now()));
     const result = { room, user, action: LIFT[kind], until: null };
     if (lifted) await this.tell(result);
     return { ...result, lifted };
   }
 
   async setSlowMode(room: string, seconds: number): Promise<{ room: string; slowmode: number }> {
-    await state(() => this.moderation.setSlowMode(room, seconds));
+    await dependency('room state', () => this.moderation.setSlowMode(room, seconds));
     return { room, slowmode: seconds };
   }
 
   read(room: string): Promise<RoomModeration> {
-    return state(() => this.moderation.read(room, this.now()));
+    return dependency('room state', () => this.moderation.read(room, this.now()));
   }
 
   private async tell(r: RestrictionResult): Promise<void> {
@@ -62,14 +62,5 @@ export class RoomModerationService {
     } catch (err) {
       throw new DependencyError('broadcast', 'stored, but the nodes could not be told: retry', { cause: err });
     }
-  }
-}
-
-async function state<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ParleyError) throw err;
-    throw new DependencyError('room state', 'room state is unavailable, retry', { cause: err });
   }
 }

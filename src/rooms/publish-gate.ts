@@ -1,5 +1,5 @@
 import type { WindowLimit } from '../config/index.js';
-import { DependencyError, ParleyError } from '../shared/errors.js';
+import { dependency, ParleyError } from '../shared/errors.js';
 import type { PublishCheck, PublishHook } from './ports.js';
 import type { Refusal, SendChecks } from './state/moderation.js';
 import type { RateLimiter, WindowVerdict } from './state/rate-limiter.js';
@@ -74,11 +74,11 @@ export class PublishGate {
     const rate = this.rate();
     if (!rate || !this.deps.limiter) return undefined;
     const limiter = this.deps.limiter;
-    return stateCall(() => limiter.take(`u:${user}`, rate.limit, rate.windowMs));
+    return dependency('room state', () => limiter.take(`u:${user}`, rate.limit, rate.windowMs));
   }
 
   private probe(input: AppendInput, checks: SendChecks): Promise<ProbeResult> {
-    return stateCall(() => this.deps.probe(input, checks));
+    return dependency('room state', () => this.deps.probe(input, checks));
   }
 
   private overRate(rate: WindowVerdict): ParleyError {
@@ -96,14 +96,5 @@ export function refusalError(room: string, refusal: Refusal): ParleyError {
       return new ParleyError('muted', `muted in "${room}"`, { details: { until: refusal.until } });
     case 'slow_mode':
       return new ParleyError('slow_mode', `"${room}" is in slow mode`, { details: { retryAfterMs: refusal.retryAfterMs } });
-  }
-}
-
-async function stateCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ParleyError) throw err;
-    throw new DependencyError('room state', 'room state is unavailable, retry', { cause: err });
   }
 }

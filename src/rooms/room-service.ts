@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Broadcast } from '../bus/broadcast.js';
 import type { DurableQueue } from '../bus/durable-queue.js';
 import type { MessageStore } from '../persistence/message-store.js';
-import { DependencyError, ParleyError } from '../shared/errors.js';
+import { dependency, DependencyError, ParleyError, toDependencyError } from '../shared/errors.js';
 import { annotate, ATTR, inSpan, SpanKind, type TraceContext, type Tracer } from '../shared/tracing.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
@@ -364,16 +364,3 @@ export class RoomService {
 
 /** Refusals of a client's send counted in `parley_sends_refused_total`. */
 const REFUSALS: ReadonlySet<string> = new Set(['banned', 'muted', 'slow_mode', 'user_rate_limited', 'rejected']);
-
-function toDependencyError(err: unknown, name: string): ParleyError {
-  if (err instanceof ParleyError) return err;
-  return new DependencyError(name, `${name} is unavailable, retry`, { cause: err });
-}
-
-async function dependency<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toDependencyError(err, name);
-  }
-}

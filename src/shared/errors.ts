@@ -64,3 +64,18 @@ export function toWireError(err: unknown): WireError {
   if (err instanceof ParleyError) return { code: err.code, message: err.message, ...err.details };
   return { code: 'internal', message: 'internal error' };
 }
+
+/** `err` as the client should see it: a ParleyError as it is, anything else as `dependency` being unavailable. */
+export function toDependencyError(err: unknown, dependency: string): ParleyError {
+  if (err instanceof ParleyError) return err;
+  return new DependencyError(dependency, `${dependency} is unavailable, retry`, { cause: err });
+}
+
+/** Runs a call on `dependency`; a failure that is not a ParleyError becomes its DependencyError. */
+export async function dependency<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toDependencyError(err, name);
+  }
+}

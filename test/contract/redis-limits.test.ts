@@ -1,56 +1,35 @@
 // The Redis limit adapters against their contracts, plus what only a cluster of processes
 // shows: slots counted across processes, and a dead process's slots freed by the others.
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisAddressSlots } from '../../src/rooms/state/redis-address-slots.js';
 import { RedisRateLimiter } from '../../src/rooms/state/redis-rate-limiter.js';
-import { requireRedis, uniquePrefix } from '../helpers/services.js';
 import { addressSlotsContract, rateLimiterContract } from './limits.contract.js';
-import { deleteKeys, tagCheckedClient } from './redis-support.js';
+import { contractRedis } from './redis-support.js';
 import { until } from './room-state.contract.js';
 
-let raw: Redis;
-let client: Redis;
-const prefixes: string[] = [];
 const opened: RedisAddressSlots[] = [];
 /** Failures of the slots' heartbeat timers: none is expected. */
 const timerErrors: unknown[] = [];
-
-beforeAll(async () => {
-  await requireRedis();
-  raw = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
-  client = tagCheckedClient(raw);
-});
-afterEach(async () => {
+const { raw, client, newPrefix } = contractRedis(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
   expect(timerErrors.splice(0)).toEqual([]);
-  for (const prefix of prefixes.splice(0)) await deleteKeys(raw, `{${prefix}*`);
 });
-afterAll(async () => {
-  await raw.quit();
-});
-
-function newPrefix(name: string): string {
-  const prefix = uniquePrefix(name);
-  prefixes.push(prefix);
-  return prefix;
-}
 
 async function slotsOn(prefix: string, nodeId: string, nodeTtlS = 30): Promise<RedisAddressSlots> {
-  const slots = new RedisAddressSlots(client, { prefix, nodeId, nodeTtlS, onError: (err) => timerErrors.push(err) });
+  const slots = new RedisAddressSlots(client(), { prefix, nodeId, nodeTtlS, onError: (err) => timerErrors.push(err) });
   await slots.start();
   opened.push(slots);
   return slots;
 }
 
-rateLimiterContract('redis', () => Promise.resolve(new RedisRateLimiter(client, newPrefix('rate'))));
+rateLimiterContract('redis', () => Promise.resolve(new RedisRateLimiter(client(), newPrefix('rate'))));
 
 addressSlotsContract('redis', () => slotsOn(newPrefix('slots'), 'node-a'));
 
 describe('redis: limits across processes', () => {
   it('two limiters on one prefix share each counter', async () => {
     const prefix = newPrefix('rate2');
-    const [a, b] = [new RedisRateLimiter(client, prefix), new RedisRateLimiter(client, prefix)];
+    const [a, b] = [new RedisRateLimiter(client(), prefix), new RedisRateLimiter(client(), prefix)];
     const verdicts = [await a.take('u:x', 2, 60_000), await b.take('u:x', 2, 60_000), await a.take('u:x', 2, 60_000)];
     expect(verdicts.map((v) => v.ok)).toEqual([true, true, false]);
   });
@@ -78,6 +57,6 @@ describe('redis: limits across processes', () => {
     dead.stopHeartbeat();
     expect(await live.acquire('2.2.2.2', 'l0', 2)).toBe(false);
     await until(() => live.acquire('2.2.2.2', `l${Date.now()}`, 2), 5_000, "the dead process's slots to be freed");
-    expect(await raw.smembers(`{${prefix}}:caowners`)).not.toContain(expect.stringMatching(/^dead~/));
+    expect(await raw().smembers(`{${prefix}}:caowners`)).not.toContain(expect.stringMatching(/^dead~/));
   });
 });
