@@ -5,9 +5,21 @@ import type { Refusal, SendChecks } from './state/moderation.js';
 import type { RateLimiter, WindowVerdict } from './state/rate-limiter.js';
 import type { AppendInput, ProbeResult } from './state/room-state.js';
 
+/** What the room state would answer a message now, changing nothing (RoomState.probe). */
+export type Probe = (input: AppendInput, checks: SendChecks) => Promise<ProbeResult>;
+
+/** What the message being screened is, for the hook, and how its dedupe is looked up. */
+export interface Screening {
+  /** Default `send`. */
+  op?: PublishCheck['op'];
+  target?: number;
+  parent?: number;
+  /** Default: the probe of GateDeps (a send's dedupe and the room's restrictions). */
+  probe?: Probe;
+}
+
 export interface GateDeps {
-  /** What the room state would answer the message now (RoomState.probe, or an edit's own). */
-  probe: (input: AppendInput, checks: SendChecks) => Promise<ProbeResult>;
+  probe: Probe;
   hook?: PublishHook;
   limiter?: RateLimiter;
   /** MSG_RATE_PER_USER per MSG_RATE_WINDOW_S. */
@@ -34,17 +46,22 @@ export class PublishGate {
 
   /**
    * Resolves with the message to append (modified by the hook, or as it came), or rejects with
-   * the refusal. `op` and `target` are passed on to the hook (an edit names the seq it changes).
+   * the refusal. `as` tells the hook what the message is (`op`; an edit's `target`, a reply's
+   * `parent`); `probe` replaces the room state's for an operation deduplicated its own way (an
+   * edit's cid), and must answer `dup` for a cid already applied and the room's restrictions.
    */
-  async screen(input: AppendInput, checks: SendChecks, op: Pick<PublishCheck, 'op' | 'target' | 'parent'> = { op: 'send' }): Promise<AppendInput> {
+  async screen(input: AppendInput, checks: SendChecks, as: Screening = {}): Promise<AppendInput> {
     const { hook } = this.deps;
-    if (!hook) return this.rateOnly(input, checks);
-    const [probe, rate] = await Promise.all([this.probe(input, checks), this.take(input.from)]);
-    if (probe.kind === 'dup') return input;
-    if (probe.kind === 'refused') throw refusalError(input.room, probe.refusal);
+    const probe = as.probe ?? this.deps.probe;
+    if (!hook) return this.rateOnly(input, checks, probe);
+    const [found, rate] = await Promise.all([dependency('room state', () => probe(input, checks)), this.take(input.from)]);
+    if (found.kind === 'dup') return input;
+    if (found.kind === 'refused') throw refusalError(input.room, found.refusal);
     if (rate && !rate.ok) throw this.overRate(rate);
     const verdict = await hook.check({
-      ...op,
+      op: as.op ?? 'send',
+      ...(as.target !== undefined ? { target: as.target } : {}),
+      ...(as.parent !== undefined ? { parent: as.parent } : {}),
       room: input.room,
       from: input.from,
       cid: input.cid,
@@ -57,12 +74,12 @@ export class PublishGate {
   }
 
   /** Without a hook: the rate alone; a refused send that is a resend (or restricted) says so instead. */
-  private async rateOnly(input: AppendInput, checks: SendChecks): Promise<AppendInput> {
+  private async rateOnly(input: AppendInput, checks: SendChecks, probe: Probe): Promise<AppendInput> {
     const rate = await this.take(input.from);
     if (!rate || rate.ok) return input;
-    const probe = await this.probe(input, checks);
-    if (probe.kind === 'dup') return input;
-    if (probe.kind === 'refused') throw refusalError(input.room, probe.refusal);
+    const found = await dependency('room state', () => probe(input, checks));
+    if (found.kind === 'dup') return input;
+    if (found.kind === 'refused') throw refusalError(input.room, found.refusal);
     throw this.overRate(rate);
   }
 
@@ -75,10 +92,6 @@ export class PublishGate {
     if (!rate || !this.deps.limiter) return undefined;
     const limiter = this.deps.limiter;
     return dependency('room state', () => limiter.take(`u:${user}`, rate.limit, rate.windowMs));
-  }
-
-  private probe(input: AppendInput, checks: SendChecks): Promise<ProbeResult> {
-    return dependency('room state', () => this.deps.probe(input, checks));
   }
 
   private overRate(rate: WindowVerdict): ParleyError {
