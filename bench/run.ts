@@ -12,13 +12,14 @@ import { burst } from './scenarios/burst.js';
 import { chat } from './scenarios/chat.js';
 import { cluster } from './scenarios/cluster.js';
 import { fanout } from './scenarios/fanout.js';
+import { hook } from './scenarios/hook.js';
 import { idle } from './scenarios/idle.js';
 import { idleMax } from './scenarios/idle-max.js';
 import { latency } from './scenarios/latency.js';
 import { persistence } from './scenarios/persistence.js';
 import { storm } from './scenarios/storm.js';
 
-const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence, burst, chat, bigroom, idleMax, storm];
+const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence, burst, chat, bigroom, idleMax, storm, hook];
 
 /**
  * Default publisher window: enough unanswered sends that round trips on a busy 2-core machine

@@ -10,8 +10,13 @@ import { NatsBroadcast } from './bus/nats-broadcast.js';
 import { RedisBroadcast } from './bus/redis-broadcast.js';
 import { MemoryMessageStore } from './persistence/memory-store.js';
 import { MemoryPresence } from './rooms/state/memory-presence.js';
+import { MemoryAddressSlots } from './rooms/state/address-slots.js';
 import { MemoryRoomState } from './rooms/state/memory-room-state.js';
+import { MemoryRateLimiter } from './rooms/state/rate-limiter.js';
+import { RedisAddressSlots } from './rooms/state/redis-address-slots.js';
+import { RedisModeration } from './rooms/state/redis-moderation.js';
 import { RedisPresence } from './rooms/state/redis-presence.js';
+import { RedisRateLimiter } from './rooms/state/redis-rate-limiter.js';
 import { RedisRoomState, type DurablePosition } from './rooms/state/redis-room-state.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import { JetStreamQueue } from './bus/jetstream-queue.js';
@@ -73,9 +78,14 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
   const webhooks = config.webhooks && config.natsServers
     ? new GatewayWebhooks({ nats: config.natsServers, prefix, nodeId: config.nodeId, config: config.webhooks, queue: config.queue, logger })
     : undefined;
+  // Per-address limits are admission's work: on presence's connection, away from the sends.
+  const slots =
+    config.policy.maxConnsPerAddress > 0
+      ? new RedisAddressSlots(presenceRedis.client, { prefix, nodeId: config.nodeId, nodeTtlS: config.timing.nodeTtlS, onError: (err) => logger.error({ err }, 'address slots heartbeat or reaper failed') })
+      : undefined;
   const dependencies = new Map<Lifecycle, Dependency>();
   const redisDep = { name: 'Redis', where: config.redisClusterNodes.length > 0 ? config.redisClusterNodes.join(',') : (config.redisUrl ?? '') };
-  for (const c of [...extra, state, presence]) dependencies.set(c, redisDep);
+  for (const c of [...extra, state, presence, ...(slots ? [slots] : [])]) dependencies.set(c, redisDep);
   if (config.natsServers !== undefined) {
     const natsDep = { name: 'NATS', where: config.natsServers.join(',') };
     dependencies.set(queue, natsDep);
@@ -89,6 +99,9 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
     bus,
     queue,
     store,
+    moderation: new RedisModeration(redis.client, prefix),
+    limiters: { sends: new RedisRateLimiter(redis.client, prefix), handshakes: new RedisRateLimiter(presenceRedis.client, prefix) },
+    ...(slots ? { slots } : {}),
     // MongoDB is left out on purpose: while it is down chat goes on and the queue holds the backlog.
     checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected, ...(queueCheck ? { queue: queueCheck } : {}) },
     extra,
@@ -119,8 +132,13 @@ function persistence(config: Config, logger: Logger): { queue: DurableQueue; sto
 
 function embedded(config: Config): Adapters {
   const store = new MemoryMessageStore(config.storeMaxPerRoom);
+  const state = new MemoryRoomState(config.recentMax);
+  const limiter = new MemoryRateLimiter();
   return {
-    state: new MemoryRoomState(config.recentMax),
+    state,
+    moderation: state.moderation,
+    limiters: { sends: limiter, handshakes: limiter },
+    ...(config.policy.maxConnsPerAddress > 0 ? { slots: new MemoryAddressSlots() } : {}),
     presence: new MemoryPresence(),
     bus: new MemoryBroadcast(),
     queue: new MemoryQueue(store),

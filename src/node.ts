@@ -8,6 +8,7 @@ import { Metrics } from './admin/metrics.js';
 import type { Broadcast } from './bus/broadcast.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import type { Config } from './config/index.js';
+import { AddressLimits } from './gateway/address-limits.js';
 import { Admission } from './gateway/admission.js';
 import { CorkAnchor } from './gateway/cork-anchor.js';
 import { JoinQueue } from './rooms/join-queue.js';
@@ -19,14 +20,20 @@ import { SessionRegistry } from './gateway/registry.js';
 import { ENGINE_CLOSE_GRACE_MS } from './gateway/engine-close.js';
 import { allowSioHandshake } from './gateway/sio-handshakes.js';
 import { listen, loadUws, type TemplatedApp, type us_listen_socket } from './gateway/uws.js';
+import { breakerValue, HttpPublishHook } from './hooks/publish-hook.js';
 import type { MessageStore } from './persistence/message-store.js';
+import { RoomModerationService } from './rooms/moderation-service.js';
 import type { LocalDelivery } from './rooms/ports.js';
 import { RoomService } from './rooms/room-service.js';
+import type { AddressSlots } from './rooms/state/address-slots.js';
+import type { Moderation } from './rooms/state/moderation.js';
 import type { Presence } from './rooms/state/presence.js';
+import type { RateLimiter } from './rooms/state/rate-limiter.js';
 import type { RoomState } from './rooms/state/room-state.js';
 import { CloseCode } from './shared/close-codes.js';
 import { reaching, type Dependency } from './shared/dependency.js';
 import type { Lifecycle } from './shared/lifecycle.js';
+import { LogThrottle } from './shared/log-throttle.js';
 import type { Logger } from './shared/logger.js';
 import type { Tracer } from './shared/tracing.js';
 import type { GatewayWebhooks } from './webhooks/gateway-webhooks.js';
@@ -38,6 +45,12 @@ export interface Adapters {
   bus: Broadcast;
   queue: DurableQueue;
   store: MessageStore;
+  /** The rooms' restrictions, on the room state's storage. */
+  moderation: Moderation;
+  /** Fixed-window counters: MSG_RATE_PER_USER (beside the room state) and HANDSHAKES_PER_ADDRESS (beside presence). */
+  limiters: { sends: RateLimiter; handshakes: RateLimiter };
+  /** Open connections per client address; only while MAX_CONNS_PER_ADDRESS is set. */
+  slots?: AddressSlots;
   /** Readiness of each configured dependency. */
   checks: Record<string, ReadinessCheck>;
   /** Connections the adapters share: started before them, closed after them. */
@@ -79,6 +92,9 @@ export class ParleyNode {
   private readonly admission: Admission;
   private readonly gateway: Gateway;
   private readonly rooms: RoomService;
+  private readonly moderation: RoomModerationService;
+  /** What starts after the adapters and closes before them: the hook's connections, the address slots. */
+  private readonly own: Lifecycle[] = [];
   private listenSockets: us_listen_socket[] = [];
   private closed: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -109,10 +125,32 @@ export class ParleyNode {
     });
     // One queue for the work reconnecting clients bring: registration at upgrade, then joins.
     const joins = new JoinQueue({ concurrency: config.limits.joinConcurrency, maxWaiting: config.limits.joinQueueMax });
-    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, joins, tracer);
+    const { policy } = config;
+    const addresses = new AddressLimits(
+      { trustProxy: policy.trustProxy, maxConns: policy.maxConnsPerAddress, ...(policy.handshakes ? { handshakes: policy.handshakes } : {}) },
+      {
+        ...(adapters.slots ? { slots: adapters.slots } : {}),
+        limiter: adapters.limiters.handshakes,
+        failures: new LogThrottle(logger),
+        refused: (reason) => this.metrics.connectionsRefused.inc({ reason }),
+      },
+    );
+    if (adapters.slots) this.own.push(adapters.slots);
+    this.admission = new Admission(verify, adapters.presence, config.allowedOrigins, config.limits.maxConnsPerUser, logger, joins, addresses, tracer);
+    const hook = config.hook && new HttpPublishHook(config.hook, config.limits, {
+      called: (outcome, seconds) => {
+        this.metrics.hookCalls.inc({ outcome });
+        if (seconds !== undefined) this.metrics.hookLatency.observe(seconds);
+      },
+      breaker: (state) => this.metrics.hookBreaker.set(breakerValue(state)),
+    }, logger);
+    if (hook) this.own.push(hook);
+    this.moderation = new RoomModerationService(adapters.moderation, adapters.bus);
     const { webhooks } = adapters;
     this.rooms = new RoomService({
       ...adapters,
+      ...(hook ? { hook } : {}),
+      limiter: adapters.limiters.sends,
       joins,
       ...(webhooks ? { presenceHook: (room: string, user: string, status: 'online' | 'offline', ts: number) => webhooks.presenceChanged(room, user, status, ts) } : {}),
       delivery: this.watchedDelivery(new Fanout(this.app, this.io, registry, this.metrics)),
@@ -128,9 +166,10 @@ export class ParleyNode {
         presenceBatch: config.presenceBatch,
         recoveryMax: config.recoveryMax,
         recoveryMaxBytes: config.recoveryMaxBytes,
+        ...(policy.userMessages ? { userMessages: policy.userMessages } : {}),
       },
     });
-    this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, bus: adapters.bus, verify, metrics: this.metrics, logger, corkAnchor: this.corkAnchor });
+    this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, moderation: this.moderation, bus: adapters.bus, verify, metrics: this.metrics, logger, corkAnchor: this.corkAnchor });
   }
 
   /** Local delivery that also tells the gateway which rooms were pushed to (its slow-consumer checks follow them). */
@@ -159,6 +198,7 @@ export class ParleyNode {
   async start(): Promise<number> {
     const { state, presence, bus, queue, store, checks, extra, webhooks } = this.adapters;
     for (const c of [...extra, state, presence, bus, store, queue, ...(webhooks ? [webhooks] : [])]) await reaching(this.adapters.dependencies?.get(c), () => c.start());
+    for (const c of this.own) await reaching(this.adapters.dependencies?.get(c), () => c.start());
     // Before any socket connects. attachApp patches the base Adapter's prototype, which the
     // Redis adapter inherits, so its local broadcasts stay uWS topic publishes.
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
@@ -175,6 +215,7 @@ export class ParleyNode {
       nodeId: this.config.nodeId,
       startedAt: this.startedAt,
       rooms: this.rooms,
+      moderation: this.moderation,
       state,
       presence,
       bus,
@@ -228,7 +269,7 @@ export class ParleyNode {
     this.corkAnchor.close();
     const { state, presence, bus, queue, store, extra, webhooks } = this.adapters;
     // Webhooks after presence: closing presence may still announce users offline.
-    for (const c of [queue, bus, presence, ...(webhooks ? [webhooks] : []), state, store, ...extra]) {
+    for (const c of [...this.own, queue, bus, presence, ...(webhooks ? [webhooks] : []), state, store, ...extra]) {
       await c.close().catch((err: unknown) => this.logger.error({ err }, 'closing an adapter failed'));
     }
   }

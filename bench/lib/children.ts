@@ -72,7 +72,7 @@ export function spawnTs(name: string, script: string, env: Record<string, string
   return { name, child, pid: child.pid ?? 0, output, exited, stop };
 }
 
-export type ServerKind = 'raw-uws' | 'stock-sio' | 'parley';
+export type ServerKind = 'raw-uws' | 'stock-sio' | 'parley' | 'publish-hook';
 
 export interface Server extends Proc {
   kind: ServerKind;

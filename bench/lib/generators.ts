@@ -1,5 +1,6 @@
 import type { ConnectArgs, PublishArgs, Target } from '../load/generator.js';
 import { spawnTs, type Proc } from './children.js';
+import type { Percentiles } from './measure.js';
 
 const START_DEADLINE_MS = 30_000;
 /** Local addresses connections are spread over, so 10,000 of them do not exhaust one address's ephemeral ports. */
@@ -12,6 +13,8 @@ export interface PublishResult {
   inflight: number;
   firstError?: string;
   elapsedMs: number;
+  /** Send-to-reply times of the sends answered between count-start and count-stop. */
+  ackMs?: Percentiles;
 }
 
 /** The bench's handle on one load-generator child process (bench/load/generator.ts). */

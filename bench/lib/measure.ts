@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ServerKind } from './children.js';
 
 /** A bounded sample: keeps every value up to `max`, then a uniform reservoir of them. */
 export class Samples {
@@ -64,7 +65,7 @@ export interface Memory {
  * Memory as the server process reports it (GET /mem for the baselines, /metrics for Parley),
  * read after a full GC that SIGUSR2 triggers in every benchmarked server (bench/servers/preload.ts).
  */
-export async function serverMemory(kind: 'raw-uws' | 'stock-sio' | 'parley', port: number, pid: number): Promise<Memory> {
+export async function serverMemory(kind: ServerKind, port: number, pid: number): Promise<Memory> {
   process.kill(pid, 'SIGUSR2');
   await new Promise((r) => setTimeout(r, GC_SETTLE_MS));
   if (kind !== 'parley') {

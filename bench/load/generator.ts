@@ -2,7 +2,7 @@
 // driven over IPC by bench/lib/generators.ts. It never shares a process with a server.
 import { mintToken } from '../../src/gateway/auth.js';
 import { BenchClient, nowMs, withTimeout, type Kind } from '../lib/client.js';
-import { Samples } from '../lib/measure.js';
+import { percentiles, Samples } from '../lib/measure.js';
 
 export interface Target {
   kind: Kind;
@@ -53,6 +53,8 @@ let closedByServer = 0;
 let countBase = 0;
 let samples = new Samples(300_000);
 let sampling = false;
+/** The publisher's send-to-reply times, taken between count-start and count-stop. */
+let acks = new Samples(300_000);
 let publisher: { client: BenchClient; room: string } | undefined;
 let pubRun: { stop: () => void; done: Promise<unknown> } | undefined;
 
@@ -135,7 +137,11 @@ function publish(args: PublishArgs): { stop: () => void; done: Promise<unknown> 
   };
   const sendOne = (): void => {
     inflight++;
-    pub.client.send(pub.room, `p${sent++}`, body(), onReply);
+    const at = nowMs();
+    pub.client.send(pub.room, `p${sent++}`, body(), (reply) => {
+      if (sampling) acks.add(nowMs() - at);
+      onReply(reply);
+    });
   };
   const pump = (): void => {
     while (running && inflight < args.window && pub.client.open) sendOne();
@@ -157,7 +163,10 @@ function publish(args: PublishArgs): { stop: () => void; done: Promise<unknown> 
     clearTimeout(hard);
     finish();
   };
-  return { stop, done: done.then(() => ({ sent, acked, errors, inflight, firstError, elapsedMs: nowMs() - started })) };
+  return {
+    stop,
+    done: done.then(() => ({ sent, acked, errors, inflight, firstError, elapsedMs: nowMs() - started, ...(acks.values().length > 0 ? { ackMs: percentiles(acks.values()) } : {}) })),
+  };
 }
 
 async function handle(cmd: Command): Promise<unknown> {
@@ -183,6 +192,7 @@ async function handle(cmd: Command): Promise<unknown> {
     case 'count-start':
       countBase = counted();
       samples = new Samples(300_000);
+      acks = new Samples(300_000);
       sampling = true;
       return { at: nowMs() };
     case 'count-stop':

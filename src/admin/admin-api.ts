@@ -1,13 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Broadcast } from '../bus/broadcast.js';
-import { decodeObject, ROOM_RE } from '../gateway/frames.js';
+import { decodeObject } from '../gateway/frames.js';
 import type { TemplatedApp } from '../gateway/uws.js';
+import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { Presence } from '../rooms/state/presence.js';
 import type { RoomState } from '../rooms/state/room-state.js';
 import { ParleyError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { intParam, jsonRoute, type RouteContext, type RouteHandler } from './routes.js';
+import { mountModerationRoutes } from './admin-moderation.js';
+import { audit, isObject, roomParam, USER_RE, userParam } from './params.js';
+import { intParam, jsonRoute, type RouteHandler } from './routes.js';
 import { mountWebhookRoutes, type WebhookAdminApi } from './webhook-routes.js';
 
 export interface AdminDeps {
@@ -16,6 +19,7 @@ export interface AdminDeps {
   nodeId: string;
   startedAt: number;
   rooms: RoomService;
+  moderation: RoomModerationService;
   state: RoomState;
   presence: Presence;
   bus: Broadcast;
@@ -24,8 +28,6 @@ export interface AdminDeps {
   /** With WEBHOOK_URL: the webhook streams (the routes answer 404 without). */
   webhooks?: () => WebhookAdminApi;
 }
-
-const USER_RE = /^.{1,128}$/su;
 
 /** The admin HTTP API of docs/admin-api.md; every answer covers the whole cluster. */
 export function mountAdminApi(deps: AdminDeps): void {
@@ -38,8 +40,9 @@ export function mountAdminApi(deps: AdminDeps): void {
       throw new ParleyError('unauthorized', 'a valid admin bearer token is required');
     }
   };
-  const route = (method: 'get' | 'post' | 'any', pattern: string, params: number, handler: RouteHandler) =>
+  const route = (method: 'get' | 'post' | 'put' | 'del' | 'any', pattern: string, params: number, handler: RouteHandler) =>
     jsonRoute(app, method, pattern, params, handler, logger, authorized);
+  mountModerationRoutes(route, deps.moderation, logger);
 
   route('get', '/admin/stats', 0, async () => {
     const stats = await deps.presence.stats();
@@ -109,35 +112,8 @@ export function mountAdminApi(deps: AdminDeps): void {
   route('any', '/admin/*', 0, notFound);
 }
 
-/**
- * The audit line of an admin action that changed something: `who` (the caller's address; the
- * admin token is shared, so the address is all there is to tell callers apart, and the token
- * itself is never logged), `action`, `target`, and what the action did.
- */
-function audit(logger: Logger, ctx: RouteContext, action: string, target: Record<string, string>, details: Record<string, unknown>): void {
-  const forwarded = ctx.headers['x-forwarded-for'];
-  const who = { remote: ctx.remote, ...(forwarded !== undefined ? { forwardedFor: forwarded } : {}) };
-  logger.info({ audit: true, who, action, target, ...details }, 'admin action');
-}
-
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function roomParam(params: string[]): string {
-  const room = params[0] ?? '';
-  if (!ROOM_RE.test(room)) throw new ParleyError('bad_request', 'room must be 1-128 chars of [A-Za-z0-9_.:@-]');
-  return room;
-}
-
-function userParam(params: string[]): string {
-  const user = params[0] ?? '';
-  if (!USER_RE.test(user)) throw new ParleyError('bad_request', 'user must be 1-128 chars');
-  return user;
 }
 
 function cursorParam(query: URLSearchParams): string | undefined {

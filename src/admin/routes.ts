@@ -3,7 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from '../gateway/uws.js'
 import { ParleyError, toWireError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
-/** What a JSON route handler gets: path parameters, query, headers and (for POST) the parsed body. */
+/** What a JSON route handler gets: path parameters, query, headers and (for POST and PUT) the parsed body. */
 export interface RouteContext {
   params: string[];
   query: URLSearchParams;
@@ -25,7 +25,7 @@ const MAX_BODY = 64 * 1024;
  */
 export function jsonRoute(
   app: TemplatedApp,
-  method: 'get' | 'post' | 'any',
+  method: 'get' | 'post' | 'put' | 'del' | 'any',
   pattern: string,
   paramCount: number,
   handler: RouteHandler,
@@ -41,7 +41,7 @@ export function jsonRoute(
       headers[k] = v;
     });
     const remote = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
-    const body = method === 'post' ? readBody(res, guard, MAX_BODY) : Promise.resolve(undefined);
+    const body = method === 'post' || method === 'put' ? readBody(res, guard, MAX_BODY) : Promise.resolve(undefined);
     // Handled here too: a request refused by `authorize` never awaits its body.
     body.catch(() => undefined);
     void run(guard, logger, pattern, async () => {
@@ -92,12 +92,18 @@ export function statusOf(err: ParleyError): number {
     case 'unauthorized':
       return 401;
     case 'forbidden':
+    case 'muted':
+    case 'banned':
       return 403;
     case 'not_found':
     case 'not_joined':
       return 404;
     case 'rate_limited':
+    case 'slow_mode':
+    case 'user_rate_limited':
       return 429;
+    case 'rejected':
+      return 422;
     case 'overloaded':
       return 503;
     case 'internal':

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { generateDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 import { envSchema, type Env, type JwtAlgorithm } from './schema.js';
+import { hookConfig, policyConfig, type HookConfig, type PolicyConfig } from './policy.js';
 import { tracingConfig, type TracingConfig } from './tracing.js';
 import { webhookConfig, type WebhookConfig } from './webhooks.js';
 
@@ -9,6 +10,7 @@ export { envSchema, JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
 export { fileDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 export type { TracingConfig } from './tracing.js';
 export type { WebhookConfig } from './webhooks.js';
+export type { HookConfig, PolicyConfig, WindowLimit } from './policy.js';
 
 /** The configuration was rejected at start-up; `variable` names the offending env var. */
 export class ConfigError extends Error {
@@ -104,6 +106,10 @@ export interface Config {
   tracing?: TracingConfig;
   /** Webhooks (WEBHOOK_* variables); undefined while WEBHOOK_URL is unset. */
   webhooks?: WebhookConfig;
+  /** Limits per client address and per user that hold across the cluster. */
+  policy: PolicyConfig;
+  /** The before-publish hook (HOOK_*), undefined while HOOK_PUBLISH_URL is unset. */
+  hook?: HookConfig;
 }
 
 /**
@@ -199,6 +205,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   const host = e.HOST ?? (devMode ? '127.0.0.1' : '0.0.0.0');
   const tracing = tracingConfig(e, worker ? 'worker' : 'gateway');
   const webhooks = webhookConfig(e, (variable, message) => new ConfigError(variable, message));
+  const hook = hookConfig(e);
   const config: Config = {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -257,6 +264,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
     ...(tracing ? { tracing } : {}),
     ...(webhooks ? { webhooks } : {}),
+    policy: policyConfig(e),
+    ...(hook ? { hook } : {}),
   };
   return {
     config,

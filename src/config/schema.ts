@@ -139,6 +139,21 @@ export const envSchema = z.object({
   HEARTBEAT_S: intIn(1, 3600, 25),
   DRAIN_S: intIn(0, 3600, 5),
 
+  /** Proxy hops in front of the gateways whose X-Forwarded-For is believed (0: the socket's address). */
+  TRUST_PROXY: intIn(0, 10, 0),
+  MAX_CONNS_PER_ADDRESS: intIn(0, 1_000_000, 0),
+  HANDSHAKES_PER_ADDRESS: intIn(0, 1_000_000, 0),
+  HANDSHAKE_WINDOW_S: intIn(1, 3600, 10),
+  MSG_RATE_PER_USER: intIn(0, 1_000_000, 0),
+  MSG_RATE_WINDOW_S: intIn(1, 86400, 10),
+
+  HOOK_PUBLISH_URL: url(['http:', 'https:']),
+  HOOK_TIMEOUT_MS: intIn(10, 60_000, 500),
+  HOOK_FAIL: z.enum(['open', 'closed'], { message: 'must be open or closed' }).default('closed'),
+  HOOK_MAX_SOCKETS: intIn(1, 10_000, 64),
+  HOOK_BREAKER_FAILURES: intIn(1, 10_000, 5),
+  HOOK_BREAKER_COOLDOWN_MS: intIn(100, 600_000, 5000),
+
   REDIS_URL: url(['redis:', 'rediss:']),
   REDIS_CLUSTER_NODES: list,
   NATS_URL: urlList(['nats:', 'tls:', 'ws:', 'wss:']),

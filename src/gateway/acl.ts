@@ -45,17 +45,18 @@ function minimalPrefixes(prefixes: readonly string[]): string[] {
 }
 
 /**
- * Validates a token's `rooms` claim. `undefined` (claim absent) gives `undefined`, so the
- * caller applies its default; an array of strings of 1-129 chars is returned as a copy;
- * anything else throws AuthError with reason `bad_claim`, rejecting the whole token.
+ * Validates a token's `rooms` claim (or another claim of room patterns: `mod`). `undefined`
+ * (claim absent) gives `undefined`, so the caller applies its default; an array of strings of
+ * 1-129 chars is returned as a copy; anything else throws AuthError with reason `bad_claim`,
+ * rejecting the whole token.
  */
-export function parseRoomsClaim(value: unknown): string[] | undefined {
+export function parseRoomsClaim(value: unknown, claim = 'rooms'): string[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value)) throw new AuthError('bad_claim', { claim: 'rooms' });
+  if (!Array.isArray(value)) throw new AuthError('bad_claim', { claim });
   const rooms: string[] = [];
   for (const item of value as unknown[]) {
     if (typeof item !== 'string' || item.length === 0 || item.length > MAX_PATTERN_CHARS) {
-      throw new AuthError('bad_claim', { claim: 'rooms' });
+      throw new AuthError('bad_claim', { claim });
     }
     rooms.push(item);
   }

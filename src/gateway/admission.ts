@@ -5,14 +5,23 @@ import { DependencyError } from '../shared/errors.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, ATTR, inSpan, SpanKind, type Tracer } from '../shared/tracing.js';
+import type { AddressLimits, AddressRefusal } from './address-limits.js';
 import { AuthError, type Identity } from './auth.js';
 
 export type Admitted = { ok: true; identity: Identity; connId: string };
-export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: 'unauthorized' | 'origin_not_allowed' | 'too_many_connections' | 'draining' | 'unavailable' };
+export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: 'unauthorized' | 'origin_not_allowed' | 'too_many_connections' | 'draining' | 'unavailable' | AddressRefusal };
+
+/** Where a connection attempt comes from: its client address, and whether this attempt is a new handshake to count. */
+export interface Attempt {
+  address: string;
+  /** A /ws upgrade counts against HANDSHAKES_PER_ADDRESS here; a Socket.IO CONNECT was counted at its engine.io handshake. */
+  handshake: boolean;
+}
 
 /**
  * The checks every new connection passes, whichever transport it arrives on: draining,
- * Origin allowlist, token, and the user's cluster-wide connection cap.
+ * Origin allowlist, handshakes per client address, token, the user's cluster-wide connection
+ * cap, and open connections per client address.
  */
 export class Admission {
   draining = false;
@@ -30,6 +39,8 @@ export class Admission {
     readonly logger: Logger,
     /** Registrations wait here with the joins: a reconnect storm brings both at once. */
     private readonly queue: JoinQueue,
+    /** The limits per client address (MAX_CONNS_PER_ADDRESS, HANDSHAKES_PER_ADDRESS). */
+    readonly addresses: AddressLimits,
     /** Set while tracing is on: a span per connection attempt (upgrade or Socket.IO handshake). */
     private readonly tracer?: Tracer,
   ) {
@@ -60,9 +71,13 @@ export class Admission {
 
   /** The checks that need no work: draining, Origin, a token at all. */
   private refusal(origin: string | undefined, token: string | undefined): Refused | undefined {
+    return this.blocked(origin) ?? (token ? undefined : { ok: false, status: 401, reason: 'unauthorized' });
+  }
+
+  /** Draining, then Origin. */
+  private blocked(origin: string | undefined): Refused | undefined {
     if (this.draining) return { ok: false, status: 503, reason: 'draining' };
     if (!this.originAllowed(origin)) return { ok: false, status: 403, reason: 'origin_not_allowed' };
-    if (!token) return { ok: false, status: 401, reason: 'unauthorized' };
     return undefined;
   }
 
@@ -72,19 +87,23 @@ export class Admission {
    * would otherwise crowd out live traffic. `cancelled`: true once the client went away; what
    * is still queued then is not done.
    */
-  admit(origin: string | undefined, token: string | undefined, cancelled?: () => boolean): Promise<Admitted | Refused> {
+  admit(origin: string | undefined, token: string | undefined, attempt: Attempt, cancelled?: () => boolean): Promise<Admitted | Refused> {
     return inSpan(this.tracer, 'parley.connect', SpanKind.SERVER, undefined, undefined, undefined, async (span) => {
-      const verdict = await this.admitted(origin, token, cancelled);
+      const verdict = await this.admitted(origin, token, attempt, cancelled);
       if (span) annotate(span, { [ATTR.outcome]: verdict.ok ? 'admitted' : verdict.reason });
       return verdict;
     });
   }
 
-  private async admitted(origin: string | undefined, token: string | undefined, cancelled?: () => boolean): Promise<Admitted | Refused> {
+  private async admitted(origin: string | undefined, token: string | undefined, attempt: Attempt, cancelled?: () => boolean): Promise<Admitted | Refused> {
+    const early = this.blocked(origin);
+    if (early) return early;
+    const over = attempt.handshake ? await this.addresses.handshake(attempt.address) : undefined;
+    if (over) return { ok: false, status: 429, reason: over };
     const refused = this.refusal(origin, token);
     if (refused || !token) return refused ?? { ok: false, status: 401, reason: 'unauthorized' };
     try {
-      return await this.queue.run(token, () => this.register(origin, token), cancelled);
+      return await this.queue.run(token, () => this.register(origin, token, attempt.address), cancelled);
     } catch (err) {
       // Cancelled: nobody is left to answer, and nothing was registered. A full queue or a
       // dependency down refuses every upgrade of a storm: one line per kind and window.
@@ -94,7 +113,7 @@ export class Admission {
     }
   }
 
-  private async register(origin: string | undefined, token: string): Promise<Admitted | Refused> {
+  private async register(origin: string | undefined, token: string, address: string): Promise<Admitted | Refused> {
     const checked = await this.check(origin, token);
     if (!checked.ok) return checked;
     const { identity } = checked;
@@ -107,13 +126,23 @@ export class Admission {
       this.logger.error({ err, user: identity.user }, 'registering a connection failed');
       return { ok: false, status: 503, reason: 'unavailable' };
     }
-    return { ok: true, identity, connId };
+    let over: AddressRefusal | undefined;
+    try {
+      over = await this.addresses.acquire(address, connId);
+    } catch (err) {
+      this.logger.error({ err, user: identity.user }, 'counting a connection of its address failed');
+      await this.release(identity.user, connId);
+      return { ok: false, status: 503, reason: 'unavailable' };
+    }
+    if (!over) return { ok: true, identity, connId };
+    await this.release(identity.user, connId);
+    return { ok: false, status: 429, reason: over };
   }
 
   /** Undoes `admit` for a connection that closed (or never opened). */
   async release(user: string, connId: string): Promise<void> {
     try {
-      await this.presence.unregisterConnection(user, connId);
+      await Promise.all([this.presence.unregisterConnection(user, connId), this.addresses.release(connId)]);
     } catch (err) {
       this.logger.error({ err, user }, 'unregistering a connection failed');
     }

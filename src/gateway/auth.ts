@@ -10,6 +10,8 @@ export interface Identity {
   user: string;
   exp: number;
   rooms: RoomAcl;
+  /** The rooms this user moderates (the `mod` claim), when the token has one. */
+  mod?: RoomAcl;
 }
 
 /** Why a token was refused: stable keys for logs and metrics; the wire code is always `unauthorized`. */
@@ -129,8 +131,9 @@ export class TokenVerifier {
       throw new AuthError('bad_claim', { claim: 'sub' });
     }
     const rooms = parseRoomsClaim(payload['rooms']);
+    const mod = parseRoomsClaim(payload['mod'], 'mod');
     // jose has checked that exp is present, a number, and not past.
-    return { user: sub, exp: exp as number, rooms: rooms === undefined ? this.defaultRooms : this.aclFor(rooms) };
+    return { user: sub, exp: exp as number, rooms: rooms === undefined ? this.defaultRooms : this.aclFor(rooms), ...(mod !== undefined ? { mod: this.aclFor(mod) } : {}) };
   }
 
   /** One import per HS algorithm (HS256 -> SHA-256), shared by concurrent callers; only for verifying. */
@@ -223,7 +226,7 @@ function toAuthError(err: unknown): AuthError {
  */
 export async function mintToken(
   secret: Uint8Array,
-  opts: { user: string; rooms?: string[]; ttlS: number; issuer?: string; audience?: string },
+  opts: { user: string; rooms?: string[]; mod?: string[]; ttlS: number; issuer?: string; audience?: string },
 ): Promise<{ token: string; exp: number }> {
   if (opts.user.length === 0 || opts.user.length > MAX_SUB_CHARS) {
     throw new ParleyError('bad_request', `user must be 1-${MAX_SUB_CHARS} characters`);
@@ -231,12 +234,13 @@ export async function mintToken(
   if (!Number.isInteger(opts.ttlS) || opts.ttlS <= 0) throw new ParleyError('bad_request', 'ttlS must be a positive integer');
   try {
     parseRoomsClaim(opts.rooms);
+    parseRoomsClaim(opts.mod, 'mod');
   } catch {
-    throw new ParleyError('bad_request', 'rooms must be an array of 1-129 character patterns');
+    throw new ParleyError('bad_request', 'rooms and mod must be arrays of 1-129 character patterns');
   }
   const now = Math.floor(Date.now() / 1000);
   const exp = now + opts.ttlS;
-  const jwt = new SignJWT(opts.rooms !== undefined ? { rooms: opts.rooms } : {})
+  const jwt = new SignJWT({ ...(opts.rooms !== undefined ? { rooms: opts.rooms } : {}), ...(opts.mod !== undefined ? { mod: opts.mod } : {}) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.user)
     .setIssuedAt(now)

@@ -1,4 +1,6 @@
+import { MAX_RESTRICTION_S } from '../rooms/moderation-service.js';
 import type { PresenceMode } from '../rooms/ports.js';
+import type { ModerationAction } from '../rooms/types.js';
 import type { WireError } from '../shared/errors.js';
 
 /**
@@ -17,6 +19,7 @@ export type Request =
   | { t: 'history'; room: string; before?: number; after?: number; limit: number }
   | { t: 'presence'; room: string; cursor?: string; limit: number }
   | { t: 'occupancy'; room: string }
+  | { t: 'moderate'; room: string; action: ModerationAction; user: string; duration?: number }
   | { t: 'auth'; token: string }
   | { t: 'ping' };
 
@@ -38,6 +41,8 @@ const MAX_EPOCH = 64;
 const MAX_RID = 64;
 const MAX_CURSOR = 256;
 const MAX_TOKEN = 8192;
+const MAX_USER = 128;
+const ACTIONS: readonly string[] = ['mute', 'unmute', 'ban', 'unban'] satisfies ModerationAction[];
 
 class FieldError extends Error {
   constructor(
@@ -136,6 +141,15 @@ function parseRequest(o: Fields, limits: FrameLimits): Request {
     }
     case 'occupancy':
       return { t, room: room(o) };
+    case 'moderate': {
+      const action = o['action'];
+      if (typeof action !== 'string' || !ACTIONS.includes(action)) throw new FieldError('bad_request', 'action must be mute, unmute, ban or unban');
+      const user = required(str(o, 'user', MAX_USER), 'user');
+      if (user.length === 0) throw new FieldError('bad_request', 'user must not be empty');
+      const duration = int(o, 'duration', 1, MAX_RESTRICTION_S);
+      if (duration !== undefined && (action === 'unmute' || action === 'unban')) throw new FieldError('bad_request', `duration is for mute and ban, not ${action}`);
+      return { t, room: room(o), action: action as ModerationAction, user, ...(duration !== undefined ? { duration } : {}) };
+    }
     case 'auth': {
       const token = required(str(o, 'token', MAX_TOKEN), 'token');
       if (token.length === 0) throw new FieldError('bad_request', 'token must not be empty');

@@ -2,6 +2,7 @@ import type { Server } from 'socket.io';
 import type { Metrics } from '../admin/metrics.js';
 import type { Config } from '../config/index.js';
 import type { Broadcast } from '../bus/broadcast.js';
+import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { ControlEvent } from '../rooms/types.js';
 import { CloseCode } from '../shared/close-codes.js';
@@ -28,6 +29,7 @@ export interface GatewayDeps {
   admission: Admission;
   registry: SessionRegistry;
   rooms: RoomService;
+  moderation: RoomModerationService;
   bus: Broadcast;
   verify: (token: string) => Promise<Identity>;
   metrics: Metrics;
@@ -68,6 +70,7 @@ export class Gateway {
     });
     this.sessionDeps = {
       rooms,
+      moderation: deps.moderation,
       verify,
       limits: config.limits,
       metrics,
@@ -156,6 +159,7 @@ export class Gateway {
 
   private onControl(event: ControlEvent): void {
     if (event.kind === 'disconnect') this.disconnectLocal(event.user, event.code, event.reason);
+    else if (event.kind === 'moderation') for (const s of this.deps.registry.forUser(event.user)) s.moderated(event.room, event.action, event.until);
   }
 
   /**

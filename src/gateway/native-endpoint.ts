@@ -97,6 +97,7 @@ export function mountNativeEndpoint(
       const origin = req.getHeader('origin') || undefined;
       const token = BEARER.exec(req.getHeader('authorization'))?.[1] ?? (req.getQuery('token') || undefined);
       const batch = parseBatchFlag(req.getQuery('batch'));
+      const address = admission.addresses.address(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for') || undefined);
       if (batch === undefined) {
         // Before admission: a malformed request is refused whatever its token, and counts nowhere.
         res.cork(() => {
@@ -108,7 +109,7 @@ export function mountNativeEndpoint(
       res.onAborted(() => {
         aborted = true;
       });
-      admission.admit(origin, token, () => aborted).then(
+      admission.admit(origin, token, { address, handshake: true }, () => aborted).then(
         (verdict) => {
           if (aborted) {
             if (verdict.ok) void admission.release(verdict.identity.user, verdict.connId);

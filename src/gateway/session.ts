@@ -1,7 +1,9 @@
 import type { Limits } from '../config/index.js';
 import type { Metrics } from '../admin/metrics.js';
+import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { LocalConnection, PresenceMode } from '../rooms/ports.js';
 import type { RoomService } from '../rooms/room-service.js';
+import type { ModerationAction } from '../rooms/types.js';
 import { CloseCode, CLOSE_REASONS } from '../shared/close-codes.js';
 import { DependencyError, ParleyError, toWireError, type WireError } from '../shared/errors.js';
 import type { LogThrottle } from '../shared/log-throttle.js';
@@ -13,6 +15,8 @@ import type { Respond, Transport } from './transport.js';
 
 export interface SessionDeps {
   rooms: RoomService;
+  /** What `moderate` requests of moderators (the token's `mod` claim) do. */
+  moderation: RoomModerationService;
   verify: (token: string) => Promise<Identity>;
   limits: Limits;
   metrics: Metrics;
@@ -173,15 +177,29 @@ export class Session implements LocalConnection {
   private fail(respond: Respond | undefined, error: WireError): void {
     if (respond) respond({ ok: false, error });
     else {
-      this.transport.push({ t: 'error', code: error.code, message: error.message });
+      this.transport.push({ t: 'error', ...error });
       this.deps.events.wrote(this);
     }
+  }
+
+  /**
+   * A restriction of this user in `room` changed (on any node): the client is told, and a ban
+   * removes the connection from the room (after a join still in flight).
+   */
+  moderated(room: string, action: ModerationAction, until: number | null): void {
+    this.transport.push({ t: 'moderated', room, action, until });
+    this.deps.events.wrote(this);
+    if (action !== 'ban' || !this.joined.has(room)) return;
+    void (async () => {
+      await this.joined.get(room);
+      if (this.dropRoom(room)) await this.deps.rooms.leave(this, room);
+    })().catch((err: unknown) => this.deps.logger.error({ err, room, user: this.user }, 'leaving a room on a ban failed'));
   }
 
   private async dispatch(req: Request): Promise<unknown> {
     if ('room' in req) {
       this.checkRoom(req);
-      if (req.t !== 'join' && req.t !== 'leave') await this.whenJoined(req.room);
+      if (req.t !== 'join' && req.t !== 'leave' && req.t !== 'moderate') await this.whenJoined(req.room);
     }
     const rooms = this.deps.rooms;
     switch (req.t) {
@@ -195,7 +213,16 @@ export class Session implements LocalConnection {
         return { room: req.room };
       }
       case 'send':
-        return rooms.send({ room: req.room, from: this.user, cid: req.cid, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}) });
+        return rooms.send(
+          { room: req.room, from: this.user, cid: req.cid, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}) },
+          { slowExempt: this.identity.mod?.allows(req.room) === true },
+        );
+      case 'moderate': {
+        const m = this.deps.moderation;
+        if (req.action === 'mute' || req.action === 'ban') return m.restrict(req.room, req.action, req.user, req.duration);
+        const { lifted: _, ...done } = await m.lift(req.room, req.action === 'unmute' ? 'mute' : 'ban', req.user);
+        return done;
+      }
       case 'typing':
         await rooms.setTyping(this, req.room, req.on);
         return {};
@@ -214,8 +241,15 @@ export class Session implements LocalConnection {
     }
   }
 
-  /** `forbidden` before `not_joined` (docs/protocol.md, rule order); `join` and `leave` need no joined room. */
+  /**
+   * `forbidden` before `not_joined` (docs/protocol.md, rule order); `join` and `leave` need no
+   * joined room; `moderate` needs the room in the token's `mod` claim instead.
+   */
   private checkRoom(req: RoomRequest): void {
+    if (req.t === 'moderate') {
+      if (!this.identity.mod?.allows(req.room)) throw new ParleyError('forbidden', `not a moderator of "${req.room}"`);
+      return;
+    }
     if (!this.identity.rooms.allows(req.room)) throw new ParleyError('forbidden', `room "${req.room}" is outside the token's rooms`);
     if (req.t === 'join' || req.t === 'leave') return;
     if (!this.joined.has(req.room)) throw new ParleyError('not_joined', `join "${req.room}" first`);

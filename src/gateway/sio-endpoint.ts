@@ -5,7 +5,7 @@ import type { Identity } from './auth.js';
 import { closeEngine, type EngineSocket } from './engine-close.js';
 import { decodeObject, type FrameLimits } from './frames.js';
 import type { Session } from './session.js';
-import { TokenlessSessions } from './sio-handshakes.js';
+import { handshakeAddress, TokenlessSessions } from './sio-handshakes.js';
 import { SioTransport } from './sio-transport.js';
 import type { ReplyResult } from './transport.js';
 
@@ -31,13 +31,14 @@ export function mountSioEndpoint(io: Server, admission: Admission, limits: Limit
   const { logger } = admission;
   const engine = io.engine as Server['engine'] | undefined;
   if (!engine) throw new Error('mountSioEndpoint: attach Socket.IO to the uWS app first');
-  const tokenless = new TokenlessSessions(admission.tokenless, logger);
+  const tokenless = new TokenlessSessions(admission.tokenless, admission.addresses, logger);
   engine.on('connection', (conn: EngineSocket) => tokenless.track(conn));
 
   io.use((socket: Socket, next) => {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null && typeof (auth as { token?: unknown }).token === 'string' ? (auth as { token: string }).token : undefined;
-    admission.admit(socket.handshake.headers.origin, token, () => socket.conn.readyState !== 'open').then(
+    const address = handshakeAddress(socket.conn.request, admission.addresses);
+    admission.admit(socket.handshake.headers.origin, token, { address, handshake: false }, () => socket.conn.readyState !== 'open').then(
       (verdict) => {
         if (!verdict.ok) {
           next(new Error(verdict.reason));

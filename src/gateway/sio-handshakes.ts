@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../shared/logger.js';
+import type { AddressLimits } from './address-limits.js';
 import type { AddressCounts, Admission } from './admission.js';
 import { closeEngine, type EngineSocket } from './engine-close.js';
 import { errorBody, statusLine } from './http.js';
@@ -19,49 +20,64 @@ interface RawResponse {
   writeStatus(status: string): unknown;
   writeHeader(key: string, value: string): unknown;
   end(body: string): unknown;
+  cork(fn: () => void): unknown;
+  onAborted(fn: () => void): unknown;
 }
 
 function rawResponse(req: IncomingMessage): RawResponse | undefined {
   const res: unknown = (req as { res?: unknown }).res;
   if (typeof res !== 'object' || res === null) return undefined;
   const r = res as Partial<RawResponse>;
-  return typeof r.writeStatus === 'function' && typeof r.writeHeader === 'function' && typeof r.end === 'function' ? (r as RawResponse) : undefined;
+  const methods = [r.writeStatus, r.writeHeader, r.end, r.cork, r.onAborted];
+  return methods.every((m) => typeof m === 'function') ? (r as RawResponse) : undefined;
 }
 
 /**
- * The client address as engine.io records it: its uWS attachment sets only
+ * The client address of an engine.io request: its uWS attachment sets only
  * `req.connection.remoteAddress` (the text of uWS's remote address), and the engine.io
- * session's `remoteAddress` is copied from it, so both sides count under the same key.
+ * session's `remoteAddress` is copied from it; behind trusted proxies (TRUST_PROXY) the entry of
+ * X-Forwarded-For they name. The handshake and the session count under the same key.
  */
-export function handshakeAddress(req: IncomingMessage): string {
-  const address: unknown = (req as { connection?: { remoteAddress?: unknown } }).connection?.remoteAddress;
-  return typeof address === 'string' ? address : '';
+export function handshakeAddress(req: Pick<IncomingMessage, 'headers'>, addresses: AddressLimits): string {
+  const remote: unknown = (req as { connection?: { remoteAddress?: unknown } }).connection?.remoteAddress;
+  const forwarded = req.headers['x-forwarded-for'];
+  return addresses.address(typeof remote === 'string' ? remote : '', typeof forwarded === 'string' ? forwarded : undefined);
 }
 
 /**
  * engine.io's `allowRequest`, called for handshakes only (requests without a session id):
- * the Origin allowlist (403, engine.io's own answer), then a draining node (503) and at most
- * `maxTokenlessPerAddress` sessions without a token per client address (429). The last two
- * are answered here: engine.io would say 403, and a refusal at the handshake keeps the stock
- * client's reconnection going, where a refused CONNECT would stop it.
+ * the Origin allowlist (403, engine.io's own answer), then a draining node (503), at most
+ * `maxTokenlessPerAddress` sessions without a token per client address (429) and, when
+ * configured, HANDSHAKES_PER_ADDRESS across the cluster (429, counted in Redis: the answer
+ * comes later). The refusals are answered here: engine.io would say 403, and a refusal at the
+ * handshake keeps the stock client's reconnection going, where a refused CONNECT would stop it.
  */
 export function allowSioHandshake(req: IncomingMessage, callback: AllowCallback, admission: Admission, maxTokenlessPerAddress: number): void {
   if (!admission.originAllowed(req.headers.origin)) return callback('origin not allowed', false);
-  if (admission.draining) return refuse(req, callback, 503, 'draining', 'the node is draining');
-  const address = handshakeAddress(req);
+  const res = rawResponse(req);
+  if (admission.draining) return refuse(res, callback, 503, 'draining', 'the node is draining');
+  const address = handshakeAddress(req, admission.addresses);
   if (admission.tokenless.get(address) >= maxTokenlessPerAddress) {
     admission.logger.debug({ address, max: maxTokenlessPerAddress }, 'Socket.IO handshake refused: too many sessions without a token');
-    return refuse(req, callback, 429, 'rate_limited', 'too many sessions without a token from this address');
+    return refuse(res, callback, 429, 'rate_limited', 'too many sessions without a token from this address');
   }
-  callback(null, true);
+  if (!admission.addresses.countsHandshakes) return callback(null, true);
+  // Still inside uWS's request handler: the answer may come after the client went away.
+  let aborted = false;
+  res?.onAborted(() => (aborted = true));
+  void admission.addresses.handshake(address).then((over) => {
+    if (aborted) return;
+    if (!over) return callback(null, true);
+    if (res) res.cork(() => refuse(res, callback, 429, over, 'too many handshakes from this address'));
+    else refuse(res, callback, 429, over, 'too many handshakes from this address');
+  });
 }
 
 /** Answers the handshake with `status`; without a uWS response to write to, engine.io's 403. */
-function refuse(req: IncomingMessage, callback: AllowCallback, status: number, code: string, message: string): void {
-  const res = rawResponse(req);
+function refuse(res: RawResponse | undefined, callback: AllowCallback, status: number, code: string, message: string): void {
   if (!res) return callback(message, false);
-  // Still inside uWS's request handler (allowRequest is called synchronously from it), so the
-  // response cannot have been aborted. engine.io is not called back: the request ends here.
+  // Inside uWS's request handler, or corked after an asynchronous check of a request still
+  // open. engine.io is not called back: the request ends here.
   res.writeStatus(statusLine(status));
   res.writeHeader('content-type', 'application/json');
   res.end(JSON.stringify(errorBody(code, message)));
@@ -77,13 +93,15 @@ export class TokenlessSessions {
 
   constructor(
     private readonly counts: AddressCounts,
+    private readonly addresses: AddressLimits,
     private readonly logger: Logger,
     private readonly windowMs = SIO_CONNECT_WINDOW_MS,
   ) {}
 
   /** A new engine.io session (engine.io's `connection` event). */
   track(conn: EngineSocket): void {
-    const address = conn.remoteAddress;
+    const forwarded = conn.request.headers['x-forwarded-for'];
+    const address = this.addresses.address(conn.remoteAddress, typeof forwarded === 'string' ? forwarded : undefined);
     const timer = setTimeout(() => {
       this.logger.debug({ address }, 'engine.io session sent no valid CONNECT in time: closed');
       closeEngine(conn, this.logger);

@@ -33,6 +33,8 @@ export interface LocalDelivery {
 
 export interface RoomMetrics {
   messageAccepted(dup: boolean): void;
+  /** A client's send refused by a limit, a restriction or the publish hook, by error code. */
+  sendRefused(code: string): void;
   gapHealed(room: string): void;
 }
 
@@ -48,4 +50,33 @@ export interface RoomsConfig {
   recoveryMax: number;
   /** RECOVERY_MAX_BYTES: most bytes of a serialized reply frame that carries messages. */
   recoveryMaxBytes: number;
+  /** MSG_RATE_PER_USER per MSG_RATE_WINDOW_S, when set. */
+  userMessages?: { limit: number; windowMs: number };
+}
+
+/**
+ * A client's message as the before-publish hook sees it (docs/hooks.md): a `send`, or an `edit`
+ * of the message at seq `target`; `parent` is the seq a reply in a thread names.
+ */
+export interface PublishCheck {
+  op: 'send' | 'edit';
+  room: string;
+  from: string;
+  cid: string;
+  body: string;
+  meta?: Record<string, unknown>;
+  parent?: number;
+  target?: number;
+}
+
+/** What to store: the message as it came (`accept`), or as the hook changed it (`modify`). */
+export type PublishVerdict = { action: 'accept' } | { action: 'modify'; body: string; meta: Record<string, unknown> | undefined };
+
+/**
+ * Moderation before a client's message takes a seq (HOOK_PUBLISH_URL). `check` resolves with the
+ * verdict, or rejects with ParleyError `rejected` (the hook refused the message) or `overloaded`
+ * (the hook failed and HOOK_FAIL is closed); with HOOK_FAIL open a failed hook accepts.
+ */
+export interface PublishHook {
+  check(message: PublishCheck): Promise<PublishVerdict>;
 }

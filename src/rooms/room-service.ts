@@ -2,15 +2,18 @@ import type { Logger } from 'pino';
 import type { Broadcast } from '../bus/broadcast.js';
 import type { DurableQueue } from '../bus/durable-queue.js';
 import type { MessageStore } from '../persistence/message-store.js';
-import { DependencyError, ParleyError } from '../shared/errors.js';
+import { dependency, DependencyError, ParleyError, toDependencyError } from '../shared/errors.js';
 import { annotate, ATTR, inSpan, SpanKind, type TraceContext, type Tracer } from '../shared/tracing.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History } from './history.js';
 import type { JoinQueue } from './join-queue.js';
-import type { LocalConnection, LocalDelivery, PresenceMode, RoomMetrics, RoomsConfig } from './ports.js';
+import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig } from './ports.js';
+import { PublishGate, refusalError } from './publish-gate.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomPresence, type PresenceHook } from './room-presence.js';
+import type { Moderation, SendChecks } from './state/moderation.js';
 import type { OccupancyCounts, Presence } from './state/presence.js';
+import type { RateLimiter } from './state/rate-limiter.js';
 import type { RoomState } from './state/room-state.js';
 import type { ChatMessage, Member, RoomEvent } from './types.js';
 import { Typing } from './typing.js';
@@ -31,6 +34,12 @@ export interface RoomDeps {
   joins: JoinQueue;
   /** Told of each online/offline change this node decides (webhooks). */
   presenceHook?: PresenceHook;
+  /** The rooms' restrictions: a banned user's join is refused. */
+  moderation: Moderation;
+  /** HOOK_PUBLISH_URL, when set: screens clients' messages (see PublishGate). */
+  hook?: PublishHook;
+  /** Counts MSG_RATE_PER_USER when set (config.userMessages). */
+  limiter?: RateLimiter;
 }
 
 export interface JoinResult {
@@ -96,6 +105,7 @@ export class RoomService {
   private readonly presence: RoomPresence;
   private readonly history: History;
   private readonly path: DeliveryPath;
+  private readonly gate: PublishGate;
   private watchTimer: NodeJS.Timeout | undefined;
   private watching: Promise<void> | undefined;
   private watchFailing = false;
@@ -104,6 +114,12 @@ export class RoomService {
     this.history = new History(deps.state, deps.store, deps.config);
     this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger, ...(deps.tracer ? { tracer: deps.tracer } : {}) });
     const { config, delivery, logger } = deps;
+    this.gate = new PublishGate({
+      probe: (input, checks) => deps.state.probe(input, checks),
+      ...(deps.hook ? { hook: deps.hook } : {}),
+      ...(deps.limiter ? { limiter: deps.limiter } : {}),
+      ...(config.userMessages ? { userMessages: config.userMessages } : {}),
+    });
     this.typing = new Typing(
       { ttlMs: config.typingTtlS * 1000, throttleMs: config.typingThrottleMs },
       { publish: (room, event) => this.publish(room, event), onError: (err, room, user) => logger.error({ err, room, user }, 'typing push failed') },
@@ -142,6 +158,10 @@ export class RoomService {
     const { state, presence } = this.deps;
     const { since, epoch } = opts;
     const mode = opts.presence ?? 'each';
+    if (!opts.rejoin) {
+      const ban = await dependency('room state', () => this.deps.moderation.banned(room, conn.user, Date.now()));
+      if (ban !== undefined) throw refusalError(room, { code: 'banned', until: ban });
+    }
     try {
       if (!opts.rejoin) {
         // Published before this connection subscribes: the push is for the room's other members.
@@ -184,18 +204,30 @@ export class RoomService {
    * Sequences, makes durable, then delivers (docs/protocol.md, "Durability before acknowledgement"). The reply
    * comes only after the durable append. A dup is finished again too: the first attempt may have
    * been sequenced but never made durable or published (a call that failed or timed out, then
-   * ran), and the queue and the feeds drop a copy they already have.
+   * ran), and the queue and the feeds drop a copy they already have. With `checks` (a client's
+   * send) the message passes the room's restrictions, the sender's rate and the publish hook
+   * first (PublishGate); without (the admin API) it is appended as it is.
    */
-  send(input: SendInput): Promise<SendResult> {
-    return inSpan(this.deps.tracer, 'parley.send', SpanKind.SERVER, undefined, input.room, undefined, (trace) => this.sendIn(input, trace));
+  send(input: SendInput, checks?: SendChecks): Promise<SendResult> {
+    return inSpan(this.deps.tracer, 'parley.send', SpanKind.SERVER, undefined, input.room, undefined, (trace) =>
+      this.sendIn(input, trace, checks).catch((err: unknown) => {
+        if (err instanceof ParleyError && REFUSALS.has(err.code)) this.deps.metrics.sendRefused(err.code);
+        throw err;
+      }),
+    );
   }
 
-  private async sendIn(input: SendInput, trace: TraceContext | undefined): Promise<SendResult> {
+  private async sendIn(input: SendInput, trace: TraceContext | undefined, checks: SendChecks | undefined): Promise<SendResult> {
     const { state, queue, metrics, config, tracer } = this.deps;
     if (queue.full) throw new DependencyError('durable queue', 'the durable queue is full of messages not yet persisted, retry');
+    const given = { ...input, ts: Date.now() };
+    const screened = checks && this.gate.active ? await this.gate.screen(given, checks) : given;
     const result = await dependency('room state', () =>
-      inSpan(tracer, 'parley.room_state.append', SpanKind.CLIENT, trace, input.room, undefined, () => state.append({ ...input, ts: Date.now() }, config.dedupeTtlS)),
+      inSpan(tracer, 'parley.room_state.append', SpanKind.CLIENT, trace, input.room, undefined, () =>
+        checks ? state.appendChecked(screened, config.dedupeTtlS, checks) : state.append(screened, config.dedupeTtlS),
+      ),
     );
+    if ('refused' in result) throw refusalError(input.room, result.refused);
     const m = result.message;
     if (trace) annotate(trace, { [ATTR.seq]: m.seq, [ATTR.dup]: result.dup });
     await dependency('durable queue', () => this.path.finish(m, result.epoch, trace ? { retry: true, trace } : { retry: true }));
@@ -330,15 +362,5 @@ export class RoomService {
   }
 }
 
-function toDependencyError(err: unknown, name: string): ParleyError {
-  if (err instanceof ParleyError) return err;
-  return new DependencyError(name, `${name} is unavailable, retry`, { cause: err });
-}
-
-async function dependency<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toDependencyError(err, name);
-  }
-}
+/** Refusals of a client's send counted in `parley_sends_refused_total`. */
+const REFUSALS: ReadonlySet<string> = new Set(['banned', 'muted', 'slow_mode', 'user_rate_limited', 'rejected']);

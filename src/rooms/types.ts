@@ -27,8 +27,13 @@ export type RoomEvent =
   | { kind: 'typing'; user: string; on: boolean; origin?: string }
   | { kind: 'read'; user: string; seq: number; origin?: string };
 
+export type ModerationAction = 'mute' | 'unmute' | 'ban' | 'unban';
+
 /** Cluster-wide commands carried by the bus's control channel. */
-export type ControlEvent = { kind: 'disconnect'; user: string; code: number; reason: string };
+export type ControlEvent =
+  | { kind: 'disconnect'; user: string; code: number; reason: string }
+  /** A restriction of `user` in `room` changed: their connections are told, and leave the room on a ban. */
+  | { kind: 'moderation'; room: string; user: string; action: ModerationAction; until: number | null };
 
 export interface Member {
   user: string;

@@ -1,6 +1,8 @@
 // Redis plumbing for the contract tests: key cleanup per prefix, and a client that fails any
 // script call whose keys do not share one hash tag (so the whole suite checks cluster safety).
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import { afterEach, beforeAll } from 'vitest';
+import { requireRedis, uniquePrefix } from '../helpers/services.js';
 
 /**
  * UNLINKs every key of a prefix in one command, so that whoever else writes under the prefix
@@ -54,4 +56,37 @@ export function tagCheckedClient(client: Redis): Redis {
       };
     },
   });
+}
+
+/**
+ * The shared Redis of a contract test file: a raw client and a tag-checked one, opened before
+ * the file's tests, and a prefix per use whose keys go after each test (after `beforeCleanup`).
+ */
+export function contractRedis(beforeCleanup: () => Promise<unknown> = () => Promise.resolve()): { raw: () => Redis; client: () => Redis; newPrefix: (name: string) => string } {
+  let raw: Redis | undefined;
+  let checked: Redis | undefined;
+  const prefixes: string[] = [];
+  beforeAll(async () => {
+    await requireRedis();
+    raw = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
+    checked = tagCheckedClient(raw);
+    return async () => void (await raw?.quit());
+  });
+  afterEach(async () => {
+    await beforeCleanup();
+    for (const prefix of prefixes.splice(0)) if (raw) await deleteKeys(raw, `{${prefix}*`);
+  });
+  const need = (r: Redis | undefined): Redis => {
+    if (!r) throw new Error('Redis is not connected yet');
+    return r;
+  };
+  return {
+    raw: () => need(raw),
+    client: () => need(checked),
+    newPrefix: (name) => {
+      const prefix = uniquePrefix(name);
+      prefixes.push(prefix);
+      return prefix;
+    },
+  };
 }

@@ -8,6 +8,8 @@ import type { AppendResult } from '../../src/rooms/state/room-state.js';
 import type { ChatMessage } from '../../src/rooms/types.js';
 import { defineScript } from '../../src/rooms/state/redis-scripts.js';
 import { requireRedis, uniquePrefix } from '../helpers/services.js';
+import { RedisModeration } from '../../src/rooms/state/redis-moderation.js';
+import { moderationContract } from './moderation.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { deleteKeys, tagCheckedClient } from './redis-support.js';
 import { roomStateContract, until } from './room-state.contract.js';
@@ -54,6 +56,13 @@ roomStateContract('redis', async ({ recentMax }) => {
   const state = new RedisRoomState(client, { prefix: newPrefix('state'), recentMax });
   await state.start();
   return state;
+});
+
+moderationContract('redis', async () => {
+  const prefix = newPrefix('moderation');
+  const state = new RedisRoomState(client, { prefix, recentMax: 100 });
+  await state.start();
+  return { state, moderation: new RedisModeration(client, prefix) };
 });
 
 presenceContract('redis', async () => {

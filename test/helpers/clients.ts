@@ -13,7 +13,8 @@ export interface Frame {
 export interface Reply {
   ok: boolean;
   data?: any;
-  error?: { code: string; message: string };
+  /** `code`, `message`, and what some codes carry (`retryAfterMs`, `until`, `reason`). */
+  error?: { code: string; message: string; [field: string]: unknown };
 }
 
 export interface Closed {
@@ -25,7 +26,14 @@ export interface ConnectOptions {
   origin?: string;
   /** /ws only: send the token as a header instead of ?token=. */
   header?: boolean;
+  /** An X-Forwarded-For header, as a proxy in front of the node would send it. */
+  forwardedFor?: string;
+  /** /ws: a refusal carries the `error.code` of its body too (see `refusal`). */
+  withCode?: boolean;
 }
+
+/** Why a connection was refused, with the error code of the body (/ws) or the connect_error message (Socket.IO). */
+export type CodedRefusal = { status: number; code: string } | { message: string };
 
 /** Why a connection was refused: the HTTP status on /ws, the connect_error message on Socket.IO. */
 export type Refusal = { status: number } | { message: string };
@@ -61,6 +69,11 @@ export class TestClient {
     return result;
   }
 
+  /** Connects, or tells how the server refused, with the error code (/ws: of the body). */
+  static async refusal(kind: Kind, node: TestNode, token: string | undefined, opts: ConnectOptions = {}): Promise<CodedRefusal | TestClient> {
+    return TestClient.attempt(kind, node, token, { ...opts, withCode: true }) as Promise<CodedRefusal | TestClient>;
+  }
+
   /** Connects, or tells how the server refused. */
   static attempt(kind: Kind, node: TestNode, token: string | undefined, opts: ConnectOptions = {}): Promise<TestClient | Refusal> {
     return kind === 'ws' ? TestClient.attemptWs(node, token, opts) : TestClient.attemptSio(node, token, opts);
@@ -71,10 +84,23 @@ export class TestClient {
     const headers: Record<string, string> = {};
     if (token && opts.header) headers['authorization'] = `Bearer ${token}`;
     if (opts.origin) headers['origin'] = opts.origin;
+    if (opts.forwardedFor) headers['x-forwarded-for'] = opts.forwardedFor;
     const ws = new WebSocket(url, { headers });
     const client = new TestClient('ws', ws, undefined);
     return new Promise((resolve, reject) => {
-      ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+      ws.on('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let code: unknown;
+          try {
+            code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: { code?: unknown } }).error?.code;
+          } catch {
+            code = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, ...(opts.withCode && typeof code === 'string' ? { code } : {}) });
+        });
+      });
       ws.on('error', (err) => reject(err));
       ws.on('close', (code, reason) => client.settleClosed({ code, reason: reason.toString() }));
       ws.on('message', (data) => {
@@ -99,7 +125,7 @@ export class TestClient {
       transports: ['websocket'],
       reconnection: false,
       auth: token ? { token } : {},
-      ...(opts.origin ? { extraHeaders: { origin: opts.origin } } : {}),
+      extraHeaders: { ...(opts.origin ? { origin: opts.origin } : {}), ...(opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : {}) },
     });
     const client = new TestClient('sio', undefined, socket);
     return new Promise((resolve) => {

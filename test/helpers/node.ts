@@ -13,9 +13,9 @@ export interface TestNode {
   port: number;
   wsUrl: string;
   httpUrl: string;
-  /** An HS256 token for `user` (rooms: `["*"]` unless given; `null` for no claim). */
-  token(user: string, opts?: { rooms?: string[] | null; ttlS?: number }): Promise<string>;
-  admin(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }>;
+  /** An HS256 token for `user` (rooms: `["*"]` unless given; `null` for no claim; `mod`: rooms the user moderates). */
+  token(user: string, opts?: { rooms?: string[] | null; ttlS?: number; mod?: string[] }): Promise<string>;
+  admin(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
@@ -50,7 +50,7 @@ export function nodeClients(port: number, secret: Uint8Array | undefined, adminT
     token: async (user, opts = {}) => {
       if (!secret) throw new Error('this node has no HS secret to sign test tokens with');
       const rooms = opts.rooms === null ? undefined : (opts.rooms ?? ['*']);
-      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}) })).token;
+      return (await mintToken(secret, { user, ttlS: opts.ttlS ?? 3600, ...(rooms ? { rooms } : {}), ...(opts.mod ? { mod: opts.mod } : {}) })).token;
     },
     admin: async (method, path, body, token = adminToken) => {
       const res = await fetch(`${httpUrl}${path}`, {

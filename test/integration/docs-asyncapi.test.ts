@@ -105,6 +105,23 @@ describe.each(KINDS)('%s frames match docs/asyncapi.yaml', (kind) => {
     await refused(alice, 'auth', { token: 'not-a-jwt' }, 'unauthorized');
     await ok(alice, 'ping');
 
+    // moderation: a moderator's moderate request, the moderated push, muted and slow_mode (reply and push)
+    const dave = await TestClient.connect(kind, node(), await node().token('dave', { rooms: [], mod: ['docs-*'] }));
+    clients.push(dave);
+    expect((await ok(dave, 'moderate', { room, action: 'mute', user: 'bob', duration: 60 }))['until']).toEqual(expect.any(Number));
+    await seen(bob, 'moderated', (f) => f['action'] === 'mute');
+    await refused(bob, 'send', { room, cid: 'b-muted', body: 'x' }, 'muted');
+    bob.fire('send', { room, cid: 'b-muted', body: 'x' });
+    await seen(bob, 'error', (f) => f['code'] === 'muted');
+    await ok(dave, 'moderate', { room, action: 'unmute', user: 'bob' });
+    await seen(bob, 'moderated', (f) => f['action'] === 'unmute');
+    expect((await node().admin('PUT', `/admin/rooms/${room}/slowmode`, { seconds: 60 })).status).toBe(200);
+    await ok(bob, 'send', { room, cid: 'b-slow-1', body: 'x' });
+    await refused(bob, 'send', { room, cid: 'b-slow-2', body: 'x' }, 'slow_mode');
+    expect((await node().admin('DELETE', `/admin/rooms/${room}/slowmode`)).status).toBe(200);
+    await refused(bob, 'moderate', { room, action: 'ban', user: 'alice' }, 'forbidden');
+    await refused(dave, 'moderate', { room, action: 'unban', user: 'bob', duration: 5 }, 'bad_request');
+
     // errors: each code a request can get, in a reply and in an error push
     await refused(alice, 'join', { room: 'vip' }, 'forbidden');
     await refused(alice, 'history', { room: 'docs-elsewhere' }, 'not_joined');
@@ -124,7 +141,7 @@ describe.each(KINDS)('%s frames match docs/asyncapi.yaml', (kind) => {
     expect((await alice.waitClosed()).code).toBe(4003);
     if (kind === 'sio') await seen(alice, 'bye', (f) => f['code'] === 4003);
 
-    for (const c of [alice, bob, carol]) checkPushes(c);
+    for (const c of [alice, bob, carol, dave]) checkPushes(c);
   });
 });
 

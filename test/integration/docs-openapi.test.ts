@@ -16,7 +16,7 @@ const api = new OpenApiDoc();
 const ALLOWED = 'http://allowed.example';
 
 interface Call {
-  method?: 'GET' | 'POST' | 'PUT';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   headers?: Record<string, string>;
   body?: string;
   admin?: boolean;
@@ -132,6 +132,26 @@ describe('HTTP answers match docs/openapi.yaml', () => {
     } finally {
       ws.close();
     }
+  });
+
+  it('the admin moderation routes', async () => {
+    const room = 'docs-mod';
+    const put = (path: string, body: unknown) => call(node, path, { method: 'PUT', admin: true, body: JSON.stringify(body) });
+    const del = (path: string) => call(node, path, { method: 'DELETE', admin: true });
+    expect((await put(`/admin/rooms/${room}/slowmode`, { seconds: 10 })).body).toEqual({ room, slowmode: 10 });
+    expect((await put(`/admin/rooms/${room}/slowmode`, { seconds: 0 })).status).toBe(400);
+    expect((await put(`/admin/rooms/${room}/mutes/bob`, { duration: 60 })).body).toMatchObject({ room, user: 'bob', action: 'mute' });
+    expect((await put(`/admin/rooms/${room}/mutes/bob`, { duration: -1 })).status).toBe(400);
+    expect((await put(`/admin/rooms/${room}/bans/eve`, {})).body).toEqual({ room, user: 'eve', action: 'ban', until: null });
+    expect((await put(`/admin/rooms/bad%20room/bans/eve`, {})).status).toBe(400);
+    expect((await call(node, `/admin/rooms/${room}/moderation`, { admin: true })).body).toMatchObject({ room, slowmode: 10, muted: [{ user: 'bob' }], banned: [{ user: 'eve', until: null }] });
+    expect((await call(node, '/admin/rooms/bad%20room/moderation', { admin: true })).status).toBe(400);
+    expect((await del(`/admin/rooms/${room}/mutes/bob`)).body).toEqual({ room, user: 'bob', action: 'unmute', until: null, lifted: true });
+    expect((await del(`/admin/rooms/${room}/mutes/${'u'.repeat(129)}`)).status).toBe(400);
+    expect((await del(`/admin/rooms/${room}/bans/eve`)).body).toMatchObject({ action: 'unban', lifted: true });
+    expect((await del(`/admin/rooms/bad%20room/bans/eve`)).status).toBe(400);
+    expect((await del(`/admin/rooms/${room}/slowmode`)).body).toEqual({ room, slowmode: 0 });
+    expect((await del('/admin/rooms/bad%20room/slowmode')).status).toBe(400);
   });
 
   it('the token check on GET /ws', async () => {

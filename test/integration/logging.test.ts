@@ -96,8 +96,8 @@ describe('a node at LOG_LEVEL=debug', () => {
     logs = captured.lines;
     const adapters = buildAdapters(config, captured.logger);
     // Failing dependencies, so requests fail and get logged with their errors.
-    const append = adapters.state.append.bind(adapters.state);
-    adapters.state.append = (input, ttl) => (input.room === 'log-broken' ? Promise.reject(new Error('disk on fire')) : append(input, ttl));
+    const append = adapters.state.appendChecked.bind(adapters.state);
+    adapters.state.appendChecked = (input, ttl, checks) => (input.room === 'log-broken' ? Promise.reject(new Error('disk on fire')) : append(input, ttl, checks));
     const user = adapters.presence.user.bind(adapters.presence);
     adapters.presence.user = (u) =>
       u === 'log-broken-user'

@@ -5,7 +5,7 @@ import { CID_RE, decodeObject, decodeText, ROOM_RE, type Decoded, type FrameLimi
 /** src/gateway/frames.ts: the decoder is total, and refuses (never clamps) what docs/protocol.md rules out. */
 
 const LIMITS: FrameLimits = { maxBodyBytes: 64, maxMetaBytes: 48 };
-const TYPES = new Set(['join', 'leave', 'send', 'typing', 'read', 'history', 'presence', 'occupancy', 'auth', 'ping']);
+const TYPES = new Set(['join', 'leave', 'send', 'typing', 'read', 'history', 'presence', 'occupancy', 'moderate', 'auth', 'ping']);
 const RUNS = { numRuns: 500 };
 
 /** The shape every decode result must have, whatever the input. */
@@ -66,6 +66,11 @@ const validFrame: fc.Arbitrary<Valid> = fc.oneof(
     return valid({ t: 'presence', room, ...c, ...(limit !== undefined ? { limit } : {}) }, { t: 'presence', room, ...c, limit: limit ?? 100 });
   }),
   room.map((room) => valid({ t: 'occupancy', room }, { t: 'occupancy', room })),
+  fc.record({ room, user: fc.string({ minLength: 1, maxLength: 128 }), restrict: fc.boolean(), ban: fc.boolean(), duration: opt(fc.integer({ min: 1, max: 365 * 86400 })) }).map(({ room, user, restrict, ban, duration }) => {
+    const action = restrict ? (ban ? 'ban' : 'mute') : ban ? 'unban' : 'unmute';
+    const d = restrict && duration !== undefined ? { duration } : {};
+    return valid({ t: 'moderate', room, action, user, ...d }, { t: 'moderate', room, action, user, ...d });
+  }),
   fc.string({ minLength: 1, maxLength: 200 }).map((token) => valid({ t: 'auth', token }, { t: 'auth', token })),
   fc.constant(valid({ t: 'ping' }, { t: 'ping' })),
 );
@@ -101,7 +106,7 @@ describe('the decoder is total', () => {
   it('decodeObject: known types with random fields of random types', () => {
     const field = fc.oneof(fc.jsonValue(), fc.constant(undefined));
     fc.assert(
-      fc.property(fc.constantFrom(...TYPES), fc.record({ room: field, cid: field, body: field, meta: field, on: field, seq: field, since: field, epoch: field, before: field, limit: field, cursor: field, token: field, rid: field }), (t, fields) => {
+      fc.property(fc.constantFrom(...TYPES), fc.record({ room: field, cid: field, body: field, meta: field, on: field, seq: field, since: field, epoch: field, before: field, limit: field, cursor: field, token: field, rid: field, action: field, user: field, duration: field }), (t, fields) => {
         expectWellFormed(decodeObject({ ...fields, t }, LIMITS));
       }),
       RUNS,
@@ -261,6 +266,26 @@ describe('field rules', () => {
   it('not an object, or no string t: bad_request', () => {
     for (const text of ['null', '[]', '"ping"', '42', 'true', '{}', '{"t":5}', '{"t":null}', '{"t":"PING"}', '']) {
       expect(decodeText(text, LIMITS)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    }
+  });
+});
+
+describe('moderate', () => {
+  const base = { t: 'moderate', room: 'r', user: 'bob' };
+  it('takes mute, unmute, ban, unban; a duration from 1 s to a year, for mute and ban only', () => {
+    expect(decodeObject({ ...base, action: 'ban', duration: 60 }, LIMITS)).toEqual({ ok: true, rid: undefined, req: { ...base, action: 'ban', duration: 60 } });
+    expect(decodeObject({ ...base, action: 'unmute' }, LIMITS)).toEqual({ ok: true, rid: undefined, req: { ...base, action: 'unmute' } });
+    for (const bad of [
+      { ...base, action: 'kick' },
+      { ...base, action: 'mute', duration: 0 },
+      { ...base, action: 'mute', duration: 365 * 86400 + 1 },
+      { ...base, action: 'mute', duration: 1.5 },
+      { ...base, action: 'unban', duration: 10 },
+      { ...base, action: 'mute', user: '' },
+      { ...base, action: 'mute', user: 'x'.repeat(129) },
+      { t: 'moderate', room: 'r', action: 'mute' },
+    ]) {
+      expect(decodeObject(bad, LIMITS), JSON.stringify(bad)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
     }
   });
 });

@@ -8,6 +8,7 @@ import type { Request } from '../../src/gateway/frames.js';
 import { SessionRegistry } from '../../src/gateway/registry.js';
 import { Session, type SessionDeps } from '../../src/gateway/session.js';
 import type { PushFrame, ReplyResult, Transport } from '../../src/gateway/transport.js';
+import type { RoomModerationService } from '../../src/rooms/moderation-service.js';
 import type { RoomService } from '../../src/rooms/room-service.js';
 import { LogThrottle } from '../../src/shared/log-throttle.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -43,6 +44,7 @@ function setup() {
   const registry = new SessionRegistry();
   const deps: SessionDeps = {
     rooms: rooms(),
+    moderation: {} as RoomModerationService,
     verify: () => Promise.reject(new Error('no tokens here')),
     limits: config.limits,
     metrics: new Metrics(false),

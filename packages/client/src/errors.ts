@@ -13,6 +13,8 @@ const RETRYABLE: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
   'timeout',
   'overloaded',
   'rate_limited',
+  'slow_mode',
+  'user_rate_limited',
 ]);
 
 /** The one error class the SDK rejects with; switch on its stable `code`. */

@@ -14,6 +14,11 @@ export const ERROR_CODES = [
   'overloaded',
   'not_found',
   'internal',
+  'rejected',
+  'muted',
+  'banned',
+  'slow_mode',
+  'user_rate_limited',
 ] as const;
 
 /** A protocol error code, as carried by `reply.error.code` and `error` pushes. */

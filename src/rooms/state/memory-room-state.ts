@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
-import type { AppendInput, AppendResult, CommitStatus, RoomHead, RoomRead, RoomState } from './room-state.js';
+import { MemoryModeration } from './memory-moderation.js';
+import type { SendChecks } from './moderation.js';
+import type { AppendInput, AppendResult, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 interface DedupeEntry {
   message: ChatMessage;
@@ -28,6 +30,8 @@ export class MemoryRoomState implements RoomState {
   constructor(
     private readonly recentMax: number,
     private readonly now: () => number = Date.now,
+    /** The rooms' restrictions that `appendChecked` enforces (the node's Moderation). */
+    readonly moderation = new MemoryModeration(),
   ) {}
 
   start(): Promise<void> {
@@ -43,10 +47,33 @@ export class MemoryRoomState implements RoomState {
 
   append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult> {
     const rec = this.record(input.room);
+    return Promise.resolve(this.dupOf(rec, input) ?? this.sequence(rec, input, dedupeTtlS));
+  }
+
+  appendChecked(input: AppendInput, dedupeTtlS: number, checks: SendChecks): Promise<CheckedAppendResult> {
+    const rec = this.record(input.room);
+    const dup = this.dupOf(rec, input);
+    if (dup) return Promise.resolve(dup);
+    const refused = this.moderation.check(input.room, input.from, input.ts, checks);
+    if (refused) return Promise.resolve({ refused });
+    this.moderation.sent(input.room, input.from, input.ts, checks);
+    return Promise.resolve(this.sequence(rec, input, dedupeTtlS));
+  }
+
+  probe(input: Pick<AppendInput, 'room' | 'from' | 'cid' | 'ts'>, checks: SendChecks): Promise<ProbeResult> {
+    if (this.dupOf(this.record(input.room), input)) return Promise.resolve({ kind: 'dup' });
+    const refusal = this.moderation.check(input.room, input.from, input.ts, checks);
+    return Promise.resolve(refusal ? { kind: 'refused', refusal } : { kind: 'new' });
+  }
+
+  private dupOf(rec: RoomRecord, input: Pick<AppendInput, 'from' | 'cid'>): AppendResult | undefined {
+    const seen = rec.dedupe.get(`${input.from}\u0000${input.cid}`);
+    return seen && seen.expiresAt > this.now() ? { message: seen.message, dup: true, epoch: rec.epoch } : undefined;
+  }
+
+  private sequence(rec: RoomRecord, input: AppendInput, dedupeTtlS: number): AppendResult {
     const key = `${input.from}\u0000${input.cid}`;
     const now = this.now();
-    const seen = rec.dedupe.get(key);
-    if (seen && seen.expiresAt > now) return Promise.resolve({ message: seen.message, dup: true, epoch: rec.epoch });
     const message: ChatMessage = {
       room: input.room,
       seq: rec.head + 1,
@@ -61,7 +88,7 @@ export class MemoryRoomState implements RoomState {
     if (rec.recent.length > this.recentMax) rec.recent.shift();
     rec.dedupe.set(key, { message, expiresAt: now + dedupeTtlS * 1000 });
     rec.pending.set(message.seq, message);
-    return Promise.resolve({ message, dup: false, epoch: rec.epoch });
+    return { message, dup: false, epoch: rec.epoch };
   }
 
   commit(room: string, epoch: string, messages: readonly ChatMessage[]): Promise<CommitStatus[]> {
@@ -130,6 +157,7 @@ export class MemoryRoomState implements RoomState {
 
   private sweep(): void {
     const now = this.now();
+    this.moderation.sweep(now);
     for (const rec of this.rooms.values()) {
       for (const [key, entry] of rec.dedupe) if (entry.expiresAt <= now) rec.dedupe.delete(key);
     }

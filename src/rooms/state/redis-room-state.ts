@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../types.js';
 import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, INVALIDATE_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
+import type { Refusal, SendChecks } from './moderation.js';
+import { moderationKeys } from './redis-moderation.js';
 import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
 import { messageJson, RoomRestorer, type DurablePosition } from './room-restorer.js';
-import type { AppendInput, AppendResult, CommitStatus, RoomHead, RoomRead, RoomState } from './room-state.js';
+import type { AppendInput, AppendResult, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 const COMMIT_STATUS: readonly CommitStatus[] = ['gone', 'committed', 'earlier'];
 
@@ -50,7 +52,7 @@ export class RedisRoomState implements RoomState {
     private readonly opts: RedisRoomStateOptions,
   ) {
     if (/[{}]/.test(opts.prefix)) throw new Error('the Redis key prefix must not contain { or }');
-    this.appendScript = defineScript(client, 'parleyRoomAppend', 5, APPEND_LUA);
+    this.appendScript = defineScript(client, 'parleyRoomAppend', 7, APPEND_LUA);
     this.commitScript = defineScript(client, 'parleyRoomCommit', 3, COMMIT_LUA);
     this.headScript = defineScript(client, 'parleyRoomHead', 4, HEAD_LUA);
     this.readScript = defineScript(client, 'parleyRoomRead', 2, READ_LUA);
@@ -76,9 +78,27 @@ export class RedisRoomState implements RoomState {
   }
 
   async append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult> {
+    const reply = await this.appendCall(input, dedupeTtlS, 'a', NO_CHECKS);
+    return this.appended(reply);
+  }
+
+  async appendChecked(input: AppendInput, dedupeTtlS: number, checks: SendChecks): Promise<CheckedAppendResult> {
+    const reply = await this.appendCall(input, dedupeTtlS, 'c', checks);
+    return reply[0] === -2 ? { refused: refusalOf(reply) } : this.appended(reply);
+  }
+
+  async probe(input: Pick<AppendInput, 'room' | 'from' | 'cid' | 'ts'>, checks: SendChecks): Promise<ProbeResult> {
+    const reply = await this.appendCall({ ...input, body: '' }, 1, 'p', checks);
+    if (reply[0] === -2) return { kind: 'refused', refusal: refusalOf(reply) };
+    return { kind: asNumber(reply[0], 'probe') === 1 ? 'dup' : 'new' };
+  }
+
+  /** One call of the append script (lua/room-state.ts) in `mode`: 'a' append, 'c' checked append, 'p' probe. */
+  private appendCall(input: AppendInput, dedupeTtlS: number, mode: 'a' | 'c' | 'p', checks: SendChecks): Promise<unknown[]> {
     const k = this.keys(input.room);
+    const m = moderationKeys(this.opts.prefix, input.room);
     // The JSON is built here, field order as in ChatMessage; the script only splices in the seq.
-    const before = `{"room":${JSON.stringify(input.room)},"seq":`;
+    const before = mode === 'p' ? '' : `{"room":${JSON.stringify(input.room)},"seq":`;
     const rest: Omit<ChatMessage, 'room' | 'seq'> = {
       cid: input.cid,
       from: input.from,
@@ -86,11 +106,15 @@ export class RedisRoomState implements RoomState {
       ...(input.meta !== undefined ? { meta: input.meta } : {}),
       ts: input.ts,
     };
-    const after = `,${JSON.stringify(rest).slice(1)}`;
+    const after = mode === 'p' ? '' : `,${JSON.stringify(rest).slice(1)}`;
     const ttlMs = Math.max(1, Math.round(dedupeTtlS * 1000));
-    const reply = await this.withRoom(input.room, (candidate) =>
-      this.appendScript(k.meta, k.recent, k.reads, k.pend, k.dedupe(input.from, input.cid), candidate, before, after, this.opts.recentMax, ttlMs),
+    const exempt = checks.slowExempt ? '1' : '0';
+    return this.withRoom(input.room, (candidate) =>
+      this.appendScript(k.meta, k.recent, k.reads, k.pend, k.dedupe(input.from, input.cid), m.mod, m.slow, candidate, before, after, this.opts.recentMax, ttlMs, mode, input.from, input.ts, exempt),
     );
+  }
+
+  private appended(reply: unknown[]): AppendResult {
     return {
       dup: asNumber(reply[0], 'append') === 1,
       message: parseMessage(asString(reply[1], 'append')),
@@ -163,6 +187,17 @@ export class RedisRoomState implements RoomState {
       dedupe: (from: string, cid: string) => `${tag}:d:${from.length}:${from}:${cid}`,
     };
   }
+}
+
+const NO_CHECKS: SendChecks = { slowExempt: true };
+
+/** A refusal of the append script: {-2, code, until (0: none) or wait ms}. */
+function refusalOf(reply: unknown[]): Refusal {
+  const code = asString(reply[1], 'append');
+  const value = asNumber(reply[2], 'append');
+  if (code === 'slow_mode') return { code, retryAfterMs: value };
+  if (code === 'banned' || code === 'muted') return { code, until: value === 0 ? null : value };
+  throw new Error(`unexpected refusal ${code} from the append script`);
 }
 
 function newEpoch(): string {

@@ -1,5 +1,6 @@
 import type { Lifecycle } from '../../shared/lifecycle.js';
 import type { ChatMessage } from '../types.js';
+import type { Refusal, SendChecks } from './moderation.js';
 
 export interface AppendInput {
   room: string;
@@ -16,6 +17,12 @@ export interface AppendResult {
   dup: boolean;
   epoch: string;
 }
+
+/** `appendChecked`: the message, or why the room's restrictions refused it (nothing changed then). */
+export type CheckedAppendResult = AppendResult | { refused: Refusal };
+
+/** `probe`: what `appendChecked` would answer now. */
+export type ProbeResult = { kind: 'dup' } | { kind: 'new' } | { kind: 'refused'; refusal: Refusal };
 
 export type CommitStatus = 'committed' | 'earlier' | 'gone';
 
@@ -48,6 +55,15 @@ export interface RoomRead {
  */
 export interface RoomState extends Lifecycle {
   append(input: AppendInput, dedupeTtlS: number): Promise<AppendResult>;
+  /**
+   * `append` for a client's send, in the same atomic step: after the dedupe check (a resend of
+   * an accepted cid gets its first message whatever the restrictions), the room's restrictions
+   * on `input.from` at `input.ts` (ban, mute, then slow mode unless exempt: see Moderation)
+   * refuse it before it takes a seq; an accepted send starts the sender's slow-mode wait.
+   */
+  appendChecked(input: AppendInput, dedupeTtlS: number, checks: SendChecks): Promise<CheckedAppendResult>;
+  /** What `appendChecked` would answer for (from, room, cid) at `ts`, writing nothing of the message. */
+  probe(input: Pick<AppendInput, 'room' | 'from' | 'cid' | 'ts'>, checks: SendChecks): Promise<ProbeResult>;
   /**
    * Marks the room's `messages` of `epoch` durable. Idempotent; one status per message:
    * `committed` now, `earlier`, or `gone` (the room is in another epoch, a restore dropped the

@@ -8,6 +8,9 @@
 //   T:pend    zset  message JSON scored by seq: sequenced, not yet known to be durable
 //   T:reads   hash  user -> read pointer
 //   T:d:…     string per (from, cid): "<epoch>|<message JSON>", PX = dedupe TTL
+//   T:mod     hash  slow (slow mode seconds), mute:<user> and ban:<user> (end in ms, 0: none);
+//                   kept across epochs (see ../moderation.ts)
+//   T:slow    hash  user -> ms of their last accepted send while slow mode is on, PX = slow mode
 //
 // A room is "verified" while meta.run is the run id of the server that holds it. A restart from
 // a snapshot or an AOF, or a failover to a replica, changes the run id: the copy the server holds
@@ -42,11 +45,14 @@ end
 `;
 
 /**
- * KEYS: meta, recent, reads, pend, dedupe. ARGV: candidate epoch, JSON before the seq, JSON
- * after the seq, recentMax, dedupe TTL in ms. Returns {dup, message JSON, epoch}, or {-1} when
- * the room must be restored first. A dedupe entry of another epoch is stale (its seq names
- * nothing in this one) and counts as a miss, and so does one whose seq now names another
- * message. A new message is pending until `commit`.
+ * KEYS: meta, recent, reads, pend, dedupe, mod, slow. ARGV: candidate epoch, JSON before the
+ * seq, JSON after the seq, recentMax, dedupe TTL in ms, mode, from, now ms, slow-mode exempt
+ * ('1'/'0'). Returns {dup, message JSON, epoch}, or {-1} when the room must be restored first. A
+ * dedupe entry of another epoch is stale (its seq names nothing in this one) and counts as a
+ * miss, and so does one whose seq now names another message. A new message is pending until
+ * `commit`. Modes: 'a' appends; 'c' first checks the room's restrictions on `from` after the
+ * dedupe check, returning {-2, code, until or wait ms} instead of appending ('banned', 'muted',
+ * 'slow_mode'); 'p' checks the same and returns {2, '', epoch} where 'c' would append.
  */
 export const APPEND_LUA = `${ENSURE_EPOCH}
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
@@ -63,6 +69,34 @@ if seen then
     if redis.call('ZSCORE', KEYS[4], first) or redis.call('ZSCORE', KEYS[2], first) or not oldest or (seq and seq < tonumber(oldest)) then
       return {1, first, epoch}
     end
+  end
+end
+if ARGV[6] ~= 'a' then
+  local now = tonumber(ARGV[8])
+  local function active(field)
+    local v = redis.call('HGET', KEYS[6], field)
+    if not v then return nil end
+    local ends = tonumber(v)
+    if ends > 0 and ends <= now then
+      redis.call('HDEL', KEYS[6], field)
+      return nil
+    end
+    return ends
+  end
+  local ban = active('ban:' .. ARGV[7])
+  if ban then return {-2, 'banned', ban} end
+  local mute = active('mute:' .. ARGV[7])
+  if mute then return {-2, 'muted', mute} end
+  local slow = 0
+  if ARGV[9] ~= '1' then slow = tonumber(redis.call('HGET', KEYS[6], 'slow') or '0') end
+  if slow > 0 then
+    local wait = tonumber(redis.call('HGET', KEYS[7], ARGV[7]) or '0') + slow * 1000 - now
+    if wait > 0 then return {-2, 'slow_mode', wait} end
+  end
+  if ARGV[6] == 'p' then return {2, '', epoch} end
+  if slow > 0 then
+    redis.call('HSET', KEYS[7], ARGV[7], now)
+    redis.call('PEXPIRE', KEYS[7], slow * 1000)
   end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
