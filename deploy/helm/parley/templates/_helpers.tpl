@@ -49,7 +49,7 @@ Secret's keys (the JWT secret for gateways only).
 {{- $root := index . 0 -}}
 {{- $component := index . 1 -}}
 {{- $values := index $root.Values $component -}}
-{{- $reserved := list "PORT" "ADMIN_PORT" "HOST" "NODE_ID" "JWT_SECRET" "ADMIN_TOKEN" -}}
+{{- $reserved := list "PORT" "ADMIN_PORT" "HOST" "NODE_ID" "JWT_SECRET" "ADMIN_TOKEN" "WEBHOOK_SECRET" -}}
 - name: NODE_ID
   valueFrom:
     fieldRef:
@@ -89,4 +89,11 @@ Secret's keys (the JWT secret for gateways only).
       key: ADMIN_TOKEN
       optional: true
 {{- end }}
+{{- /* Signs webhooks (workers) and is required beside WEBHOOK_URL (both roles). */}}
+- name: WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secret.name }}
+      key: WEBHOOK_SECRET
+      optional: true
 {{- end -}}
