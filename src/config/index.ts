@@ -40,6 +40,8 @@ export interface Limits {
   maxFrameBytes: number;
   maxBodyBytes: number;
   maxMetaBytes: number;
+  /** MAX_REACTION_BYTES: longest `reaction` of `react` and `unreact`. */
+  maxReactionBytes: number;
   ratePerS: number;
   rateBurst: number;
   maxBadFrames: number;
@@ -89,6 +91,8 @@ export interface Config {
   recoveryMaxBytes: number;
   recentMax: number;
   storeMaxPerRoom: number;
+  /** MAX_REACTIONS_PER_MESSAGE and REACTION_USERS_SHOWN. */
+  reactions: { kindsPerMessage: number; usersShown: number };
   redisUrl?: string;
   redisClusterNodes: string[];
   /** The NATS servers (NATS_URL): one, or several of one cluster; undefined when unset. */
@@ -230,6 +234,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       maxFrameBytes: e.MAX_FRAME_BYTES,
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxMetaBytes: 1024,
+      maxReactionBytes: e.MAX_REACTION_BYTES,
       ratePerS: e.RATE_PER_S,
       rateBurst: e.RATE_BURST,
       maxBadFrames: e.MAX_BAD_FRAMES,
@@ -254,6 +259,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     recoveryMaxBytes: e.RECOVERY_MAX_BYTES,
     recentMax: e.RECENT_MAX,
     storeMaxPerRoom: e.STORE_MAX_PER_ROOM,
+    reactions: { kindsPerMessage: e.MAX_REACTIONS_PER_MESSAGE, usersShown: e.REACTION_USERS_SHOWN },
     ...(e.REDIS_URL !== undefined ? { redisUrl: e.REDIS_URL } : {}),
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     ...(e.NATS_URL !== undefined ? { natsServers: e.NATS_URL } : {}),

@@ -31,9 +31,17 @@ function room(head: number, opts: { bodyBytes?: number; recentFrom?: number; sto
       reads.count++;
       return pick((m) => m.seq >= recentFrom)(r, from, to);
     },
+    summaries: () => Promise.resolve(new Map()),
   };
-  const store = { range: pick((m) => m.seq < recentFrom && stored(m.seq)) };
-  const limits: HistoryLimits = { recoveryMax: 1000, recoveryMaxBytes: CAP };
+  const older = (m: ChatMessage) => m.seq < recentFrom && stored(m.seq);
+  const store = {
+    range: pick(older),
+    messages: (_room: string, q: { before?: number; after?: number; limit: number }) => {
+      const kept = all.filter(older);
+      return Promise.resolve(q.after !== undefined ? kept.filter((m) => m.seq > q.after!).slice(0, q.limit) : kept.filter((m) => m.seq < (q.before ?? Infinity)).slice(-q.limit));
+    },
+  };
+  const limits: HistoryLimits = { recoveryMax: 1000, recoveryMaxBytes: CAP, usersShown: 10 };
   return { history: (over: Partial<HistoryLimits> = {}) => new History(state, store, { ...limits, ...over }), head: { epoch: EPOCH, head, seq: head }, reads };
 }
 
@@ -65,17 +73,17 @@ describe('join recovery', () => {
 
   it('RECOVERY_MAX keeps the oldest: more until the gap is recovered whole', async () => {
     const r = room(5);
-    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 0, EPOCH)).toEqual({ messages: [msg(1), msg(2), msg(3)], recovered: false, more: true });
-    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 2, EPOCH)).toEqual({ messages: [msg(3), msg(4), msg(5)], recovered: true, more: false });
+    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 0, EPOCH)).toEqual({ messages: [msg(1), msg(2), msg(3)], changes: [], recovered: false, more: true });
+    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 2, EPOCH)).toEqual({ messages: [msg(3), msg(4), msg(5)], changes: [], recovered: true, more: false });
   });
 
   it('no more without since, at the head, above the head, or in another epoch', async () => {
     const r = room(5);
     const h = r.history();
-    expect(await h.recover(ROOM, r.head, undefined, undefined)).toEqual({ messages: [], recovered: false, more: false });
-    expect(await h.recover(ROOM, r.head, 5, EPOCH)).toEqual({ messages: [], recovered: true, more: false });
-    expect(await h.recover(ROOM, r.head, 6, EPOCH)).toEqual({ messages: [], recovered: false, more: false });
-    expect(await h.recover(ROOM, r.head, 0, 'other')).toEqual({ messages: [], recovered: false, more: false });
+    expect(await h.recover(ROOM, r.head, undefined, undefined)).toEqual({ messages: [], changes: [], recovered: false, more: false });
+    expect(await h.recover(ROOM, r.head, 5, EPOCH)).toEqual({ messages: [], changes: [], recovered: true, more: false });
+    expect(await h.recover(ROOM, r.head, 6, EPOCH)).toEqual({ messages: [], changes: [], recovered: false, more: false });
+    expect(await h.recover(ROOM, r.head, 0, 'other')).toEqual({ messages: [], changes: [], recovered: false, more: false });
   });
 
   it('history lost below the recent buffer: starts where it resumes, not recovered', async () => {
@@ -91,7 +99,7 @@ describe('join recovery', () => {
   it('a hole ends the run: more, and the next page starts above the hole', async () => {
     const r = room(20, { recentFrom: 15, stored: (s) => s !== 10 });
     const got = await r.history().recover(ROOM, r.head, 0, EPOCH);
-    expect(got).toEqual({ messages: from(1, 9).map((s) => msg(s)), recovered: false, more: true });
+    expect(got).toEqual({ messages: from(1, 9).map((s) => msg(s)), changes: [], recovered: false, more: true });
     expect(seqs((await r.history().page(ROOM, { after: 9 }, 100)).messages)).toEqual(from(11, 10));
   });
 
@@ -109,8 +117,8 @@ describe('join recovery', () => {
       ts: Number.MAX_SAFE_INTEGER,
     };
     const head = { epoch: 'E'.repeat(64), head: worst.seq, seq: worst.seq };
-    const state = { head: () => Promise.resolve(head), range: () => Promise.resolve([worst, worst]) };
-    const h = new History(state, { range: () => Promise.resolve([]) }, { recoveryMax: 1000, recoveryMaxBytes: cap });
+    const state = { head: () => Promise.resolve(head), range: () => Promise.resolve([worst, worst]), summaries: () => Promise.resolve(new Map()) };
+    const h = new History(state, { range: () => Promise.resolve([]), messages: () => Promise.resolve([]) }, { recoveryMax: 1000, recoveryMaxBytes: cap, usersShown: 10 });
     const got = await h.recover(worst.room, head, worst.seq - 2, undefined);
     expect(got.messages).toHaveLength(1);
     const reply = { room: worst.room, epoch: 'E'.repeat(64), head: worst.seq, lastRead: worst.seq, unread: worst.seq, occupancy: worst.seq, ...got };
@@ -126,8 +134,8 @@ describe('history pages', () => {
     expect(seqs(first.messages)).toEqual(from(1, 100));
     expect(seqs((await h.page(ROOM, { after: 200 }, 100)).messages)).toEqual(from(201, 50));
     expect((await h.page(ROOM, { after: 200 }, 100)).more).toBe(false);
-    expect(await h.page(ROOM, { after: 250 }, 100)).toEqual({ room: ROOM, messages: [], more: false });
-    expect(await h.page(ROOM, { after: 999 }, 100)).toEqual({ room: ROOM, messages: [], more: false });
+    expect(await h.page(ROOM, { after: 250 }, 100)).toEqual({ room: ROOM, messages: [], changes: [], more: false });
+    expect(await h.page(ROOM, { after: 999 }, 100)).toEqual({ room: ROOM, messages: [], changes: [], more: false });
   });
 
   it('100 messages at the body limit: both directions stay within RECOVERY_MAX_BYTES', async () => {

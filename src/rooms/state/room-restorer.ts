@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../types.js';
+import { eventJson } from './change-events.js';
 import { DROP_STALE_LUA, PENDING_LUA, RESTORE_BEGIN_LUA, RESTORE_MESSAGES_LUA, RESTORE_OPEN_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, defineVariadicScript, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
 
@@ -132,7 +133,7 @@ export class RoomRestorer {
       const args: (string | number)[] = [epoch, this.opts.dedupeTtlMs, now];
       const dedupeKeys: string[] = [];
       for (const m of batch) {
-        args.push(m.seq, messageJson(m), m.ts);
+        args.push(m.seq, eventJson(m), m.ts);
         dedupeKeys.push(k.dedupe(m.from, m.cid));
       }
       await this.putMessages([k.meta, k.recent, k.pend, ...dedupeKeys], args);
@@ -143,11 +144,6 @@ export class RoomRestorer {
   }
 }
 
-/** The JSON of a message exactly as RedisRoomState.append writes it (field order matters: ZADD members). */
-export function messageJson(m: ChatMessage): string {
-  const { room, seq, cid, from, body, meta, ts } = m;
-  return JSON.stringify({ room, seq, cid, from, body, ...(meta !== undefined ? { meta } : {}), ts });
-}
 
 function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
