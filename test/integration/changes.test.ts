@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deleteKeys } from '../contract/redis-support.js';
 import { KINDS, type TestClient } from '../helpers/clients.js';
 import { nodeFor, trackedClients } from '../helpers/fixtures.js';
+import { uniquePrefix } from '../helpers/services.js';
 
 /**
  * docs/protocol.md, "Message changes", on one node of each storage mode: edits, deletes,
@@ -23,7 +26,16 @@ async function refused(c: TestClient, t: string, payload: Record<string, unknown
   return r.error?.code;
 }
 
-export const MODES: [string, Record<string, string>][] = [['embedded', {}]];
+const PREFIX = uniquePrefix('chg');
+const MODES: [string, Record<string, string>][] = [
+  ['embedded', {}],
+  ['Redis', { REDIS_URL: 'redis://127.0.0.1:6379', KEY_PREFIX: PREFIX }],
+];
+
+afterAll(async () => {
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 });
+  await deleteKeys(redis, `*${PREFIX}*`).finally(() => redis.quit());
+});
 
 describe.each(MODES)('message changes, %s', (_mode, env) => {
   const node = nodeFor({ MAX_REACTIONS_PER_MESSAGE: '2', REACTION_USERS_SHOWN: '2', ...env });
