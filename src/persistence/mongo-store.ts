@@ -2,9 +2,6 @@ import {
   MongoBulkWriteError,
   MongoClient,
   MongoError,
-  MongoNetworkError,
-  MongoNotConnectedError,
-  MongoServerSelectionError,
   type AnyBulkWriteOperation,
   type Collection,
   type Filter,
@@ -16,6 +13,7 @@ import type { DurableTail } from '../rooms/state/room-restorer.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
 import { toDoc, toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';
+import { databaseOf, isTransientMongoError } from './mongo-errors.js';
 import { foldChanges } from './mongo-folds.js';
 
 /**
@@ -34,14 +32,16 @@ export interface PutResult {
   conflicts: StoreConflict[];
   /** Refused by the database for a reason of their own (e.g. an invalid `meta` key). */
   rejected: { message: ChatMessage; error: Error }[];
+  /** Stored changes and replies not folded into their message, which is not stored yet: put them again later. */
+  unfolded: ChatMessage[];
 }
 
 /** `put` found conflicts or rejected messages; every other message of the call was stored. */
 export class StoreWriteError extends Error {
   override readonly name = 'StoreWriteError';
   constructor(readonly result: PutResult) {
-    const first = result.conflicts[0]?.message ?? result.rejected[0]?.message;
-    super(`${result.conflicts.length} conflicting and ${result.rejected.length} rejected messages (first: ${first?.room}:${first?.seq})`);
+    const first = result.conflicts[0]?.message ?? result.rejected[0]?.message ?? result.unfolded[0];
+    super(`${result.conflicts.length} conflicting, ${result.rejected.length} rejected and ${result.unfolded.length} unfolded messages (first: ${first?.room}:${first?.seq})`);
   }
 }
 
@@ -73,8 +73,6 @@ const TAIL_LIMIT = 10_000;
 const INDEX_NOT_FOUND = 27;
 /** The unique (room, from, cid) index of earlier versions: it refused a cid reused after the dedupe window. */
 const OLD_CID_INDEX = 'room_from_cid';
-/** Server error codes of a node that is stepping down, shutting down or unreachable. */
-const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
 
 /**
  * MessageStore on MongoDB (FerretDB in tests): collection `messages`, keyed by a unique index
@@ -144,32 +142,31 @@ export class MongoMessageStore implements MessageStore {
     await this.client.close();
   }
 
-  /** `putChecked`, then `fold` of what it stored; throws StoreWriteError when anything was not stored. */
+  /** `putChecked` that throws StoreWriteError when anything was not stored (or not folded). */
   async put(messages: readonly ChatMessage[]): Promise<void> {
     const result = await this.putChecked(messages);
-    const failed = new Set([...result.conflicts, ...result.rejected].map((r) => r.message));
-    const missing = await this.fold(messages.filter((m) => !failed.has(m)));
-    if (missing.length > 0) throw new Error(`${missing.length} changes name messages that are not stored (first: ${missing[0]?.room}:${missing[0]?.seq})`);
-    if (result.conflicts.length > 0 || result.rejected.length > 0) throw new StoreWriteError(result);
-  }
-
-  /**
-   * Folds the stored changes and replies among `events` into their messages (mongo-folds.ts),
-   * idempotently; returns those whose message is not stored yet (try them again later).
-   */
-  fold(events: readonly ChatMessage[]): Promise<ChatMessage[]> {
-    const folding = events.filter((e) => e.op !== undefined || e.parent !== undefined);
-    return folding.length === 0 ? Promise.resolve([]) : foldChanges(this.docs, folding);
+    if (result.conflicts.length > 0 || result.rejected.length > 0 || result.unfolded.length > 0) throw new StoreWriteError(result);
   }
 
   /**
    * Stores every message whose (room, seq) is free, and accepts as already stored those found
-   * under their (room, seq) with the same `from` and `cid`. One
-   * bulkWrite when nothing was there before; a read-back, and a retry of what a server that
-   * stops at the first error (FerretDB) left unwritten, otherwise.
+   * under their (room, seq) with the same `from` and `cid`; then folds the stored changes and
+   * replies into their messages (mongo-folds.ts), idempotently.
    */
   async putChecked(messages: readonly ChatMessage[]): Promise<PutResult> {
-    const result: PutResult = { conflicts: [], rejected: [] };
+    const result: PutResult = { conflicts: [], rejected: [], unfolded: [] };
+    await this.insert(messages, result);
+    const failed = new Set([...result.conflicts, ...result.rejected].map((r) => r.message));
+    const folding = messages.filter((m) => (m.op !== undefined || m.parent !== undefined) && !failed.has(m));
+    if (folding.length > 0) result.unfolded = await foldChanges(this.docs, folding);
+    return result;
+  }
+
+  /**
+   * The insert half of putChecked: one bulkWrite when nothing was there before; a read-back,
+   * and a retry of what a server that stops at the first error (FerretDB) left unwritten, otherwise.
+   */
+  private async insert(messages: readonly ChatMessage[], result: PutResult): Promise<void> {
     let pending = [...messages];
     while (pending.length > 0) {
       const outcome = await this.write(pending);
@@ -189,16 +186,11 @@ export class MongoMessageStore implements MessageStore {
           result.rejected.push({ message: only, error: new Error(`${only.room}:${only.seq} refused: ${reason}`, { cause: outcome.error }) });
           break;
         }
-        for (const m of retry) {
-          const one = await this.putChecked([m]);
-          result.conflicts.push(...one.conflicts);
-          result.rejected.push(...one.rejected);
-        }
+        for (const m of retry) await this.insert([m], result);
         break;
       }
       pending = retry;
     }
-    return result;
   }
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
@@ -274,14 +266,7 @@ export class MongoMessageStore implements MessageStore {
 
   /** True for failures of reaching the database (down, unreachable, stepping down): retry later. */
   isTransient(err: unknown): boolean {
-    if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoNotConnectedError) return true;
-    if (err instanceof MongoBulkWriteError) {
-      // A bulk write that never reached the server wraps the driver's error.
-      const cause: unknown = err.errorResponse;
-      return cause instanceof Error && cause !== err && this.isTransient(cause);
-    }
-    if (!(err instanceof MongoError)) return false;
-    return err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('ResetPool') || TRANSIENT_CODES.has(Number(err.code));
+    return isTransientMongoError(err);
   }
 
   /** One unordered bulkWrite; `refused` maps messages to their own non-duplicate errors (insert mode). */
@@ -332,10 +317,4 @@ export class MongoMessageStore implements MessageStore {
     }
     return unwritten;
   }
-}
-
-/** The database named in a connection string's path, if any. */
-function databaseOf(url: string): string | undefined {
-  const name = /^mongodb(?:\+srv)?:\/\/[^/]*\/([^?]*)/.exec(url)?.[1];
-  return name ? decodeURIComponent(name) : undefined;
 }

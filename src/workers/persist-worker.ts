@@ -15,8 +15,6 @@ import { isReadsSubject, parseQueuedMessage, parseQueuedRead, UnreadableMessageE
 /** What the worker needs from the message store (MongoMessageStore has it). */
 export interface PersistTarget {
   putChecked(messages: readonly ChatMessage[]): Promise<PutResult>;
-  /** Folds stored changes and replies into their messages, idempotently; returns those whose message is not stored yet. */
-  fold(events: readonly ChatMessage[]): Promise<ChatMessage[]>;
   putReads(pointers: readonly ReadPointer[]): Promise<void>;
   /** True when the store could not be reached: the batch is held and retried, not nak-ed. */
   isTransient(err: unknown): boolean;
@@ -257,24 +255,10 @@ export class PersistWorker {
       this.deps.logger.error({ err: r.error, message: `${r.message.room}:${r.message.seq}` }, 'the message store refused a message');
       dead.push(this.failed(byMessage.get(r.message) as JsMsg, r.error.message));
     }
-    // Changes and replies are folded into their messages once stored; one whose message is not
-    // stored yet (queued out of order, or still on its way) is tried again later.
-    const stored = messages.filter((m) => !notStored.has(m));
-    const folded = await this.untilReachable(() => this.deps.store.fold(stored), stored.length);
-    if (folded === 'closing' || folded instanceof Error) {
-      if (folded instanceof Error) this.deps.logger.error({ err: folded, batch: stored.length }, 'folding changes into their messages failed; the changes are nak-ed');
-      for (const m of stored) {
-        if (m.op === undefined && m.parent === undefined) continue;
-        notStored.add(m);
-        const msg = byMessage.get(m) as JsMsg;
-        if (folded === 'closing') this.settle(msg, 'nak');
-        else dead.push(this.failed(msg, folded.message));
-      }
-    } else {
-      for (const m of folded) {
-        notStored.add(m);
-        dead.push(this.failed(byMessage.get(m) as JsMsg, `message ${m.room}:${subjectOf(m) ?? 0} is not stored yet`));
-      }
+    // A change or reply whose message is not stored yet (queued out of order) is tried again later.
+    for (const m of outcome.unfolded) {
+      notStored.add(m);
+      dead.push(this.failed(byMessage.get(m) as JsMsg, `message ${m.room}:${subjectOf(m) ?? 0} is not stored yet`));
     }
     let acked = 0;
     for (const [message, msg] of byMessage) {

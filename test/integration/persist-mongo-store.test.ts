@@ -81,7 +81,7 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
     const again = message('d', 7, { cid: 'same' });
     const otherSender = message('d', 8, { cid: 'same', from: 'bob' });
     const result = await store.putChecked([again, message('d', 2), otherSender]);
-    expect(result).toEqual({ conflicts: [], rejected: [] });
+    expect(result).toEqual({ conflicts: [], rejected: [], unfolded: [] });
     expect((await store.range('d', 1, 9)).map((m) => `${m.seq}:${m.from}:${m.cid}`)).toEqual(['1:alice:same', '2:alice:c2', '7:alice:same', '8:bob:same']);
   });
 

@@ -153,7 +153,6 @@ it('while the store is unreachable the batch is held and retried, spending no de
   const flaky: PersistTarget = {
     putChecked: (messages) => (outage-- > 0 ? Promise.reject(new MongoNetworkError('connection refused')) : store.putChecked(messages)),
     putReads: (pointers) => store.putReads(pointers),
-    fold: (events) => store.fold(events),
     isTransient: (err) => store.isTransient(err),
   };
   await worker(flaky);
