@@ -125,7 +125,7 @@ export class ChangeMember {
 
   private record(t: string, payload: Record<string, unknown>, at: number, data: { seq: number; ts: number; dup: boolean }): void {
     const op = t === 'send' ? undefined : t;
-    const body = seen({ seq: data.seq, cid: String(payload['cid']), from: this.user, ts: data.ts, ...(op !== undefined ? { op, target: payload['target'] as number } : {}), ...(payload['reaction'] !== undefined ? { reaction: String(payload['reaction']) } : {}) }).body;
+    const body = seen({ seq: data.seq, cid: String(payload['cid']), from: this.user, ts: data.ts, ...(op !== undefined ? { op, target: payload['target'] as number } : {}), ...(typeof payload['reaction'] === 'string' ? { reaction: payload['reaction'] } : {}) }).body;
     this.sends.push({ op: 'send', client: this.id, conn: 1, at, end: Date.now(), room: this.room, from: this.user, cid: String(payload['cid']), body, outcome: { ok: true, data } });
   }
 }

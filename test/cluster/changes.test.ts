@@ -97,7 +97,11 @@ describe('message changes from several nodes at once', () => {
     expect(check.anomalies).toEqual([]);
     expect(check.stats.stored).toBe(head);
     expect(events.filter((e) => e['op' as keyof ChatMessage] !== undefined).length).toBeGreaterThan(20);
-    if (process.env['FAULTS_VERBOSE']) console.log(JSON.stringify({ head, byOp: events.reduce<Record<string, number>>((acc, e) => ((acc[e.op ?? (e.parent ? "reply" : "msg")] = (acc[e.op ?? (e.parent ? "reply" : "msg")] ?? 0) + 1), acc), {}) }));
+    if (process.env['FAULTS_VERBOSE']) {
+      const kinds: Record<string, number> = {};
+      for (const e of events) kinds[e.op ?? (e.parent !== undefined ? 'reply' : 'message')] = (kinds[e.op ?? (e.parent !== undefined ? 'reply' : 'message')] ?? 0) + 1;
+      console.log(JSON.stringify({ head, kinds }));
+    }
 
     // 2. A fold of the stored events, computed here, in seq order.
     const expected = foldAll(events);
