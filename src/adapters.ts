@@ -66,7 +66,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
   const sioPub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-pub`, logger, { queueWhileDown: true });
   const sioSub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-sub`, logger, { queueWhileDown: true });
   extra.push(sioPub, sioSub);
-  const state = new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, ...(durable ? { durable } : {}) });
+  const state = new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, usersShown: config.reactions.usersShown, ...(durable ? { durable } : {}) });
   const presence = new RedisPresence(presenceRedis.client, {
     prefix,
     nodeId: config.nodeId,

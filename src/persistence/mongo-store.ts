@@ -211,6 +211,13 @@ export class MongoMessageStore implements MessageStore {
     return docs.map((d) => toMessage(d, this.usersShown));
   }
 
+  /** The summary states of the messages `seqs` that changes or replies were folded into. */
+  async summaryStates(room: string, seqs: readonly number[]): Promise<Map<number, SummaryState>> {
+    if (seqs.length === 0) return new Map();
+    const docs = await this.docs.find({ room, seq: { $in: [...seqs] }, op: { $exists: false }, chg: { $exists: true } }, { projection: { _id: 0, at: 0 } }).toArray();
+    return new Map(docs.map((d) => [d.seq, toSummaryState(d)]));
+  }
+
   async summaryState(room: string, seq: number): Promise<SummaryState | 'change' | undefined> {
     const doc = await this.docs.findOne({ room, seq }, { projection: { _id: 0, at: 0 } });
     if (!doc) return undefined;

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { Db, MongoClient } from 'mongodb';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +101,34 @@ describe('message changes with persistence', () => {
     expect(back.changes.map((c: { seq: number }) => c.seq)).toEqual([9, 10]);
     a.close();
     b.close();
+  });
+
+  it('after Redis loses everything, history shows the latest versions, and a deleted body does not come back', async () => {
+    const room = 'restored';
+    const a = await TestClient.connect('ws', node, await node.token('ann'));
+    await a.join(room);
+    const m1 = await a.send(room, 'm1', 'first');
+    const m2 = await a.send(room, 'm2', 'second, secret');
+    await ok(a, 'edit', { room, cid: 'e1', target: m1.seq, body: 'first, edited' });
+    await ok(a, 'react', { room, cid: 'k1', target: m1.seq, reaction: 'ok' });
+    const del = await ok(a, 'delete', { room, cid: 'd1', target: m2.seq });
+    await stored(room, 5);
+    expect(await redis.command('FLUSHALL')).toBe('+OK');
+    const page = await a.request('history', { room });
+    expect(page.data.messages).toEqual([
+      expect.objectContaining({ seq: m1.seq, body: 'first, edited', version: 2, reactions: { ok: { count: 1, users: ['ann'] } } }),
+      expect.objectContaining({ seq: m2.seq, body: '', deleted: true, version: 2, changed: del.seq }),
+    ]);
+    // Nothing of the deleted body in Redis, restored buffer included.
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const recent = await client.zrange(`{${prefix}:${room}}:recent`, 0, -1);
+      expect(recent).toHaveLength(5);
+      expect(recent.join('\n')).not.toContain('secret');
+    } finally {
+      client.disconnect();
+    }
+    a.close();
   });
 
   it('after Redis loses everything, a reaction is still once per user, and the author still the author', async () => {

@@ -34,6 +34,8 @@ export interface RedisRoomStateOptions {
   durable?: DurablePosition;
   /** DEDUPE_TTL_S: restored dedupe entries live what is left of it (default 600). */
   dedupeTtlS?: number;
+  /** REACTION_USERS_SHOWN: of the summaries a restore takes back (default 10). */
+  usersShown?: number;
 }
 
 /**
@@ -71,6 +73,7 @@ export class RedisRoomState implements RoomState {
     this.restorer = opts.durable
       ? new RoomRestorer(client, opts.durable, {
           recentMax: opts.recentMax,
+          usersShown: opts.usersShown ?? 10,
           dedupeTtlMs: (opts.dedupeTtlS ?? 600) * 1000,
           keys: (room) => this.keys(room),
           newEpoch,

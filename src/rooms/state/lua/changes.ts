@@ -185,6 +185,25 @@ redis.call('SET', KEYS[5], epoch .. '|' .. json, 'PX', ARGV[5])
 return {0, json, epoch}
 `;
 
+/**
+ * KEYS: meta, sum, rx. ARGV: epoch, seq, the summary, then rx entries (field, value). Puts the
+ * summary of message `seq` taken from the durable copy after a restore, unless the room moved to
+ * another epoch or the message has one already (a change since the restore made it). Returns 1
+ * when it put it.
+ */
+export const SEED_LUA = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'sum') ~= ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'sum', ARGV[1])
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('DEL', KEYS[3])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+return 1
+`;
+
 /** KEYS: meta, sum. ARGV: seqs. Each seq's summary JSON, or false; none while T:sum is not this epoch's. */
 export const SUMMARIES_LUA = `
 if redis.call('HGET', KEYS[1], 'sum') ~= redis.call('HGET', KEYS[1], 'epoch') then return {} end
