@@ -1,6 +1,6 @@
 import type { QueuedMessage } from '../bus/durable-queue.js';
 import { summarize, type SummaryState } from '../rooms/changes/summary.js';
-import type { ChangeOp, ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../rooms/types.js';
 
 /** One user's latest react (`s` above 0) or unreact (`s` below 0) of a reaction, in a message document. */
 export interface ReactorDoc {
@@ -15,25 +15,12 @@ export interface ReactorDoc {
  * fields below `chg`. Every fold field records the seq of the change it came from, so that a
  * change applied twice or out of order leaves the document as once in order.
  */
-export interface MessageDoc {
-  room: string;
-  seq: number;
-  cid: string;
-  from: string;
-  body: string;
+export interface MessageDoc extends Pick<ChatMessage, 'room' | 'seq' | 'cid' | 'from' | 'body' | 'ts' | 'parent' | 'op' | 'target' | 'reaction' | 'version' | 'count' | 'users'> {
   /** `meta` as JSON text: client-chosen keys (`$x`, `a.b`) are not always legal field names. */
   meta?: string;
   /** The room's epoch when the message was queued (absent for messages of embedded mode). */
   epoch?: string;
-  ts: number;
   at: Date;
-  parent?: number;
-  op?: ChangeOp;
-  target?: number;
-  reaction?: string;
-  version?: number;
-  count?: number;
-  users?: string[];
   /** Folded: the newest change or reply. */
   chg?: number;
   /** Folded: the version (1 + edits + the delete). */

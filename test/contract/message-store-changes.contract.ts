@@ -1,9 +1,8 @@
 // What every MessageStore does with changes and replies (docs/protocol.md, "Persistence"):
 // folds them into their messages, idempotently and in any order.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { MessageStore } from '../../src/persistence/message-store.js';
+import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/rooms/types.js';
-import type { StoreUnderTest } from './message-store.contract.js';
+import { openedStores, type StoreUnderTest } from './message-store.contract.js';
 
 const TS = 1_700_000_000_000;
 const ev = (room: string, seq: number, from: string, over: Partial<ChatMessage>): ChatMessage => ({ room, seq, cid: `c${seq}`, from, body: '', ts: TS + seq, ...over });
@@ -27,19 +26,7 @@ const FOLDED_1 = { room: 'r', seq: 1, cid: 'c1', from: 'ann', body: 'hello, edit
 
 export function messageStoreChangesContract(name: string, make: () => Promise<StoreUnderTest>): void {
   describe(`MessageStore contract, changes: ${name}`, () => {
-    const opened: StoreUnderTest[] = [];
-    const open = async (): Promise<MessageStore> => {
-      const s = await make();
-      opened.push(s);
-      await s.store.start();
-      return s.store;
-    };
-    afterEach(async () => {
-      for (const s of opened.splice(0)) {
-        await s.store.close();
-        await s.cleanup();
-      }
-    });
+    const open = openedStores(make);
 
     it('folds changes and replies into their messages; range keeps the change events', async () => {
       const store = await open();

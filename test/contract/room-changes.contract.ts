@@ -1,10 +1,10 @@
 // The RoomState contract of message changes (src/rooms/state/room-state.ts `change` and
 // `summaries`, docs/protocol.md "Message changes"), run against every adapter.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newSummaryState } from '../../src/rooms/changes/summary.js';
 import type { ChangeInput, ChangeResult, ChangeRules, RoomState } from '../../src/rooms/state/room-state.js';
 import type { ChatMessage } from '../../src/rooms/types.js';
-import type { RoomStateFactory } from './room-state.contract.js';
+import { madeStates, type RoomStateFactory } from './room-state.contract.js';
 
 const RULES: ChangeRules = { dedupeTtlS: 60, usersShown: 2, kindsPerMessage: 3 };
 const TS = 1_700_000_000_000;
@@ -21,15 +21,7 @@ function appended(r: ChangeResult): ChatMessage {
 
 export function roomChangesContract(name: string, factory: RoomStateFactory): void {
   describe(`${name}: RoomState contract, message changes`, () => {
-    const made: RoomState[] = [];
-    const make = async (recentMax = 100): Promise<RoomState> => {
-      const state = await factory({ recentMax });
-      made.push(state);
-      return state;
-    };
-    afterEach(async () => {
-      await Promise.all(made.splice(0).map((s) => s.close()));
-    });
+    const make = madeStates(factory);
 
     /** Appends and commits a message. */
     const send = async (state: RoomState, room: string, from: string, cid: string, body = `body of ${cid}`): Promise<ChatMessage> => {

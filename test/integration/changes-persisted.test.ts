@@ -1,15 +1,10 @@
 import { Redis } from 'ioredis';
-import type { Db, MongoClient } from 'mongodb';
-import type { NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/shared/logger.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import type { Db } from 'mongodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/clients.js';
-import { startNode, type TestNode } from '../helpers/node.js';
-import { requireMongo, requireNats, requireRedis, uniquePrefix } from '../helpers/services.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/services-private.js';
-import { deleteStreams, eventually, MONGO_URL, mongoClient, NATS_URL, natsConnection } from './persist-support.js';
+import type { TestNode } from '../helpers/node.js';
+import type { PrivateRedis } from '../helpers/services-private.js';
+import { eventually, persistedGateway } from './persist-support.js';
 
 /**
  * Message changes with the whole durable path (private Redis, JetStream, MongoDB through a
@@ -19,32 +14,13 @@ import { deleteStreams, eventually, MONGO_URL, mongoClient, NATS_URL, natsConnec
  * per user) from MongoDB.
  */
 describe('message changes with persistence', () => {
-  const prefix = uniquePrefix('pchg');
-  let redis: PrivateRedis;
+  const gateway = persistedGateway('pchg', { RECENT_MAX: '5' });
   let node: TestNode;
-  let worker: RunningWorker;
-  let nc: NatsConnection;
-  let mongo: MongoClient;
+  let redis: PrivateRedis;
   let database: Db;
-
-  beforeAll(async () => {
-    await Promise.all([requireRedis(), requireNats(), requireMongo()]);
-    redis = await startPrivateRedis();
-    const env = { REDIS_URL: redis.url, NATS_URL, MONGODB_URL: `${MONGO_URL}/${prefix}`, KEY_PREFIX: prefix, RECENT_MAX: '5' };
-    node = await startNode(env);
-    worker = await runWorker(loadConfig({ ...env, NODE_ENV: 'test' }, { role: 'worker' }).config, createLogger('silent'));
-    nc = await natsConnection();
-    mongo = await mongoClient();
-    database = mongo.db(prefix);
-  }, 60_000);
-
-  afterAll(async () => {
-    await node?.close();
-    await worker?.close();
-    if (nc) await deleteStreams(nc, prefix).finally(() => nc.close());
-    await database?.dropDatabase().catch(() => undefined);
-    await mongo?.close();
-    await redis?.close();
+  let prefix: string;
+  beforeAll(() => {
+    ({ node, redis, database, prefix } = gateway());
   });
 
   const doc = (room: string, seq: number) => database.collection('messages').findOne({ room, seq }, { projection: { _id: 0 } });

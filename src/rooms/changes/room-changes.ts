@@ -7,7 +7,6 @@ import type { RoomMetrics } from '../ports.js';
 import { refusalError, type PublishGate } from '../publish-gate.js';
 import type { SendChecks } from '../state/moderation.js';
 import type { AppendInput, ChangeInput, ChangeRules, ProbeResult, RoomState, SummarySeed } from '../state/room-state.js';
-import type { ChangeOp } from '../types.js';
 import { applyEvent, subjectOf } from './summary.js';
 
 export interface RoomChangesDeps {
@@ -23,17 +22,7 @@ export interface RoomChangesDeps {
 }
 
 /** A change as a member (or the admin API) asks it: an edit, delete, reaction or removed reaction, or a reply (`reply`: a `send` with `parent`). */
-export interface ChangeRequest {
-  room: string;
-  from: string;
-  cid: string;
-  op: ChangeOp | 'reply';
-  target: number;
-  body?: string;
-  meta?: Record<string, unknown>;
-  reaction?: string;
-  admin?: boolean;
-}
+export type ChangeRequest = Omit<ChangeInput, 'ts'>;
 
 export interface ChangeReply {
   room: string;
