@@ -4,7 +4,8 @@
 // checker sees messages and changes alike, as events of the room's sequence: a message's body is
 // `message` (its stored copy changes with edits), a change's is `op:target:reaction`.
 import { applyChange, applyReply } from '../../packages/client/src/summaries.js';
-import type { Change, ChatMessage } from '../../packages/client/src/types.js';
+import type { Change } from '../../packages/client/src/change-types.js';
+import type { ChatMessage } from '../../packages/client/src/types.js';
 import type { Operation, SeenMessage } from '../faults/history.js';
 import { between, chance, pick, type Rng } from '../faults/random.js';
 import type { TestClient } from '../helpers/clients.js';

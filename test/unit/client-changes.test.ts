@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RoomTracker, type RoomEvent } from '../../packages/client/src/rooms.js';
 import { applyChange, applyReply, newerCopy } from '../../packages/client/src/summaries.js';
-import type { Change, ChatMessage, JoinReply } from '../../packages/client/src/types.js';
+import type { Change } from '../../packages/client/src/change-types.js';
+import type { ChatMessage, JoinReply } from '../../packages/client/src/types.js';
 import { applyEvent, foldSummary, newSummaryState, sequenceChange, summarize } from '../../src/rooms/changes/summary.js';
 
 /**

@@ -87,7 +87,8 @@ export class RoomModel {
       if (!this.#seqs.has(m.seq)) continue;
       const i = this.messages.findIndex((x) => x.seq === m.seq);
       const held = this.messages[i];
-      if (held && newerCopy(held, m) === m && m !== held) {
+      // Only a copy that folded more replaces the held one (the same copy again changes nothing).
+      if (held && (m.changed ?? 0) > (held.changed ?? 0) && newerCopy(held, m) === m) {
         this.messages[i] = m;
         replaced = true;
       }

@@ -48,3 +48,4 @@ export { newCid } from './outbox.js';
 export { applyChange, applyReply, newerCopy } from './summaries.js';
 export { CloseCode, ERROR_CODES } from './types.js';
 export type * from './types.js';
+export type * from './change-types.js';

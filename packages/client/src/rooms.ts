@@ -1,4 +1,5 @@
-import type { Change, ChatMessage, HistoryReply, JoinReply } from './types.js';
+import type { Change } from './change-types.js';
+import type { ChatMessage, HistoryReply, JoinReply } from './types.js';
 
 /** Emitted when a rejoin could not recover what happened while the client was away. */
 export interface GapEvent {

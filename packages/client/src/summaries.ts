@@ -1,4 +1,5 @@
-import type { Change, ChatMessage } from './types.js';
+import type { Change } from './change-types.js';
+import type { ChatMessage } from './types.js';
 
 /**
  * Message summaries on the client (docs/protocol.md, "Applying changes"): pure functions that

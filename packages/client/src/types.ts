@@ -2,6 +2,7 @@
  * Wire types of the Parley protocol v2 (docs/protocol.md), the SDK's own copy: `client/` imports
  * nothing from the server, so these are kept in step with docs/protocol.md by hand.
  */
+import type { Change, ChangePush, DeleteRequest, EditRequest, ReactRequest, ReactionSummary, RepliesSummary, UnreactRequest } from './change-types.js';
 
 /** Every protocol error code (docs/protocol.md, "Error codes"). */
 export const ERROR_CODES = [
@@ -42,18 +43,6 @@ export type Rid = number | string;
 /** A JSON object of at most 1024 bytes serialized. */
 export type Meta = Record<string, unknown>;
 
-/** How many users have a reaction on a message, and the first of them in the order they reacted. */
-export interface ReactionSummary {
-  count: number;
-  users: string[];
-}
-
-/** The replies in a message's thread (deleted ones included) and the newest of them. */
-export interface RepliesSummary {
-  count: number;
-  last: { seq: number; from: string; ts: number };
-}
-
 /**
  * A stored chat message, as pushed in `msg` and returned by `join` and `history`. `join` and
  * `history` replies carry it in its latest version with its summary (`version`, `deleted`,
@@ -78,30 +67,6 @@ export interface ChatMessage {
   replies?: RepliesSummary;
   /** The seq of the newest change or reply folded into this copy: one not above it is already applied. */
   changed?: number;
-}
-
-/** What a change does to the message it names. */
-export type ChangeOp = 'edit' | 'delete' | 'react' | 'unreact';
-
-/** A change of message `target`: an event of the room's sequence (the `change` push without `t`). */
-export interface Change {
-  room: string;
-  seq: number;
-  cid: string;
-  /** Who made it (an admin delete: the admin API's `from`). */
-  from: string;
-  ts: number;
-  op: ChangeOp;
-  target: number;
-  /** `edit`: the new body and meta. */
-  body?: string;
-  meta?: Meta;
-  /** `edit` and `delete`: the message's version after the change. */
-  version?: number;
-  /** `react` and `unreact`: the reaction, and its summary after the change. */
-  reaction?: string;
-  count?: number;
-  users?: string[];
 }
 
 // ---- requests (client → server) ----
@@ -137,42 +102,6 @@ export interface SendRequest {
   meta?: Meta;
   /** A reply in the thread of this message. */
   parent?: number;
-}
-/** `edit`: a new body and meta for a message of this user's. */
-export interface EditRequest {
-  t: 'edit';
-  rid?: Rid;
-  room: string;
-  cid: string;
-  target: number;
-  body: string;
-  meta?: Meta;
-}
-/** `delete`: delete a message of this user's (a tombstone stays). */
-export interface DeleteRequest {
-  t: 'delete';
-  rid?: Rid;
-  room: string;
-  cid: string;
-  target: number;
-}
-/** `react`: add this user's reaction to a message. */
-export interface ReactRequest {
-  t: 'react';
-  rid?: Rid;
-  room: string;
-  cid: string;
-  target: number;
-  reaction: string;
-}
-/** `unreact`: remove this user's reaction from a message. */
-export interface UnreactRequest {
-  t: 'unreact';
-  rid?: Rid;
-  room: string;
-  cid: string;
-  target: number;
-  reaction: string;
 }
 /** `typing`: start or stop showing the user as typing. */
 export interface TypingRequest {
@@ -379,10 +308,6 @@ export interface HelloPush {
 /** `msg`: a new message in a joined room. */
 export interface MsgPush extends ChatMessage {
   t: 'msg';
-}
-/** `change`: an edit, delete, reaction or removed reaction in a joined room. */
-export interface ChangePush extends Change {
-  t: 'change';
 }
 /** `presence`: a user came online or went offline in a room. */
 export interface PresencePush {
