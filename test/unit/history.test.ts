@@ -103,10 +103,15 @@ describe('join recovery', () => {
     expect(seqs((await r.history().page(ROOM, { after: 9 }, 100)).messages)).toEqual(from(11, 10));
   });
 
-  it('one message at the largest legal size fits a reply of RECOVERY_MAX_BYTES = 6 * MAX_BODY_BYTES + 4096', async () => {
+  it('one message at the largest legal size, its summary at its longest, fits a reply of the smallest RECOVERY_MAX_BYTES', async () => {
     const maxBody = 4096;
-    const cap = minRecoveryMaxBytes(maxBody);
+    const reactions = { maxReactionBytes: 32, kindsPerMessage: 20, usersShown: 10 };
+    const cap = minRecoveryMaxBytes(maxBody, reactions);
     // Every field at its longest: control characters escape to six bytes each.
+    const user = (i: number) => `${'\u0001'.repeat(125)}${String(i).padStart(3, '0')}`;
+    const reactionsOf = Object.fromEntries(
+      Array.from({ length: reactions.kindsPerMessage }, (_, k) => [`${'\u0001'.repeat(30)}${String(k).padStart(2, '0')}`, { count: Number.MAX_SAFE_INTEGER, users: Array.from({ length: reactions.usersShown }, (_, i) => user(i)) }]),
+    );
     const worst: ChatMessage = {
       room: 'R'.repeat(128),
       seq: Number.MAX_SAFE_INTEGER,
@@ -115,6 +120,12 @@ describe('join recovery', () => {
       body: '\u0001'.repeat(maxBody),
       meta: { k: 'm'.repeat(1024 - 8) },
       ts: Number.MAX_SAFE_INTEGER,
+      parent: Number.MAX_SAFE_INTEGER,
+      version: Number.MAX_SAFE_INTEGER,
+      deleted: true,
+      reactions: reactionsOf,
+      replies: { count: Number.MAX_SAFE_INTEGER, last: { seq: Number.MAX_SAFE_INTEGER, from: user(999), ts: Number.MAX_SAFE_INTEGER } },
+      changed: Number.MAX_SAFE_INTEGER,
     };
     const head = { epoch: 'E'.repeat(64), head: worst.seq, seq: worst.seq };
     const state = { head: () => Promise.resolve(head), range: () => Promise.resolve([worst, worst]), summaries: () => Promise.resolve(new Map()) };
