@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--scenario <name>[,<name>]] [--gens <n>] [--window <n>]`:
+// `npm run bench [-- --help] [--quick] [--scenario <name>[,<name>]] [--gens <n>] [--window <n>]`:
 // side-by-side benchmarks.
 // Each server runs in a child process of its own and is driven by separate load-generator
 // processes over 127.0.0.1; the table goes to stdout, raw figures and ratios to bench/results/.
@@ -27,15 +27,24 @@ const SCENARIOS: Scenario[] = [fanout, latency, idle, cluster, persistence, burs
  */
 const WINDOW = 128;
 
+const USAGE = `npm run bench [-- --quick] [--scenario <name>[,<name>]] [--gens <1-4>] [--window <1-10000>]
+scenarios (in this order): ${SCENARIOS.map((s) => s.name).join(', ')}
+figures go to stdout, raw results and ratios to bench/results/`;
+
 function options(): { quick: boolean; only: string[]; gens: number; window: number } {
   const { values } = parseArgs({
     options: {
+      help: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       scenario: { type: 'string', multiple: true },
       gens: { type: 'string' },
       window: { type: 'string' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   const only = (values.scenario ?? []).flatMap((s) => s.split(','));
   const unknown = only.filter((s) => !SCENARIOS.some((x) => x.name === s));
   if (unknown.length > 0) {

@@ -66,7 +66,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
   const sioPub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-pub`, logger, { queueWhileDown: true });
   const sioSub = new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-${config.nodeId}-sio-sub`, logger, { queueWhileDown: true });
   extra.push(sioPub, sioSub);
-  const state = new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, ...(durable ? { durable } : {}) });
+  const state = new RedisRoomState(redis.client, { prefix, recentMax: config.recentMax, usersShown: config.reactions.usersShown, ...(durable ? { durable } : {}) });
   const presence = new RedisPresence(presenceRedis.client, {
     prefix,
     nodeId: config.nodeId,
@@ -119,19 +119,19 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
  */
 function persistence(config: Config, logger: Logger): { queue: DurableQueue; store: MessageStore; durable?: DurablePosition; queueCheck?: () => boolean } {
   if (config.natsServers === undefined) {
-    const store = new MemoryMessageStore(config.storeMaxPerRoom);
+    const store = new MemoryMessageStore(config.storeMaxPerRoom, config.reactions.usersShown);
     return { queue: new MemoryQueue(store), store };
   }
   const queue = new JetStreamQueue({ nats: config.natsServers, prefix: config.keyPrefix, logger, lastSeqScanMs: config.timing.dedupeTtlS * 1000, limits: limitsFromConfig(config.queue), replicas: config.queue.replicas, persisted: config.mongodbUrl !== undefined });
   if (config.mongodbUrl === undefined) {
     return { queue, store: new NoLongTermStore(), durable: queue, queueCheck: () => queue.connected };
   }
-  const store = new MongoMessageStore({ url: config.mongodbUrl, tailMs: config.timing.dedupeTtlS * 1000 });
+  const store = new MongoMessageStore({ url: config.mongodbUrl, tailMs: config.timing.dedupeTtlS * 1000, usersShown: config.reactions.usersShown });
   return { queue, store, durable: new CombinedPosition([queue, store]), queueCheck: () => queue.connected };
 }
 
 function embedded(config: Config): Adapters {
-  const store = new MemoryMessageStore(config.storeMaxPerRoom);
+  const store = new MemoryMessageStore(config.storeMaxPerRoom, config.reactions.usersShown);
   const state = new MemoryRoomState(config.recentMax);
   const limiter = new MemoryRateLimiter();
   return {

@@ -167,6 +167,7 @@ export class ParleyNode {
         recoveryMax: config.recoveryMax,
         recoveryMaxBytes: config.recoveryMaxBytes,
         ...(policy.userMessages ? { userMessages: policy.userMessages } : {}),
+        reactions: config.reactions,
       },
     });
     this.gateway = new Gateway({ app: this.app, io: this.io, config, admission: this.admission, registry, rooms: this.rooms, moderation: this.moderation, bus: adapters.bus, verify, metrics: this.metrics, logger, corkAnchor: this.corkAnchor });

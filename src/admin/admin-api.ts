@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Broadcast } from '../bus/broadcast.js';
-import { decodeObject } from '../gateway/frames.js';
+import { decodeObject, type FrameLimits } from '../gateway/frames.js';
 import type { TemplatedApp } from '../gateway/uws.js';
 import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { RoomService } from '../rooms/room-service.js';
@@ -23,7 +23,7 @@ export interface AdminDeps {
   state: RoomState;
   presence: Presence;
   bus: Broadcast;
-  limits: { maxBodyBytes: number; maxMetaBytes: number };
+  limits: FrameLimits;
   logger: Logger;
   /** With WEBHOOK_URL: the webhook streams (the routes answer 404 without). */
   webhooks?: () => WebhookAdminApi;
@@ -64,10 +64,10 @@ export function mountAdminApi(deps: AdminDeps): void {
 
   route('get', '/admin/users/:user/presence', 1, async ({ params }) => ({ status: 200, body: await deps.presence.user(userParam(params)) }));
 
-  route('get', '/admin/rooms/:room/messages', 1, async ({ params, query }) => ({
-    status: 200,
-    body: await deps.rooms.historyPage(roomParam(params), intParam(query, 'before', 1, Number.MAX_SAFE_INTEGER), intParam(query, 'limit', 1, 100) ?? 50),
-  }));
+  route('get', '/admin/rooms/:room/messages', 1, async ({ params, query }) => {
+    const page = await deps.rooms.historyPage(roomParam(params), { before: intParam(query, 'before', 1, Number.MAX_SAFE_INTEGER) }, intParam(query, 'limit', 1, 100) ?? 50);
+    return { status: 200, body: { room: page.room, messages: page.messages, more: page.more } };
+  });
 
   route('post', '/admin/rooms/:room/messages', 1, async (ctx) => {
     const { params, body } = ctx;
@@ -83,6 +83,19 @@ export function mountAdminApi(deps: AdminDeps): void {
     const sent = await deps.rooms.send({ room, from, cid, body: text, ...(meta !== undefined ? { meta } : {}) });
     audit(logger, ctx, 'post', { room }, { from, cid, seq: sent.seq, dup: sent.dup });
     return { status: 200, body: sent };
+  });
+
+  route('del', '/admin/rooms/:room/messages/:seq', 2, async (ctx) => {
+    const room = roomParam(ctx.params);
+    const raw = ctx.params[1] ?? '';
+    if (!/^[0-9]{1,16}$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) throw new ParleyError('bad_request', 'seq must be an integer from 1');
+    const target = Number(raw);
+    const from = ctx.query.get('from') ?? 'system';
+    if (!USER_RE.test(from)) throw new ParleyError('bad_request', 'from must be a string of 1-128 chars');
+    // One cid per message: deletes of it by the same `from` are one change.
+    const deleted = await deps.rooms.change({ room, from, cid: `delete-${target}`, op: 'delete', target, admin: true });
+    audit(logger, ctx, 'delete', { room, seq: String(target) }, { from, deleteSeq: deleted.seq, dup: deleted.dup });
+    return { status: 200, body: deleted };
   });
 
   route('post', '/admin/users/:user/disconnect', 1, async (ctx) => {

@@ -4,6 +4,7 @@ import type { Logger } from '../shared/logger.js';
 import { traceHeaders, type TraceContext } from '../shared/tracing.js';
 import type { DurableTail } from '../rooms/state/room-restorer.js';
 import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer } from './durable-queue.js';
+import { eventFields } from './event-fields.js';
 import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
 import { QueueRetention, type QueueCapacity } from './queue-retention.js';
@@ -271,8 +272,11 @@ function readQueued(data: Uint8Array): QueuedMessage | undefined {
     const m = JSON.parse(decoder.decode(data)) as Partial<QueuedMessage>;
     if (typeof m.room !== 'string' || typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 1) return undefined;
     if (typeof m.cid !== 'string' || typeof m.from !== 'string' || typeof m.body !== 'string' || typeof m.ts !== 'number') return undefined;
+    const extra = eventFields(m);
+    if (!extra.ok) return undefined;
     const message: QueuedMessage = { room: m.room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ts: m.ts };
     if (m.meta !== undefined && typeof m.meta === 'object' && m.meta !== null) message.meta = m.meta;
+    Object.assign(message, extra.fields);
     if (typeof m.epoch === 'string' && m.epoch.length > 0) message.epoch = m.epoch;
     return message;
   } catch {

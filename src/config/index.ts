@@ -40,6 +40,8 @@ export interface Limits {
   maxFrameBytes: number;
   maxBodyBytes: number;
   maxMetaBytes: number;
+  /** MAX_REACTION_BYTES: longest `reaction` of `react` and `unreact`. */
+  maxReactionBytes: number;
   ratePerS: number;
   rateBurst: number;
   maxBadFrames: number;
@@ -89,6 +91,8 @@ export interface Config {
   recoveryMaxBytes: number;
   recentMax: number;
   storeMaxPerRoom: number;
+  /** MAX_REACTIONS_PER_MESSAGE and REACTION_USERS_SHOWN. */
+  reactions: { kindsPerMessage: number; usersShown: number };
   redisUrl?: string;
   redisClusterNodes: string[];
   /** The NATS servers (NATS_URL): one, or several of one cluster; undefined when unset. */
@@ -116,10 +120,14 @@ export interface Config {
  * The smallest RECOVERY_MAX_BYTES under which one message always fits a reply: a body of
  * MAX_BODY_BYTES that JSON escapes to six bytes per byte (control characters), 1024 bytes of
  * meta, the other fields at their longest (a 128-char `from` escaped, room, cid, seq, ts: about
- * 2 KB), and the reply frame around it (a 64-char `rid` escaped, the join fields: under 1 KB).
+ * 2 KB), and the reply frame around it (a 64-char `rid` escaped, the join fields: under 1 KB);
+ * plus the message's summary at its longest (docs/protocol.md, "Summaries"): every kind of
+ * reaction, escaped, with its users shown (128-char ids escaped), the last reply's sender, and
+ * the version, tombstone and changed fields.
  */
-export function minRecoveryMaxBytes(maxBodyBytes: number): number {
-  return 6 * maxBodyBytes + 4096;
+export function minRecoveryMaxBytes(maxBodyBytes: number, reactions: { maxReactionBytes: number; kindsPerMessage: number; usersShown: number }): number {
+  const perKind = 6 * reactions.maxReactionBytes + 40 + reactions.usersShown * (6 * 128 + 3);
+  return 6 * maxBodyBytes + 4096 + 1100 + reactions.kindsPerMessage * perKind;
 }
 
 const HS = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
@@ -191,9 +199,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   if (e.MAX_BODY_BYTES >= e.MAX_FRAME_BYTES) {
     throw new ConfigError('MAX_BODY_BYTES', `must be below MAX_FRAME_BYTES (${e.MAX_FRAME_BYTES})`);
   }
-  const replyFloor = minRecoveryMaxBytes(e.MAX_BODY_BYTES);
+  const replyFloor = minRecoveryMaxBytes(e.MAX_BODY_BYTES, { maxReactionBytes: e.MAX_REACTION_BYTES, kindsPerMessage: e.MAX_REACTIONS_PER_MESSAGE, usersShown: e.REACTION_USERS_SHOWN });
   if (e.RECOVERY_MAX_BYTES < replyFloor) {
-    throw new ConfigError('RECOVERY_MAX_BYTES', `must be at least ${replyFloor} (6 * MAX_BODY_BYTES + 4096), so that a reply always fits one message`);
+    throw new ConfigError(
+      'RECOVERY_MAX_BYTES',
+      `must be at least ${replyFloor} (6 * MAX_BODY_BYTES + 4096, plus a message summary at its longest: MAX_REACTIONS_PER_MESSAGE * (6 * MAX_REACTION_BYTES + 40 + REACTION_USERS_SHOWN * 771) + 1100), so that a reply always fits one message`,
+    );
   }
   const bus = resolveBus(e);
   if (e.ADMIN_HOST !== undefined && e.ADMIN_PORT === undefined) throw new ConfigError('ADMIN_HOST', 'needs ADMIN_PORT');
@@ -230,6 +241,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       maxFrameBytes: e.MAX_FRAME_BYTES,
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxMetaBytes: 1024,
+      maxReactionBytes: e.MAX_REACTION_BYTES,
       ratePerS: e.RATE_PER_S,
       rateBurst: e.RATE_BURST,
       maxBadFrames: e.MAX_BAD_FRAMES,
@@ -254,6 +266,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     recoveryMaxBytes: e.RECOVERY_MAX_BYTES,
     recentMax: e.RECENT_MAX,
     storeMaxPerRoom: e.STORE_MAX_PER_ROOM,
+    reactions: { kindsPerMessage: e.MAX_REACTIONS_PER_MESSAGE, usersShown: e.REACTION_USERS_SHOWN },
     ...(e.REDIS_URL !== undefined ? { redisUrl: e.REDIS_URL } : {}),
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     ...(e.NATS_URL !== undefined ? { natsServers: e.NATS_URL } : {}),

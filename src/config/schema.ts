@@ -117,6 +117,9 @@ export const envSchema = z.object({
 
   MAX_FRAME_BYTES: intIn(1024, 16 * 1024 * 1024, 65536),
   MAX_BODY_BYTES: intIn(1, 1024 * 1024, 4096),
+  MAX_REACTION_BYTES: intIn(1, 256, 32),
+  MAX_REACTIONS_PER_MESSAGE: intIn(1, 1000, 20),
+  REACTION_USERS_SHOWN: intIn(0, 100, 10),
   RATE_PER_S: intIn(1, 100_000, 20),
   RATE_BURST: intIn(1, 100_000, 40),
   MAX_BAD_FRAMES: intIn(1, 100_000, 10),

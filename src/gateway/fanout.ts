@@ -1,6 +1,7 @@
 import type { Server } from 'socket.io';
 import type { Metrics } from '../admin/metrics.js';
 import type { LocalDelivery } from '../rooms/ports.js';
+import { asSent, wireChange } from '../rooms/changes/summary.js';
 import type { PresenceDelta, PresenceStatus, RoomEvent } from '../rooms/types.js';
 import { CloseCode } from '../shared/close-codes.js';
 import { NativeTransport } from './native-transport.js';
@@ -46,15 +47,19 @@ export class Fanout implements LocalDelivery {
     switch (event.kind) {
       case 'msg': {
         const topic = mainTopic(room);
-        const payload = event.message;
-        const text = `{"t":"msg",${JSON.stringify(payload).slice(1)}`;
+        // A change (`op`) is a `change` push, in order with the messages on the same channels; a
+        // message healed from the store comes with its summary, which `msg` pushes do not carry.
+        const m = event.message;
+        const t = m.op === undefined ? 'msg' : 'change';
+        const payload = m.op !== undefined ? wireChange(m) : asSent(m);
+        const text = `{"t":"${t}",${JSON.stringify(payload).slice(1)}`;
         const plain = this.app.numSubscribers(topic);
         if (plain > 0) this.paced.publish(topic, text);
         const batched = this.app.numSubscribers(batchTopic(room));
         if (batched > 0) this.batches.add(room, text);
         // Socket.IO encodes and publishes even to an empty room: skip it when nobody is there.
         const sio = this.io.sockets.adapter.rooms.get(topic)?.size ?? 0;
-        if (sio > 0) this.io.local.to(topic).emit('msg', payload);
+        if (sio > 0) this.io.local.to(topic).emit(t, payload);
         this.metrics.messagesOut.inc(plain + batched + sio);
         return;
       }

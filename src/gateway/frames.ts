@@ -13,10 +13,13 @@ export type Rid = number | string;
 export type Request =
   | { t: 'join'; room: string; since?: number; epoch?: string; presence?: PresenceMode }
   | { t: 'leave'; room: string }
-  | { t: 'send'; room: string; cid: string; body: string; meta?: Record<string, unknown> }
+  | { t: 'send'; room: string; cid: string; body: string; meta?: Record<string, unknown>; parent?: number }
+  | { t: 'edit'; room: string; cid: string; target: number; body: string; meta?: Record<string, unknown> }
+  | { t: 'delete'; room: string; cid: string; target: number }
+  | { t: 'react' | 'unreact'; room: string; cid: string; target: number; reaction: string }
   | { t: 'typing'; room: string; on: boolean }
   | { t: 'read'; room: string; seq: number }
-  | { t: 'history'; room: string; before?: number; after?: number; limit: number }
+  | { t: 'history'; room: string; before?: number; after?: number; limit: number; parent?: number }
   | { t: 'presence'; room: string; cursor?: string; limit: number }
   | { t: 'occupancy'; room: string }
   | { t: 'moderate'; room: string; action: ModerationAction; user: string; duration?: number }
@@ -33,6 +36,8 @@ export type Decoded =
 export interface FrameLimits {
   maxBodyBytes: number;
   maxMetaBytes: number;
+  /** MAX_REACTION_BYTES. */
+  maxReactionBytes: number;
 }
 
 export const ROOM_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -86,6 +91,39 @@ function isObject(v: unknown): v is Fields {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+function cid(o: Fields): string {
+  const v = o['cid'];
+  if (typeof v !== 'string' || !CID_RE.test(v)) throw new FieldError('bad_request', 'cid must be 1-64 chars of [A-Za-z0-9_.:@-]');
+  return v;
+}
+
+/** `body` and `meta` of a `send` or an `edit`, within their byte limits. */
+function content(o: Fields, limits: FrameLimits): { body: string; meta?: Record<string, unknown> } {
+  const body = o['body'];
+  if (typeof body !== 'string') throw new FieldError('bad_request', 'body must be a string');
+  if (Buffer.byteLength(body, 'utf8') > limits.maxBodyBytes) {
+    throw new FieldError('too_large', `body is over ${limits.maxBodyBytes} bytes`);
+  }
+  const meta = o['meta'];
+  if (meta === undefined) return { body };
+  if (!isObject(meta)) throw new FieldError('bad_request', 'meta must be a JSON object');
+  if (Buffer.byteLength(JSON.stringify(meta), 'utf8') > limits.maxMetaBytes) {
+    throw new FieldError('too_large', `meta is over ${limits.maxMetaBytes} bytes`);
+  }
+  return { body, meta };
+}
+
+/** No C0 control characters, no DEL (docs/protocol.md, `reaction`). */
+const hasControl = (s: string): boolean => [...s].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+
+function reaction(o: Fields, limits: FrameLimits): string {
+  const v = o['reaction'];
+  if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v, 'utf8') > limits.maxReactionBytes || hasControl(v)) {
+    throw new FieldError('bad_request', `reaction must be 1-${limits.maxReactionBytes} UTF-8 bytes without control characters`);
+  }
+  return v;
+}
+
 function parseRequest(o: Fields, limits: FrameLimits): Request {
   const t = o['t'];
   switch (t) {
@@ -106,21 +144,20 @@ function parseRequest(o: Fields, limits: FrameLimits): Request {
       return { t, room: room(o) };
     case 'send': {
       const r = room(o);
-      const cid = o['cid'];
-      if (typeof cid !== 'string' || !CID_RE.test(cid)) throw new FieldError('bad_request', 'cid must be 1-64 chars of [A-Za-z0-9_.:@-]');
-      const body = o['body'];
-      if (typeof body !== 'string') throw new FieldError('bad_request', 'body must be a string');
-      if (Buffer.byteLength(body, 'utf8') > limits.maxBodyBytes) {
-        throw new FieldError('too_large', `body is over ${limits.maxBodyBytes} bytes`);
-      }
-      const meta = o['meta'];
-      if (meta === undefined) return { t, room: r, cid, body };
-      if (!isObject(meta)) throw new FieldError('bad_request', 'meta must be a JSON object');
-      if (Buffer.byteLength(JSON.stringify(meta), 'utf8') > limits.maxMetaBytes) {
-        throw new FieldError('too_large', `meta is over ${limits.maxMetaBytes} bytes`);
-      }
-      return { t, room: r, cid, body, meta };
+      const id = cid(o);
+      const parent = int(o, 'parent', 1, Number.MAX_SAFE_INTEGER);
+      return { t, room: r, cid: id, ...content(o, limits), ...(parent !== undefined ? { parent } : {}) };
     }
+    case 'edit': {
+      const r = room(o);
+      const id = cid(o);
+      return { t, room: r, cid: id, target: required(int(o, 'target', 1, Number.MAX_SAFE_INTEGER), 'target'), ...content(o, limits) };
+    }
+    case 'delete':
+      return { t, room: room(o), cid: cid(o), target: required(int(o, 'target', 1, Number.MAX_SAFE_INTEGER), 'target') };
+    case 'react':
+    case 'unreact':
+      return { t, room: room(o), cid: cid(o), target: required(int(o, 'target', 1, Number.MAX_SAFE_INTEGER), 'target'), reaction: reaction(o, limits) };
     case 'typing': {
       const on = o['on'];
       if (typeof on !== 'boolean') throw new FieldError('bad_request', 'on must be a boolean');
@@ -133,7 +170,8 @@ function parseRequest(o: Fields, limits: FrameLimits): Request {
       const after = int(o, 'after', 0, Number.MAX_SAFE_INTEGER);
       if (before !== undefined && after !== undefined) throw new FieldError('bad_request', 'before and after are exclusive of each other');
       const anchor = before !== undefined ? { before } : after !== undefined ? { after } : {};
-      return { t, room: room(o), ...anchor, limit: int(o, 'limit', 1, 100) ?? 50 };
+      const parent = int(o, 'parent', 1, Number.MAX_SAFE_INTEGER);
+      return { t, room: room(o), ...anchor, limit: int(o, 'limit', 1, 100) ?? 50, ...(parent !== undefined ? { parent } : {}) };
     }
     case 'presence': {
       const cursor = str(o, 'cursor', MAX_CURSOR);

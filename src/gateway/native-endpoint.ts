@@ -79,7 +79,7 @@ export function mountNativeEndpoint(
   recoveryMaxBytes: number,
   anchor: CorkAnchor,
 ): void {
-  const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
+  const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes, maxReactionBytes: limits.maxReactionBytes };
   const upgrades = new TurnBudget(UPGRADE_TURN_BUDGET_MS, (err: unknown) => logger.error({ err }, 'upgrade task failed'));
   app.ws<WsData>('/ws', {
     maxPayloadLength: limits.maxFrameBytes,

@@ -1,6 +1,7 @@
 import type { Limits } from '../config/index.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { RoomModerationService } from '../rooms/moderation-service.js';
+import type { SendChecks } from '../rooms/state/moderation.js';
 import type { LocalConnection, PresenceMode } from '../rooms/ports.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { ModerationAction } from '../rooms/types.js';
@@ -44,6 +45,9 @@ export interface SessionEvents {
 
 const NO_ROOMS: ReadonlyMap<string, Promise<void>> = new Map();
 
+/** The protocol version `hello` announces (docs/protocol.md: 2 adds message changes). */
+export const PROTOCOL_VERSION = 2;
+
 /**
  * One authenticated client connection, whatever its transport: validates and rate-limits
  * frames, enforces the token's room ACL and expiry, and answers requests through the room
@@ -79,7 +83,7 @@ export class Session implements LocalConnection {
 
   /** Sends `hello`. */
   start(): void {
-    this.transport.push({ t: 'hello', session: this.connId, user: this.user, node: this.deps.nodeId, exp: this.identity.exp, heartbeat: this.deps.heartbeatS });
+    this.transport.push({ t: 'hello', session: this.connId, user: this.user, node: this.deps.nodeId, exp: this.identity.exp, heartbeat: this.deps.heartbeatS, protocol: PROTOCOL_VERSION });
     this.deps.events.wrote(this);
   }
 
@@ -214,9 +218,16 @@ export class Session implements LocalConnection {
       }
       case 'send':
         return rooms.send(
-          { room: req.room, from: this.user, cid: req.cid, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}) },
-          { slowExempt: this.identity.mod?.allows(req.room) === true },
+          { room: req.room, from: this.user, cid: req.cid, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}), ...(req.parent !== undefined ? { parent: req.parent } : {}) },
+          this.checks(req.room),
         );
+      case 'edit':
+        return rooms.change({ room: req.room, from: this.user, cid: req.cid, op: 'edit', target: req.target, body: req.body, ...(req.meta !== undefined ? { meta: req.meta } : {}) }, this.checks(req.room));
+      case 'delete':
+        return rooms.change({ room: req.room, from: this.user, cid: req.cid, op: 'delete', target: req.target }, this.checks(req.room));
+      case 'react':
+      case 'unreact':
+        return rooms.change({ room: req.room, from: this.user, cid: req.cid, op: req.t, target: req.target, reaction: req.reaction }, this.checks(req.room));
       case 'moderate': {
         const m = this.deps.moderation;
         if (req.action === 'mute' || req.action === 'ban') return m.restrict(req.room, req.action, req.user, req.duration);
@@ -229,7 +240,7 @@ export class Session implements LocalConnection {
       case 'read':
         return { room: req.room, seq: await rooms.read(this, req.room, req.seq) };
       case 'history':
-        return rooms.historyPage(req.room, req.before, req.limit, req.after);
+        return rooms.historyPage(req.room, { before: req.before, after: req.after, parent: req.parent }, req.limit);
       case 'presence':
         return rooms.presencePage(req.room, req.cursor, req.limit);
       case 'occupancy':
@@ -239,6 +250,11 @@ export class Session implements LocalConnection {
       case 'ping':
         return {};
     }
+  }
+
+  /** What the room's restrictions need to know of this user's message in `room`. */
+  private checks(room: string): SendChecks {
+    return { slowExempt: this.identity.mod?.allows(room) === true };
   }
 
   /**

@@ -27,7 +27,7 @@ export interface SioHooks {
  * to have run (it listens on `io.engine`).
  */
 export function mountSioEndpoint(io: Server, admission: Admission, limits: Limits, hooks: SioHooks): void {
-  const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes };
+  const frameLimits: FrameLimits = { maxBodyBytes: limits.maxBodyBytes, maxMetaBytes: limits.maxMetaBytes, maxReactionBytes: limits.maxReactionBytes };
   const { logger } = admission;
   const engine = io.engine as Server['engine'] | undefined;
   if (!engine) throw new Error('mountSioEndpoint: attach Socket.IO to the uWS app first');

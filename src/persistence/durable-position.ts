@@ -1,3 +1,4 @@
+import type { SummaryState } from '../rooms/changes/summary.js';
 import type { DurablePosition, DurableTail } from '../rooms/state/room-restorer.js';
 
 /**
@@ -18,5 +19,13 @@ export class CombinedPosition implements DurablePosition {
     const bySeq = new Map<number, NonNullable<DurableTail['messages']>[number]>();
     for (const p of same) for (const m of p.messages ?? []) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
     return { epoch, seq: Math.max(...same.map((p) => p.seq)), messages: [...bySeq.values()].sort((a, b) => a.seq - b.seq) };
+  }
+
+  /** The summaries of every copy that folds them (the store); the first copy's win. */
+  async summaryStates(room: string, seqs: readonly number[]): Promise<Map<number, SummaryState>> {
+    const found = await Promise.all(this.sources.map((s) => (s.summaryStates ? s.summaryStates(room, seqs) : Promise.resolve(undefined))));
+    const out = new Map<number, SummaryState>();
+    for (const states of found) for (const [seq, state] of states ?? []) if (!out.has(seq)) out.set(seq, state);
+    return out;
   }
 }

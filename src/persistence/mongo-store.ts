@@ -2,33 +2,19 @@ import {
   MongoBulkWriteError,
   MongoClient,
   MongoError,
-  MongoNetworkError,
-  MongoNotConnectedError,
-  MongoServerSelectionError,
   type AnyBulkWriteOperation,
   type Collection,
   type Filter,
   type WriteError,
 } from 'mongodb';
-import type { QueuedMessage, ReadPointer } from '../bus/durable-queue.js';
+import type { ReadPointer } from '../bus/durable-queue.js';
+import type { SummaryState } from '../rooms/changes/summary.js';
 import type { DurableTail } from '../rooms/state/room-restorer.js';
 import type { ChatMessage } from '../rooms/types.js';
-import type { MessageStore } from './message-store.js';
-
-/** A document of the `messages` collection: the message, plus `at` (= `ts`) as a Date for humans. */
-interface MessageDoc {
-  room: string;
-  seq: number;
-  cid: string;
-  from: string;
-  body: string;
-  /** `meta` as JSON text: client-chosen keys (`$x`, `a.b`) are not always legal field names. */
-  meta?: string;
-  /** The room's epoch when the message was queued (absent for messages of embedded mode). */
-  epoch?: string;
-  ts: number;
-  at: Date;
-}
+import type { MessageQuery, MessageStore } from './message-store.js';
+import { toDoc, toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';
+import { databaseOf, isTransientMongoError } from './mongo-errors.js';
+import { foldChanges } from './mongo-folds.js';
 
 /**
  * A message that cannot be stored because another one holds its (room, seq). A `cid` is no
@@ -46,14 +32,16 @@ export interface PutResult {
   conflicts: StoreConflict[];
   /** Refused by the database for a reason of their own (e.g. an invalid `meta` key). */
   rejected: { message: ChatMessage; error: Error }[];
+  /** Stored changes and replies not folded into their message, which is not stored yet: put them again later. */
+  unfolded: ChatMessage[];
 }
 
 /** `put` found conflicts or rejected messages; every other message of the call was stored. */
 export class StoreWriteError extends Error {
   override readonly name = 'StoreWriteError';
   constructor(readonly result: PutResult) {
-    const first = result.conflicts[0]?.message ?? result.rejected[0]?.message;
-    super(`${result.conflicts.length} conflicting and ${result.rejected.length} rejected messages (first: ${first?.room}:${first?.seq})`);
+    const first = result.conflicts[0]?.message ?? result.rejected[0]?.message ?? result.unfolded[0];
+    super(`${result.conflicts.length} conflicting, ${result.rejected.length} rejected and ${result.unfolded.length} unfolded messages (first: ${first?.room}:${first?.seq})`);
   }
 }
 
@@ -75,6 +63,8 @@ export interface MongoMessageStoreOptions {
    * one (DEDUPE_TTL_S on gateways), to restore their dedupe entries; 0 (default) returns none.
    */
   tailMs?: number;
+  /** REACTION_USERS_SHOWN: users named per reaction in the messages read (default 10). */
+  usersShown?: number;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -83,8 +73,6 @@ const TAIL_LIMIT = 10_000;
 const INDEX_NOT_FOUND = 27;
 /** The unique (room, from, cid) index of earlier versions: it refused a cid reused after the dedupe window. */
 const OLD_CID_INDEX = 'room_from_cid';
-/** Server error codes of a node that is stepping down, shutting down or unreachable. */
-const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
 
 /**
  * MessageStore on MongoDB (FerretDB in tests): collection `messages`, keyed by a unique index
@@ -96,21 +84,23 @@ const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 116
  */
 export class MongoMessageStore implements MessageStore {
   private readonly client: MongoClient;
-  private readonly messages: Collection<MessageDoc>;
+  private readonly docs: Collection<MessageDoc>;
   private readonly reads: Collection<ReadPointer>;
   private readonly mode: 'insert' | 'upsert';
+  private readonly usersShown: number;
   private started = false;
 
   constructor(private readonly opts: MongoMessageStoreOptions) {
     this.client = new MongoClient(opts.url, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5_000, appName: 'parley' });
     const db = this.client.db(opts.dbName ?? databaseOf(opts.url) ?? 'parley');
-    this.messages = db.collection<MessageDoc>('messages');
+    this.docs = db.collection<MessageDoc>('messages');
     this.reads = db.collection<ReadPointer>('reads');
     this.mode = opts.write ?? 'insert';
+    this.usersShown = opts.usersShown ?? 10;
   }
 
   get databaseName(): string {
-    return this.messages.dbName;
+    return this.docs.dbName;
   }
 
   async start(): Promise<void> {
@@ -118,12 +108,14 @@ export class MongoMessageStore implements MessageStore {
     try {
       await this.client.connect();
       // One index per command: FerretDB 1.24 panics on a multi-index createIndexes whose indexes all exist.
-      await this.messages.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
+      await this.docs.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
       await this.dropOldCidIndex();
+      await this.docs.createIndex({ room: 1, parent: 1, seq: 1 }, { name: 'room_parent_seq' });
+      await this.docs.createIndex({ room: 1, target: 1 }, { name: 'room_target' });
       await this.reads.createIndex({ room: 1, user: 1, seq: 1 }, { name: 'room_user_seq', unique: true });
     } catch (err) {
       // The client may hold sockets by now: close() (which callers owe a started component) frees them.
-      throw new Error(`opening the message store ${this.messages.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
+      throw new Error(`opening the message store ${this.docs.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
     }
     this.started = true;
   }
@@ -136,10 +128,10 @@ export class MongoMessageStore implements MessageStore {
    * which FerretDB answers too) means it is gone.
    */
   private async dropOldCidIndex(): Promise<void> {
-    const indexes = await this.messages.indexes();
+    const indexes = await this.docs.indexes();
     if (!indexes.some((i) => i.name === OLD_CID_INDEX && i.unique === true)) return;
     try {
-      await this.messages.dropIndex(OLD_CID_INDEX);
+      await this.docs.dropIndex(OLD_CID_INDEX);
     } catch (err) {
       if (!(err instanceof MongoError && err.code === INDEX_NOT_FOUND)) throw err;
     }
@@ -150,19 +142,31 @@ export class MongoMessageStore implements MessageStore {
     await this.client.close();
   }
 
+  /** `putChecked` that throws StoreWriteError when anything was not stored (or not folded). */
   async put(messages: readonly ChatMessage[]): Promise<void> {
     const result = await this.putChecked(messages);
-    if (result.conflicts.length > 0 || result.rejected.length > 0) throw new StoreWriteError(result);
+    if (result.conflicts.length > 0 || result.rejected.length > 0 || result.unfolded.length > 0) throw new StoreWriteError(result);
   }
 
   /**
    * Stores every message whose (room, seq) is free, and accepts as already stored those found
-   * under their (room, seq) with the same `from` and `cid`. One
-   * bulkWrite when nothing was there before; a read-back, and a retry of what a server that
-   * stops at the first error (FerretDB) left unwritten, otherwise.
+   * under their (room, seq) with the same `from` and `cid`; then folds the stored changes and
+   * replies into their messages (mongo-folds.ts), idempotently.
    */
   async putChecked(messages: readonly ChatMessage[]): Promise<PutResult> {
-    const result: PutResult = { conflicts: [], rejected: [] };
+    const result: PutResult = { conflicts: [], rejected: [], unfolded: [] };
+    await this.insert(messages, result);
+    const failed = new Set([...result.conflicts, ...result.rejected].map((r) => r.message));
+    const folding = messages.filter((m) => (m.op !== undefined || m.parent !== undefined) && !failed.has(m));
+    if (folding.length > 0) result.unfolded = await foldChanges(this.docs, folding);
+    return result;
+  }
+
+  /**
+   * The insert half of putChecked: one bulkWrite when nothing was there before; a read-back,
+   * and a retry of what a server that stops at the first error (FerretDB) left unwritten, otherwise.
+   */
+  private async insert(messages: readonly ChatMessage[], result: PutResult): Promise<void> {
     let pending = [...messages];
     while (pending.length > 0) {
       const outcome = await this.write(pending);
@@ -182,22 +186,42 @@ export class MongoMessageStore implements MessageStore {
           result.rejected.push({ message: only, error: new Error(`${only.room}:${only.seq} refused: ${reason}`, { cause: outcome.error }) });
           break;
         }
-        for (const m of retry) {
-          const one = await this.putChecked([m]);
-          result.conflicts.push(...one.conflicts);
-          result.rejected.push(...one.rejected);
-        }
+        for (const m of retry) await this.insert([m], result);
         break;
       }
       pending = retry;
     }
-    return result;
   }
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
     if (to < from) return [];
-    const docs = await this.messages.find({ room, seq: { $gte: from, $lte: to } }, { projection: { _id: 0, at: 0 } }).sort({ seq: 1 }).toArray();
-    return docs.map(toMessage);
+    const docs = await this.docs.find({ room, seq: { $gte: from, $lte: to } }, { projection: { _id: 0, at: 0 } }).sort({ seq: 1 }).toArray();
+    return docs.map((d) => toMessage(d, this.usersShown));
+  }
+
+  async messages(room: string, query: MessageQuery): Promise<ChatMessage[]> {
+    const seq = query.after !== undefined ? { $gt: query.after } : query.before !== undefined ? { $lt: query.before } : { $gte: 1 };
+    const filter = { room, seq, op: { $exists: false }, ...(query.parent !== undefined ? { parent: query.parent } : {}) };
+    const docs = await this.docs
+      .find(filter, { projection: { _id: 0, at: 0 } })
+      .sort({ seq: query.after !== undefined ? 1 : -1 })
+      .limit(query.limit)
+      .toArray();
+    if (query.after === undefined) docs.reverse();
+    return docs.map((d) => toMessage(d, this.usersShown));
+  }
+
+  /** The summary states of the messages `seqs` that changes or replies were folded into. */
+  async summaryStates(room: string, seqs: readonly number[]): Promise<Map<number, SummaryState>> {
+    if (seqs.length === 0) return new Map();
+    const docs = await this.docs.find({ room, seq: { $in: [...seqs] }, op: { $exists: false }, chg: { $exists: true } }, { projection: { _id: 0, at: 0 } }).toArray();
+    return new Map(docs.map((d) => [d.seq, toSummaryState(d)]));
+  }
+
+  async summaryState(room: string, seq: number): Promise<SummaryState | 'change' | undefined> {
+    const doc = await this.docs.findOne({ room, seq }, { projection: { _id: 0, at: 0 } });
+    if (!doc) return undefined;
+    return doc.op !== undefined ? 'change' : toSummaryState(doc);
   }
 
   /**
@@ -233,30 +257,23 @@ export class MongoMessageStore implements MessageStore {
 
   /** The room's newest stored message's epoch and the highest seq stored in that epoch. */
   async lastPosition(room: string, opts: { sinceTs?: number } = {}): Promise<DurableTail | undefined> {
-    const newest = await this.messages.find({ room }, { projection: { _id: 0, epoch: 1, seq: 1, ts: 1 } }).sort({ ts: -1, seq: -1 }).limit(1).next();
+    const newest = await this.docs.find({ room }, { projection: { _id: 0, epoch: 1, seq: 1, ts: 1 } }).sort({ ts: -1, seq: -1 }).limit(1).next();
     if (!newest) return undefined;
     const sameEpoch = newest.epoch === undefined ? { room } : { room, epoch: newest.epoch };
-    const top = await this.messages.find(sameEpoch, { projection: { _id: 0, seq: 1 } }).sort({ seq: -1 }).limit(1).next();
+    const top = await this.docs.find(sameEpoch, { projection: { _id: 0, seq: 1 } }).sort({ seq: -1 }).limit(1).next();
     // The messages within the tail window: their cids stay duplicates when Redis lost the room
     // after the queue stream trimmed them (it keeps stored messages only while it has room).
     const tailMs = this.opts.tailMs ?? 0;
     const fromTs = Math.min(tailMs > 0 ? newest.ts - tailMs : Infinity, opts.sinceTs ?? Infinity);
     const docs = Number.isFinite(fromTs)
-      ? await this.messages.find({ ...sameEpoch, ts: { $gte: fromTs } }, { projection: { _id: 0, at: 0, epoch: 0 } }).sort({ seq: -1 }).limit(TAIL_LIMIT).toArray()
+      ? await this.docs.find({ ...sameEpoch, ts: { $gte: fromTs } }, { projection: { _id: 0, at: 0, epoch: 0 } }).sort({ seq: -1 }).limit(TAIL_LIMIT).toArray()
       : [];
-    return { epoch: newest.epoch, seq: Math.max(newest.seq, top?.seq ?? 0), messages: docs.map(toMessage).reverse() };
+    return { epoch: newest.epoch, seq: Math.max(newest.seq, top?.seq ?? 0), messages: docs.map(toEvent).reverse() };
   }
 
   /** True for failures of reaching the database (down, unreachable, stepping down): retry later. */
   isTransient(err: unknown): boolean {
-    if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoNotConnectedError) return true;
-    if (err instanceof MongoBulkWriteError) {
-      // A bulk write that never reached the server wraps the driver's error.
-      const cause: unknown = err.errorResponse;
-      return cause instanceof Error && cause !== err && this.isTransient(cause);
-    }
-    if (!(err instanceof MongoError)) return false;
-    return err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('ResetPool') || TRANSIENT_CODES.has(Number(err.code));
+    return isTransientMongoError(err);
   }
 
   /** One unordered bulkWrite; `refused` maps messages to their own non-duplicate errors (insert mode). */
@@ -266,7 +283,7 @@ export class MongoMessageStore implements MessageStore {
         ? batch.map((m) => ({ insertOne: { document: toDoc(m) } }))
         : batch.map((m) => ({ updateOne: { filter: { room: m.room, seq: m.seq }, update: { $setOnInsert: toDoc(m) }, upsert: true } }));
     try {
-      const r = await this.messages.bulkWrite(ops, { ordered: false });
+      const r = await this.docs.bulkWrite(ops, { ordered: false });
       return { clean: this.mode === 'insert' || r.upsertedCount === batch.length, refused: new Map() };
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError()) throw err;
@@ -297,7 +314,7 @@ export class MongoMessageStore implements MessageStore {
       else seqsByRoom.set(m.room, [m.seq]);
     }
     const filters: Filter<MessageDoc>[] = [...seqsByRoom].map(([room, seqs]) => ({ room, seq: { $in: seqs } }));
-    const docs = await this.messages.find({ $or: filters }, { projection: { _id: 0, room: 1, seq: 1, from: 1, cid: 1 } }).toArray();
+    const docs = await this.docs.find({ $or: filters }, { projection: { _id: 0, room: 1, seq: 1, from: 1, cid: 1 } }).toArray();
     const slots = new Map(docs.map((d) => [`${d.room}\u0000${d.seq}`, { seq: d.seq, from: d.from, cid: d.cid }]));
     const unwritten: ChatMessage[] = [];
     for (const m of batch) {
@@ -307,28 +324,4 @@ export class MongoMessageStore implements MessageStore {
     }
     return unwritten;
   }
-}
-
-function toDoc(m: QueuedMessage): MessageDoc {
-  return {
-    room: m.room,
-    seq: m.seq,
-    cid: m.cid,
-    from: m.from,
-    body: m.body,
-    ...(m.meta !== undefined ? { meta: JSON.stringify(m.meta) } : {}),
-    ...(m.epoch !== undefined ? { epoch: m.epoch } : {}),
-    ts: m.ts,
-    at: new Date(m.ts),
-  };
-}
-
-function toMessage(d: Omit<MessageDoc, 'at'>): ChatMessage {
-  return { room: d.room, seq: d.seq, cid: d.cid, from: d.from, body: d.body, ...(d.meta !== undefined ? { meta: JSON.parse(d.meta) as Record<string, unknown> } : {}), ts: d.ts };
-}
-
-/** The database named in a connection string's path, if any. */
-function databaseOf(url: string): string | undefined {
-  const name = /^mongodb(?:\+srv)?:\/\/[^/]*\/([^?]*)/.exec(url)?.[1];
-  return name ? decodeURIComponent(name) : undefined;
 }

@@ -1,3 +1,4 @@
+import type { SummaryState } from '../rooms/changes/summary.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { MessageStore } from './message-store.js';
 
@@ -21,6 +22,14 @@ export class NoLongTermStore implements MessageStore {
 
   range(): Promise<ChatMessage[]> {
     return Promise.resolve([]);
+  }
+
+  messages(): Promise<ChatMessage[]> {
+    return Promise.resolve([]);
+  }
+
+  summaryState(): Promise<SummaryState | 'change' | undefined> {
+    return Promise.resolve(undefined);
   }
 
   lastRead(): Promise<number> {

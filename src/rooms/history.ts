@@ -1,43 +1,61 @@
 import type { MessageStore } from '../persistence/message-store.js';
+import { asSent, foldSummary, wireChange } from './changes/summary.js';
+import { MessagePages } from './message-pages.js';
 import { joinEnvelopeBytes, messageBytes, newestThatFit, pageEnvelopeBytes } from './reply-size.js';
 import type { RoomHead, RoomState } from './state/room-state.js';
-import type { ChatMessage } from './types.js';
+import type { ChatMessage, WireChange } from './types.js';
 
 export interface HistoryLimits {
-  /** RECOVERY_MAX: most messages in a `join` reply. */
+  /** RECOVERY_MAX: most events in a `join` reply. */
   recoveryMax: number;
   /** RECOVERY_MAX_BYTES: most bytes of a serialized reply frame that carries messages. */
   recoveryMaxBytes: number;
+  /** REACTION_USERS_SHOWN: users named per reaction in a folded summary. */
+  usersShown: number;
 }
 
-/** Where a `history` page is: below `before` (or the newest), or above `after`; never both. */
+/** Where a `history` page is: below `before` (or the newest), or above `after`; never both. `parent`: that message's thread. */
 export interface PageAnchor {
   before?: number | undefined;
   after?: number | undefined;
+  parent?: number | undefined;
 }
 
 export interface HistoryPage {
   room: string;
   messages: ChatMessage[];
+  changes: WireChange[];
   more: boolean;
 }
 
 export interface Recovery {
   messages: ChatMessage[];
+  changes: WireChange[];
   recovered: boolean;
   more: boolean;
 }
 
+export type HistoryState = Pick<RoomState, 'head' | 'range' | 'summaries'>;
+export type HistoryStore = Pick<MessageStore, 'range' | 'messages'>;
+
 /** Messages read per round trip at first, before their sizes tell how many more fit. */
 const FIRST_CHUNK = 100;
 
-/** Reads of a room's past: the recent buffer first, the message store for anything older. */
+/**
+ * Reads of a room's past: the recent buffer first, the message store for anything older. The
+ * room's events are its messages and the changes of them (docs/protocol.md, "Message changes");
+ * replies carry the messages in their latest version, their summaries folded in.
+ */
 export class History {
+  private readonly pages: MessagePages;
+
   constructor(
-    private readonly state: Pick<RoomState, 'head' | 'range'>,
-    private readonly store: Pick<MessageStore, 'range'>,
+    private readonly state: HistoryState,
+    private readonly store: HistoryStore,
     private readonly limits: HistoryLimits,
-  ) {}
+  ) {
+    this.pages = new MessagePages(state, store);
+  }
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
     if (to < from) return [];
@@ -54,34 +72,42 @@ export class History {
    */
   async recover(room: string, head: RoomHead, since: number | undefined, epoch: string | undefined): Promise<Recovery> {
     if (since === undefined || since > head.head || (epoch !== undefined && epoch !== head.epoch)) {
-      return { messages: [], recovered: false, more: false };
+      return { messages: [], changes: [], recovered: false, more: false };
     }
     const budget = this.limits.recoveryMaxBytes - joinEnvelopeBytes(room, head.epoch);
-    const { messages, more } = await this.forward(room, since, head.head, this.limits.recoveryMax, budget);
-    // A gap-free run from since + 1 of head - since messages is every one of them.
-    return { messages, recovered: messages.length === head.head - since, more };
+    const { events, more } = await this.forward(room, since, head.head, this.limits.recoveryMax, budget);
+    // A gap-free run from since + 1 of head - since events is every one of them.
+    return { ...split(events), recovered: events.length === head.head - since, more };
   }
 
   /**
-   * `history`: up to `limit` messages above `after` (the oldest of them, `more` when newer ones
-   * exist up to the head), or below `before` (the newest of them, or of the room without
-   * `before`; `more` when older ones exist). Oldest first, within RECOVERY_MAX_BYTES.
+   * `history`: up to `limit` events above `after` (the oldest of them, `more` when newer ones
+   * exist up to the head), or up to `limit` messages below `before` (the newest of them, or of
+   * the room without `before`; `more` when older ones exist); with `parent`, that message's
+   * replies only. Oldest first, within RECOVERY_MAX_BYTES.
    */
   async page(room: string, anchor: PageAnchor, limit: number): Promise<HistoryPage> {
     const { head } = await this.state.head(room);
     const budget = this.limits.recoveryMaxBytes - pageEnvelopeBytes(room);
-    if (anchor.after !== undefined) {
-      return { room, ...(await this.forward(room, anchor.after, head, limit, budget)) };
+    if (anchor.after !== undefined && anchor.parent === undefined) {
+      const { events, more } = await this.forward(room, anchor.after, head, limit, budget);
+      return { room, ...split(events), more };
     }
-    const to = anchor.before === undefined ? head : Math.min(anchor.before - 1, head);
-    if (to < 1) return { room, messages: [], more: false };
-    const from = Math.max(1, to - limit + 1);
-    // One extra message below the page tells whether older ones exist.
-    const found = await this.range(room, Math.max(1, from - 1), to);
-    const older = found.length > 0 && found[0]!.seq < from;
-    const wanted = older ? found.slice(1) : found;
-    const messages = newestThatFit(wanted, budget);
-    return { room, messages, more: older || messages.length < wanted.length };
+    const found = await this.pages.list(room, head, anchor, limit);
+    const fold = await this.fold(room, found.messages);
+    return { room, ...fitBudget(fold, budget, anchor.after !== undefined, found.more), changes: [] };
+  }
+
+  /** `events` with each message's summary folded in: the room state's when it has one (it is the newest), else the store's. */
+  private async fold(room: string, events: ChatMessage[]): Promise<ChatMessage[]> {
+    const seqs = events.filter((e) => e.op === undefined).map((e) => e.seq);
+    if (seqs.length === 0) return events;
+    const summaries = await this.state.summaries(room, seqs, this.limits.usersShown);
+    if (summaries.size === 0) return events;
+    return events.map((e) => {
+      const s = e.op === undefined ? summaries.get(e.seq) : undefined;
+      return s ? foldSummary(asSent(e), s) : e;
+    });
   }
 
   /**
@@ -90,7 +116,7 @@ export class History {
    * When nothing is stored right above `after` (a store that keeps a bounded tail, or none),
    * the run starts where the stored history resumes. `more`: the run stops below `head`.
    */
-  private async forward(room: string, after: number, head: number, count: number, budget: number): Promise<{ messages: ChatMessage[]; more: boolean }> {
+  private async forward(room: string, after: number, head: number, count: number, budget: number): Promise<{ events: ChatMessage[]; more: boolean }> {
     const run: ChatMessage[] = [];
     let used = 0;
     let from = after + 1;
@@ -103,11 +129,12 @@ export class History {
         if (resumes === undefined) break;
         found = await this.range(room, resumes, Math.min(head, resumes + want - 1));
       }
+      found = await this.fold(room, found);
       for (const m of found) {
         const last = run[run.length - 1];
-        if (last !== undefined && m.seq !== last.seq + 1) return { messages: run, more: true };
+        if (last !== undefined && m.seq !== last.seq + 1) return { events: run, more: true };
         const size = messageBytes(m, last === undefined);
-        if (last !== undefined && used + size > budget) return { messages: run, more: true };
+        if (last !== undefined && used + size > budget) return { events: run, more: true };
         used += size;
         run.push(m);
       }
@@ -119,7 +146,7 @@ export class History {
       want = Math.max(1, Math.min(count - run.length, fit));
     }
     const last = run[run.length - 1];
-    return { messages: run, more: last !== undefined && last.seq < head };
+    return { events: run, more: last !== undefined && last.seq < head };
   }
 
   /**
@@ -146,4 +173,25 @@ export class History {
   private async stored(room: string, seq: number): Promise<boolean> {
     return (await this.range(room, seq, seq)).length > 0;
   }
+}
+
+/** A run of events as a reply carries it: the messages, and the changes (as the `change` push has them). */
+function split(events: readonly ChatMessage[]): { messages: ChatMessage[]; changes: WireChange[] } {
+  const messages: ChatMessage[] = [];
+  const changes: WireChange[] = [];
+  for (const e of events) {
+    if (e.op === undefined) messages.push(e);
+    else changes.push(wireChange(e));
+  }
+  return { messages, changes };
+}
+
+
+/**
+ * The messages of a page that fit `budget`: the oldest (a page above `after`) or the newest of
+ * them; `more` when some were left out or `listed` said so.
+ */
+function fitBudget(messages: ChatMessage[], budget: number, oldest: boolean, listed: boolean): { messages: ChatMessage[]; more: boolean } {
+  const fit = oldest ? [...newestThatFit([...messages].reverse(), budget)].reverse() : newestThatFit(messages, budget);
+  return { messages: fit, more: listed || fit.length < messages.length };
 }

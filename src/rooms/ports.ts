@@ -52,6 +52,8 @@ export interface RoomsConfig {
   recoveryMaxBytes: number;
   /** MSG_RATE_PER_USER per MSG_RATE_WINDOW_S, when set. */
   userMessages?: { limit: number; windowMs: number };
+  /** MAX_REACTIONS_PER_MESSAGE and REACTION_USERS_SHOWN. */
+  reactions: { kindsPerMessage: number; usersShown: number };
 }
 
 /**

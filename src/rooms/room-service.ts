@@ -4,8 +4,9 @@ import type { DurableQueue } from '../bus/durable-queue.js';
 import type { MessageStore } from '../persistence/message-store.js';
 import { dependency, DependencyError, ParleyError, toDependencyError } from '../shared/errors.js';
 import { annotate, ATTR, inSpan, SpanKind, type TraceContext, type Tracer } from '../shared/tracing.js';
+import { RoomChanges, type ChangeRequest } from './changes/room-changes.js';
 import { DeliveryPath } from './delivery-path.js';
-import { History } from './history.js';
+import { History, type HistoryPage, type PageAnchor } from './history.js';
 import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig } from './ports.js';
 import { PublishGate, refusalError } from './publish-gate.js';
@@ -15,7 +16,7 @@ import type { Moderation, SendChecks } from './state/moderation.js';
 import type { OccupancyCounts, Presence } from './state/presence.js';
 import type { RateLimiter } from './state/rate-limiter.js';
 import type { RoomState } from './state/room-state.js';
-import type { ChatMessage, Member, RoomEvent } from './types.js';
+import type { ChatMessage, Member, RoomEvent, WireChange } from './types.js';
 import { Typing } from './typing.js';
 
 export interface RoomDeps {
@@ -50,6 +51,7 @@ export interface JoinResult {
   unread: number;
   occupancy: number;
   messages: ChatMessage[];
+  changes: WireChange[];
   recovered: boolean;
   /** Messages after `messages` up to `head` were left out (RECOVERY_MAX, RECOVERY_MAX_BYTES): fetch them with `history` and `after`. */
   more: boolean;
@@ -70,6 +72,8 @@ export interface SendInput {
   cid: string;
   body: string;
   meta?: Record<string, unknown>;
+  /** A reply in the thread of this message. */
+  parent?: number;
 }
 
 export interface SendResult {
@@ -106,12 +110,13 @@ export class RoomService {
   private readonly history: History;
   private readonly path: DeliveryPath;
   private readonly gate: PublishGate;
+  private readonly changes: RoomChanges;
   private watchTimer: NodeJS.Timeout | undefined;
   private watching: Promise<void> | undefined;
   private watchFailing = false;
 
   constructor(private readonly deps: RoomDeps) {
-    this.history = new History(deps.state, deps.store, deps.config);
+    this.history = new History(deps.state, deps.store, { ...deps.config, usersShown: deps.config.reactions.usersShown });
     this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger, ...(deps.tracer ? { tracer: deps.tracer } : {}) });
     const { config, delivery, logger } = deps;
     this.gate = new PublishGate({
@@ -120,6 +125,8 @@ export class RoomService {
       ...(deps.limiter ? { limiter: deps.limiter } : {}),
       ...(config.userMessages ? { userMessages: config.userMessages } : {}),
     });
+    const rules = { dedupeTtlS: config.dedupeTtlS, ...config.reactions };
+    this.changes = new RoomChanges({ state: deps.state, store: deps.store, queue: deps.queue, path: this.path, gate: this.gate, metrics: deps.metrics, rules, ...(deps.tracer ? { tracer: deps.tracer } : {}) });
     this.typing = new Typing(
       { ttlMs: config.typingTtlS * 1000, throttleMs: config.typingThrottleMs },
       { publish: (room, event) => this.publish(room, event), onError: (err, room, user) => logger.error({ err, room, user }, 'typing push failed') },
@@ -209,12 +216,19 @@ export class RoomService {
    * first (PublishGate); without (the admin API) it is appended as it is.
    */
   send(input: SendInput, checks?: SendChecks): Promise<SendResult> {
-    return inSpan(this.deps.tracer, 'parley.send', SpanKind.SERVER, undefined, input.room, undefined, (trace) =>
-      this.sendIn(input, trace, checks).catch((err: unknown) => {
-        if (err instanceof ParleyError && REFUSALS.has(err.code)) this.deps.metrics.sendRefused(err.code);
-        throw err;
-      }),
-    );
+    if (input.parent !== undefined) {
+      const { parent, ...rest } = input;
+      return this.counted(this.changes.change({ ...rest, op: 'reply', target: parent }, checks));
+    }
+    return inSpan(this.deps.tracer, 'parley.send', SpanKind.SERVER, undefined, input.room, undefined, (trace) => this.counted(this.sendIn(input, trace, checks)));
+  }
+
+  /** Refusals of a client's message (the room's restrictions, its rate, the hook) are counted. */
+  private counted<T>(work: Promise<T>): Promise<T> {
+    return work.catch((err: unknown) => {
+      if (err instanceof ParleyError && REFUSALS.has(err.code)) this.deps.metrics.sendRefused(err.code);
+      throw err;
+    });
   }
 
   private async sendIn(input: SendInput, trace: TraceContext | undefined, checks: SendChecks | undefined): Promise<SendResult> {
@@ -233,6 +247,15 @@ export class RoomService {
     await dependency('durable queue', () => this.path.finish(m, result.epoch, trace ? { retry: true, trace } : { retry: true }));
     metrics.messageAccepted(result.dup);
     return { room: m.room, cid: m.cid, seq: m.seq, ts: m.ts, dup: result.dup };
+  }
+
+  /**
+   * An edit, delete, reaction or removed reaction (docs/protocol.md, "Message changes"), with the
+   * guarantees of `send`; with `checks` (a client's) what applies of the room's restrictions,
+   * the rate and the hook, without (the admin API) none.
+   */
+  change(request: ChangeRequest, checks?: SendChecks): Promise<SendResult> {
+    return this.counted(this.changes.change(request, checks));
   }
 
   /** Throttled (see Typing): a request over the throttle is answered like any other, without a push. */
@@ -262,8 +285,8 @@ export class RoomService {
     }
   }
 
-  historyPage(room: string, before: number | undefined, limit: number, after?: number): Promise<{ room: string; messages: ChatMessage[]; more: boolean }> {
-    return this.history.page(room, { before, after }, limit);
+  historyPage(room: string, anchor: PageAnchor, limit: number): Promise<HistoryPage> {
+    return this.history.page(room, anchor, limit);
   }
 
   async presencePage(room: string, cursor: string | undefined, limit: number): Promise<{ room: string; occupancy: number; members: Member[]; next: string | null }> {

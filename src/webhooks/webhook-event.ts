@@ -1,7 +1,7 @@
 import type { PresenceStatus } from '../rooms/types.js';
 
 /** Every event type a receiver may get (docs/webhooks.md, "Events"). */
-export type WebhookType = 'message.stored' | 'message.missed' | 'user.online' | 'user.offline';
+export type WebhookType = 'message.stored' | 'message.missed' | 'message.edited' | 'message.deleted' | 'reaction.added' | 'reaction.removed' | 'user.online' | 'user.offline';
 
 /**
  * The body of a webhook request. `id` is the idempotency key: the same on every attempt and
@@ -17,13 +17,15 @@ export interface WebhookEvent {
 }
 
 /**
- * The webhook event of each kind of queued room event; a kind not listed sends none. Queued
- * messages carry no `kind` today and count as `msg`. New kinds in the room's sequence (edits,
- * deletes) become events by adding their line here, e.g. `edit: 'message.edited'`, with the
- * type added to WebhookType and docs/webhooks.md.
+ * The webhook event of each kind of queued room event; a kind not listed sends none. A queued
+ * message (a reply too) is `msg`; a change of one (docs/protocol.md, "Message changes") is its `op`.
  */
 export const QUEUED_KIND_TYPES: Readonly<Record<string, WebhookType>> = {
   msg: 'message.stored',
+  edit: 'message.edited',
+  delete: 'message.deleted',
+  react: 'reaction.added',
+  unreact: 'reaction.removed',
 };
 
 const encoder = new TextEncoder();
@@ -36,15 +38,19 @@ export function encodeEvent(event: WebhookEvent): Uint8Array {
 /**
  * The event of a queued room event, or undefined for a kind that sends none (or for a payload
  * the persist worker dead-letters: no room, seq or ts). `data` is the queued event without its
- * room: for a message, {seq, cid, from, body, meta?, ts, epoch}.
+ * room: for a message, {seq, cid, from, body, meta?, ts, parent?, epoch}; for a change, the
+ * `change` push's fields and `epoch`.
  */
 export function queuedEvent(queued: Record<string, unknown>): WebhookEvent | undefined {
   const { room, seq, ts } = queued;
   if (typeof room !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq) || typeof ts !== 'number') return undefined;
-  const kind = typeof queued['kind'] === 'string' ? queued['kind'] : 'msg';
+  const op = typeof queued['op'] === 'string' ? queued['op'] : undefined;
+  const kind = op ?? (typeof queued['kind'] === 'string' ? queued['kind'] : 'msg');
   const type = QUEUED_KIND_TYPES[kind];
   if (type === undefined) return undefined;
   const { room: _room, kind: _kind, ...data } = queued;
+  // A change has a body only when it is an edit (as the `change` push).
+  if (op !== undefined && op !== 'edit') delete data['body'];
   const epoch = typeof queued['epoch'] === 'string' ? queued['epoch'] : '-';
   return { id: `${type}/${room}/${epoch}/${seq}`, type, room, ts, data };
 }

@@ -2,6 +2,7 @@ import type { Consumer, JetStreamClient, JsMsg, NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
 import { queueNames, type QueueNames } from '../bus/jetstream-streams.js';
 import type { PutResult } from '../persistence/mongo-store.js';
+import { subjectOf } from '../rooms/changes/summary.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, inBatchSpan, inSpan, SpanKind, traceFromHeaders, type TraceContext, type Tracer } from '../shared/tracing.js';
@@ -253,6 +254,11 @@ export class PersistWorker {
       this.metrics.failures.inc({ kind: 'rejected' });
       this.deps.logger.error({ err: r.error, message: `${r.message.room}:${r.message.seq}` }, 'the message store refused a message');
       dead.push(this.failed(byMessage.get(r.message) as JsMsg, r.error.message));
+    }
+    // A change or reply whose message is not stored yet (queued out of order) is tried again later.
+    for (const m of outcome.unfolded) {
+      notStored.add(m);
+      dead.push(this.failed(byMessage.get(m) as JsMsg, `message ${m.room}:${subjectOf(m) ?? 0} is not stored yet`));
     }
     let acked = 0;
     for (const [message, msg] of byMessage) {

@@ -1,5 +1,6 @@
 import { persistSubject, readsSubject } from '../bus/jetstream-streams.js';
 import type { QueuedMessage, ReadPointer } from '../bus/durable-queue.js';
+import { eventFields } from '../bus/event-fields.js';
 
 const decoder = new TextDecoder();
 
@@ -36,9 +37,12 @@ export function parseQueuedMessage(data: Uint8Array, subject: string, prefix: st
   if (m.meta !== undefined && (typeof m.meta !== 'object' || m.meta === null || Array.isArray(m.meta))) throw bad('meta');
   if (subject !== persistSubject(prefix, room)) throw new UnreadableMessageError(`room ${room} does not match the subject ${subject}`, room);
   if (m.epoch !== undefined && typeof m.epoch !== 'string') throw bad('epoch');
+  const extra = eventFields(m);
+  if (!extra.ok) throw bad(extra.bad);
   const message: QueuedMessage = { room, seq: m.seq, cid: m.cid, from: m.from, body: m.body, ts: m.ts };
   if (m.epoch !== undefined) message.epoch = m.epoch;
   if (m.meta !== undefined) message.meta = m.meta as Record<string, unknown>;
+  Object.assign(message, extra.fields);
   return message;
 }
 

@@ -6,9 +6,16 @@ import { MemoryRateLimiter } from '../../src/rooms/state/rate-limiter.js';
 import { addressSlotsContract, rateLimiterContract } from './limits.contract.js';
 import { moderationContract } from './moderation.contract.js';
 import { presenceContract } from './presence.contract.js';
+import { roomChangesContract } from './room-changes.contract.js';
 import { roomStateContract } from './room-state.contract.js';
 
 roomStateContract('memory', async ({ recentMax }) => {
+  const state = new MemoryRoomState(recentMax);
+  await state.start();
+  return state;
+});
+
+roomChangesContract('memory', async ({ recentMax }) => {
   const state = new MemoryRoomState(recentMax);
   await state.start();
   return state;

@@ -18,22 +18,27 @@ const msg = (room: string, seq: number, over: Partial<ChatMessage> = {}): ChatMe
   ...over,
 });
 
+/** Inside a describe block: opens started stores of `make`, each closed and cleaned up after its test. */
+export function openedStores(make: () => Promise<StoreUnderTest>): () => Promise<MessageStore> {
+  const opened: StoreUnderTest[] = [];
+  afterEach(async () => {
+    for (const s of opened.splice(0)) {
+      await s.store.close();
+      await s.cleanup();
+    }
+  });
+  return async () => {
+    const s = await make();
+    opened.push(s);
+    await s.store.start();
+    return s.store;
+  };
+}
+
 /** What every MessageStore must do, embedded (memory) or MongoDB. */
 export function messageStoreContract(name: string, make: () => Promise<StoreUnderTest>): void {
   describe(`MessageStore contract: ${name}`, () => {
-    const opened: StoreUnderTest[] = [];
-    const open = async (): Promise<MessageStore> => {
-      const s = await make();
-      opened.push(s);
-      await s.store.start();
-      return s.store;
-    };
-    afterEach(async () => {
-      for (const s of opened.splice(0)) {
-        await s.store.close();
-        await s.cleanup();
-      }
-    });
+    const open = openedStores(make);
 
     it('returns what was put, field for field, with and without meta', async () => {
       const store = await open();

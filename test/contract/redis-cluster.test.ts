@@ -14,6 +14,7 @@ import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-clu
 import { requireNats, uniquePrefix } from '../helpers/services.js';
 import { broadcastContract } from './broadcast.contract.js';
 import { presenceContract } from './presence.contract.js';
+import { roomChangesContract } from './room-changes.contract.js';
 import { roomStateContract } from './room-state.contract.js';
 
 const logger = createLogger('silent');
@@ -35,6 +36,12 @@ afterAll(async () => {
 
 roomStateContract('redis cluster', async ({ recentMax }) => {
   const state = new RedisRoomState(client, { prefix: uniquePrefix('state'), recentMax });
+  await state.start();
+  return state;
+});
+
+roomChangesContract('redis cluster', async ({ recentMax }) => {
+  const state = new RedisRoomState(client, { prefix: uniquePrefix('changes'), recentMax });
   await state.start();
   return state;
 });

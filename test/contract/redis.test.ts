@@ -12,6 +12,7 @@ import { RedisModeration } from '../../src/rooms/state/redis-moderation.js';
 import { moderationContract } from './moderation.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { deleteKeys, tagCheckedClient } from './redis-support.js';
+import { roomChangesContract } from './room-changes.contract.js';
 import { roomStateContract, until } from './room-state.contract.js';
 
 let raw: Redis;
@@ -54,6 +55,12 @@ const _fits: [RoomStateClient, PresenceClient, RoomStateClient, PresenceClient] 
 
 roomStateContract('redis', async ({ recentMax }) => {
   const state = new RedisRoomState(client, { prefix: newPrefix('state'), recentMax });
+  await state.start();
+  return state;
+});
+
+roomChangesContract('redis', async ({ recentMax }) => {
+  const state = new RedisRoomState(client, { prefix: newPrefix('changes'), recentMax });
   await state.start();
   return state;
 });

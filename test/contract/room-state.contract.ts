@@ -27,17 +27,22 @@ export async function until(check: () => Promise<boolean>, deadlineMs: number, w
   }
 }
 
+/** Inside a describe block: makes states of `factory`, each closed after its test. */
+export function madeStates(factory: RoomStateFactory): (recentMax?: number) => Promise<RoomState> {
+  const made: RoomState[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((s) => s.close()));
+  });
+  return async (recentMax = 100) => {
+    const state = await factory({ recentMax });
+    made.push(state);
+    return state;
+  };
+}
+
 export function roomStateContract(name: string, factory: RoomStateFactory): void {
   describe(`${name}: RoomState contract`, () => {
-    const made: RoomState[] = [];
-    const make = async (recentMax = 100): Promise<RoomState> => {
-      const state = await factory({ recentMax });
-      made.push(state);
-      return state;
-    };
-    afterEach(async () => {
-      await Promise.all(made.splice(0).map((s) => s.close()));
-    });
+    const make = madeStates(factory);
 
     it('append assigns 1, 2, 3 and stores the message as given', async () => {
       const state = await make();

@@ -117,6 +117,52 @@ describe('demo chat page in Chromium', () => {
     await alice.getByTestId('seen-by').filter({ hasText: 'seen by bob' }).waitFor(WAIT);
   });
 
+  it('message changes: bob reacts, alice edits, bob replies in a thread, alice deletes', async () => {
+    const inRoom = (page: Page, text: string) => page.getByTestId('messages').getByTestId('message').filter({ hasText: text });
+    await alice.getByTestId('message-input').fill('a message to change');
+    await alice.getByTestId('message-input').press('Enter');
+    const seen = inRoom(bob, 'a message to change');
+    await seen.waitFor(WAIT);
+    // A reaction: bob's click, alice's count.
+    await seen.locator('[data-testid="react-option"][data-reaction="👍"]').click();
+    const chip = inRoom(alice, 'a message to change').locator('[data-testid="reaction"][data-reaction="👍"]');
+    await chip.and(alice.locator('[data-count="1"]')).waitFor(WAIT);
+    expect(await chip.getAttribute('title')).toBe('bob');
+    // An edit in alice's composer: bob sees the new body, marked edited.
+    await inRoom(alice, 'a message to change').getByTestId('edit-button').click();
+    await alice.getByTestId('edit-banner').waitFor({ state: 'visible', ...WAIT });
+    expect(await alice.getByTestId('message-input').inputValue()).toBe('a message to change');
+    await alice.getByTestId('message-input').fill('an edited message');
+    await alice.getByTestId('message-input').press('Enter');
+    const edited = inRoom(bob, 'an edited message');
+    await edited.getByTestId('edited').waitFor(WAIT);
+    expect(await edited.locator('[data-testid="reaction"][data-reaction="👍"]').getAttribute('data-count')).toBe('1');
+    // A thread: bob replies, alice sees the reply count and opens the thread.
+    await edited.getByTestId('reply-button').click();
+    await bob.getByTestId('thread').waitFor({ state: 'visible', ...WAIT });
+    await bob.getByTestId('thread-input').fill('a reply in the thread');
+    await bob.getByTestId('thread-input').press('Enter');
+    await bob.getByTestId('thread-messages').getByTestId('message').filter({ hasText: 'a reply in the thread' }).waitFor(WAIT);
+    const replies = inRoom(alice, 'an edited message').getByTestId('replies');
+    await replies.filter({ hasText: '1 reply' }).waitFor(WAIT);
+    await replies.click();
+    await alice.getByTestId('thread-messages').getByTestId('message').filter({ hasText: 'a reply in the thread' }).waitFor(WAIT);
+    expect(await inRoom(alice, 'a reply in the thread').count()).toBe(0);
+    // Bob takes his reaction back; alice deletes her message: a tombstone for both.
+    await edited.locator('[data-testid="reaction"][data-reaction="👍"]').click();
+    await chip.waitFor({ state: 'detached', ...WAIT });
+    await inRoom(alice, 'an edited message').getByTestId('delete-button').click();
+    const tombstone = bob.getByTestId('messages').getByTestId('message').filter({ hasText: 'message deleted' });
+    await tombstone.waitFor(WAIT);
+    expect(await tombstone.getByTestId('message-from').textContent()).toBe('alice');
+    await bob.getByTestId('thread').getByTestId('message-body').filter({ hasText: 'message deleted' }).waitFor(WAIT);
+    mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+    await bob.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-changes.png') });
+    await alice.getByTestId('thread-close').click();
+    await bob.getByTestId('thread-close').click();
+    await bob.getByTestId('thread').waitFor({ state: 'hidden', ...WAIT });
+  });
+
   it('connection banner: "reconnecting…" while alice\'s network is down, then the page recovers', async () => {
     proxy.pause();
     expect(proxy.dropAll()).toBeGreaterThanOrEqual(1);

@@ -61,8 +61,9 @@ export async function runChaos(settings: ChaosSettings): Promise<{ report: Chaos
     gateways: settings.gateways,
     workers: settings.workers,
     // Small join replies, so that rejoins after faults go through `more` and `history` `after`
-    // (the reply cap must hold six bodies, hence the smaller body limit).
-    env: { MAX_BODY_BYTES: '1024', RECOVERY_MAX_BYTES: '16384' },
+    // (the reply cap must hold six bodies and a message's longest summary, hence the smaller
+    // body limit and reactions: the workload sends no changes).
+    env: { MAX_BODY_BYTES: '1024', RECOVERY_MAX_BYTES: '16384', MAX_REACTIONS_PER_MESSAGE: '1', REACTION_USERS_SHOWN: '0' },
     ...(settings.logDir !== undefined ? { logDir: settings.logDir } : {}),
   });
   try {

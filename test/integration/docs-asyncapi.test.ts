@@ -89,6 +89,24 @@ describe.each(KINDS)('%s frames match docs/asyncapi.yaml', (kind) => {
     expect(((await ok(alice, 'history', { room })) ['messages'] as unknown[]).length).toBe(2);
     expect(((await ok(alice, 'history', { room, after: 0, limit: 1 }))['more'])).toBe(true);
     await ok(alice, 'history', { room, before: 2 });
+    // message changes: each request, its change push, a thread, summaries and changes in replies
+    const target = sent['seq'];
+    await ok(alice, 'edit', { room, cid: 'e1', target, body: 'hello!', meta: { edited: true } });
+    await seen(bob, 'change', (f) => f['op'] === 'edit');
+    await ok(bob, 'react', { room, cid: 'k1', target, reaction: '👍' });
+    await ok(bob, 'unreact', { room, cid: 'k2', target, reaction: '👍' });
+    await ok(bob, 'react', { room, cid: 'k3', target, reaction: 'party' });
+    await seen(alice, 'change', (f) => f['op'] === 'unreact');
+    await ok(bob, 'send', { room, cid: 'c4', body: 'in a thread', parent: target });
+    const other = await ok(alice, 'send', { room, cid: 'c5', body: 'to delete' });
+    await ok(alice, 'delete', { room, cid: 'd1', target: other['seq'] });
+    await seen(bob, 'change', (f) => f['op'] === 'delete');
+    await refused(bob, 'edit', { room, cid: 'e2', target, body: 'not mine' }, 'forbidden');
+    await refused(bob, 'delete', { room, cid: 'd2', target: 999 }, 'not_found');
+    await refused(bob, 'react', { room, cid: 'k4', target, reaction: '' }, 'bad_request');
+    expect(((await ok(bob, 'history', { room, parent: target }))['messages'] as unknown[]).length).toBe(1);
+    const withChanges = await ok(bob, 'history', { room, after: 0 });
+    expect((withChanges['changes'] as unknown[]).length).toBe(5);
     const resumed = await ok(alice, 'join', { room, since: 0, epoch: joined['epoch'] });
     expect(resumed['recovered']).toBe(true);
 

@@ -106,6 +106,12 @@ describe('HTTP answers match docs/openapi.yaml', () => {
     const page = await call(node, '/admin/rooms/docs-room/messages?limit=10', { admin: true });
     expect(page.body).toMatchObject({ room: 'docs-room', messages: [{ cid: 'm1', from: 'system' }] });
     expect((await call(node, '/admin/rooms/docs-room/messages?before=0', { admin: true })).status).toBe(400);
+    const seq = (posted.body as { seq: number }).seq;
+    expect((await call(node, `/admin/rooms/docs-room/messages/${seq}?from=moderator`, { method: 'DELETE', admin: true })).body).toMatchObject({ cid: `delete-${seq}`, dup: false });
+    expect((await call(node, `/admin/rooms/docs-room/messages/${seq}`, { method: 'DELETE', admin: true })).status).toBe(200);
+    expect((await call(node, '/admin/rooms/docs-room/messages/999', { method: 'DELETE', admin: true })).status).toBe(404);
+    expect((await call(node, '/admin/rooms/docs-room/messages/x', { method: 'DELETE', admin: true })).status).toBe(400);
+    expect((await call(node, '/admin/rooms/docs-room/messages?limit=10', { admin: true })).body).toMatchObject({ messages: [{ cid: 'm1', deleted: true, body: '' }] });
 
     // Someone online, so that rooms and presence list something.
     const ws = new WebSocket(`${node.wsUrl}?token=${await node.token('alice')}`);

@@ -1,14 +1,9 @@
-import type { MongoClient, Db } from 'mongodb';
-import type { NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/shared/logger.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
-import { loadConfig } from '../../src/config/index.js';
+import type { Db } from 'mongodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/clients.js';
-import { startNode, type TestNode } from '../helpers/node.js';
-import { requireMongo, requireNats, requireRedis, uniquePrefix } from '../helpers/services.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/services-private.js';
-import { deleteStreams, eventually, MONGO_URL, mongoClient, NATS_URL, natsConnection } from './persist-support.js';
+import type { TestNode } from '../helpers/node.js';
+import type { PrivateRedis } from '../helpers/services-private.js';
+import { eventually, persistedGateway } from './persist-support.js';
 
 /**
  * A gateway with the whole durable path (private Redis, JetStream, MongoDB through a worker):
@@ -16,33 +11,12 @@ import { deleteStreams, eventually, MONGO_URL, mongoClient, NATS_URL, natsConnec
  * a Redis that loses everything does not cost a room its epoch or reuse a seq.
  */
 describe('gateway with persistence', () => {
-  const prefix = uniquePrefix('pgw');
-  const db = prefix;
-  let redis: PrivateRedis;
+  const gateway = persistedGateway('pgw', { RECENT_MAX: '5', RECOVERY_MAX: '100' });
   let node: TestNode;
-  let worker: RunningWorker;
-  let nc: NatsConnection;
-  let mongo: MongoClient;
+  let redis: PrivateRedis;
   let database: Db;
-
-  beforeAll(async () => {
-    await Promise.all([requireRedis(), requireNats(), requireMongo()]);
-    redis = await startPrivateRedis();
-    const env = { REDIS_URL: redis.url, NATS_URL, MONGODB_URL: `${MONGO_URL}/${db}`, KEY_PREFIX: prefix, RECENT_MAX: '5', RECOVERY_MAX: '100' };
-    node = await startNode(env);
-    worker = await runWorker(loadConfig({ ...env, NODE_ENV: 'test' }, { role: 'worker' }).config, createLogger('silent'));
-    nc = await natsConnection();
-    mongo = await mongoClient();
-    database = mongo.db(db);
-  }, 60_000);
-
-  afterAll(async () => {
-    await node?.close();
-    await worker?.close();
-    if (nc) await deleteStreams(nc, prefix).finally(() => nc.close());
-    await database?.dropDatabase().catch(() => undefined);
-    await mongo?.close();
-    await redis?.close();
+  beforeAll(() => {
+    ({ node, redis, database } = gateway());
   });
 
   const storedSeqs = async (room: string): Promise<number[]> =>

@@ -50,7 +50,7 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
     const starting = [1, 2].map(() => new MongoMessageStore({ url: MONGO_URL, dbName: db, write }));
     stores.push(...starting);
     await Promise.all(starting.map((s) => s.start()));
-    expect((await coll.indexes()).map((i) => i.name).sort()).toEqual(['_id_', 'room_seq']);
+    expect((await coll.indexes()).map((i) => i.name).sort()).toEqual(['_id_', 'room_parent_seq', 'room_seq', 'room_target']);
     await starting[0]?.put([message('old', 2, { cid: 'same' })]);
     expect((await starting[0]?.range('old', 1, 9))?.map((m) => `${m.seq}:${m.cid}`)).toEqual(['1:same', '2:same']);
   });
@@ -81,7 +81,7 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
     const again = message('d', 7, { cid: 'same' });
     const otherSender = message('d', 8, { cid: 'same', from: 'bob' });
     const result = await store.putChecked([again, message('d', 2), otherSender]);
-    expect(result).toEqual({ conflicts: [], rejected: [] });
+    expect(result).toEqual({ conflicts: [], rejected: [], unfolded: [] });
     expect((await store.range('d', 1, 9)).map((m) => `${m.seq}:${m.from}:${m.cid}`)).toEqual(['1:alice:same', '2:alice:c2', '7:alice:same', '8:bob:same']);
   });
 

@@ -4,10 +4,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import { connect, type NatsConnection, type StoredMsg } from 'nats';
+import { afterAll, beforeAll } from 'vitest';
 import { queueNames } from '../../src/bus/jetstream-streams.js';
+import { loadConfig } from '../../src/config/index.js';
 import type { ChatMessage } from '../../src/rooms/types.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { startNode, type TestNode } from '../helpers/node.js';
+import { requireMongo, requireNats, requireRedis, uniquePrefix } from '../helpers/services.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/services-private.js';
 
 /** Shared by the persistence integration tests (queue, worker, crash, outage). */
 
@@ -199,4 +206,48 @@ export class PrivateFerret {
     await this.kill();
     rmSync(this.stateDir, { recursive: true, force: true });
   }
+}
+
+/** A gateway with the whole durable path, from `persistedGateway`. */
+export interface PersistedGateway {
+  readonly prefix: string;
+  readonly redis: PrivateRedis;
+  readonly node: TestNode;
+  readonly database: Db;
+}
+
+/**
+ * One gateway with the whole durable path for a describe block: a private Redis (tests flush
+ * it), the shared NATS (JetStream queue) and MongoDB (database `prefix`) through an in-process
+ * worker, `env` added. Everything goes in afterAll, the queue's streams and the database too.
+ */
+export function persistedGateway(name: string, env: Record<string, string>): () => PersistedGateway {
+  const prefix = uniquePrefix(name);
+  let gw: PersistedGateway | undefined;
+  let worker: RunningWorker | undefined;
+  let nc: NatsConnection | undefined;
+  let mongo: MongoClient | undefined;
+  let redis: PrivateRedis | undefined;
+  beforeAll(async () => {
+    await Promise.all([requireRedis(), requireNats(), requireMongo()]);
+    redis = await startPrivateRedis();
+    const all = { REDIS_URL: redis.url, NATS_URL, MONGODB_URL: `${MONGO_URL}/${prefix}`, KEY_PREFIX: prefix, ...env };
+    const node = await startNode(all);
+    worker = await runWorker(loadConfig({ ...all, NODE_ENV: 'test' }, { role: 'worker' }).config, createLogger('silent'));
+    nc = await natsConnection();
+    mongo = await mongoClient();
+    gw = { prefix, redis, node, database: mongo.db(prefix) };
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.node.close();
+    await worker?.close();
+    if (nc) await deleteStreams(nc, prefix).finally(() => nc?.close());
+    await gw?.database.dropDatabase().catch(() => undefined);
+    await mongo?.close();
+    await redis?.close();
+  });
+  return () => {
+    if (!gw) throw new Error('the persisted gateway did not start');
+    return gw;
+  };
 }

@@ -47,21 +47,21 @@ describe.each(KINDS)('%s: history', (kind) => {
     expect(newest).toMatchObject({ ok: true, data: { room, more: true } });
     expect(newest.data.messages).toEqual(pushes.slice(4, 7));
     const middle = await a.request('history', { room, before: 5, limit: 3 });
-    expect(middle.data).toEqual({ room, messages: pushes.slice(1, 4), more: true });
+    expect(middle.data).toEqual({ room, messages: pushes.slice(1, 4), changes: [], more: true });
     const oldest = await a.request('history', { room, before: 2, limit: 3 });
-    expect(oldest.data).toEqual({ room, messages: pushes.slice(0, 1), more: false });
+    expect(oldest.data).toEqual({ room, messages: pushes.slice(0, 1), changes: [], more: false });
     // A page that ends exactly at seq 1 has nothing older.
     const exact = await a.request('history', { room, before: 4, limit: 3 });
-    expect(exact.data).toEqual({ room, messages: pushes.slice(0, 3), more: false });
+    expect(exact.data).toEqual({ room, messages: pushes.slice(0, 3), changes: [], more: false });
     // A before above head is the same as none.
-    expect((await a.request('history', { room, before: 1000, limit: 2 })).data).toEqual({ room, messages: pushes.slice(5), more: true });
+    expect((await a.request('history', { room, before: 1000, limit: 2 })).data).toEqual({ room, messages: pushes.slice(5), changes: [], more: true });
   });
 
   it('answers an empty room with no messages and more false', async () => {
     const room = `history-empty-${kind}`;
     const a = await connect(kind, `he-a-${kind}`);
     await a.join(room);
-    expect((await a.request('history', { room })).data).toEqual({ room, messages: [], more: false });
+    expect((await a.request('history', { room })).data).toEqual({ room, messages: [], changes: [], more: false });
   });
 
   it('returns 50 messages by default and up to 100 with a limit', async () => {

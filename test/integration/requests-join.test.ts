@@ -41,7 +41,7 @@ describe.each(KINDS)('%s: join reply', (kind) => {
     const room = `join-empty-${kind}`;
     const a = await connect(kind, `je-a-${kind}`);
     const data = await a.join(room);
-    expect(Object.keys(data).sort()).toEqual(['epoch', 'head', 'lastRead', 'messages', 'more', 'occupancy', 'recovered', 'room', 'unread']);
+    expect(Object.keys(data).sort()).toEqual(['changes', 'epoch', 'head', 'lastRead', 'messages', 'more', 'occupancy', 'recovered', 'room', 'unread']);
     expect(typeof data.epoch).toBe('string');
     expect(data.epoch.length).toBeGreaterThan(0);
     // occupancy counts the requester.
@@ -57,12 +57,12 @@ describe.each(KINDS)('%s: join reply', (kind) => {
 
     const b = await connect(kind, `jf-b-${kind}`);
     const jb = await b.join(room);
-    expect(jb).toEqual({ room, epoch: first.epoch, head: 3, lastRead: 0, unread: 3, occupancy: 2, messages: [], recovered: false, more: false });
+    expect(jb).toEqual({ room, epoch: first.epoch, head: 3, lastRead: 0, unread: 3, occupancy: 2, messages: [], changes: [], recovered: false, more: false });
 
     // Another connection of the same user: its read pointer, and still two distinct users.
     const a2 = await connect(kind, `jf-a-${kind}`);
     const ja2 = await a2.join(room);
-    expect(ja2).toEqual({ room, epoch: first.epoch, head: 3, lastRead: 1, unread: 2, occupancy: 2, messages: [], recovered: false, more: false });
+    expect(ja2).toEqual({ room, epoch: first.epoch, head: 3, lastRead: 1, unread: 2, occupancy: 2, messages: [], changes: [], recovered: false, more: false });
   });
 });
 
@@ -128,7 +128,7 @@ describe.each(KINDS)('%s: join with since', (kind) => {
     expect(jb.messages).toEqual(pushes.slice(0, RECOVERY_MAX));
     // The rest comes with history after the last one held.
     const rest = await b.request('history', { room, after: RECOVERY_MAX });
-    expect(rest.data).toEqual({ room, messages: pushes.slice(RECOVERY_MAX), more: false });
+    expect(rest.data).toEqual({ room, messages: pushes.slice(RECOVERY_MAX), changes: [], more: false });
 
     // A gap of exactly RECOVERY_MAX is recovered whole.
     const c = await connect(kind, `sm-c-${kind}`);

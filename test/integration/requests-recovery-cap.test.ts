@@ -86,8 +86,8 @@ describe.each(KINDS)('%s: history with after', (kind) => {
     expect(seqsOf((await page({ after: 0, limit: 3 })).messages)).toEqual([1, 2, 3]);
     expect(await page({ after: 0, limit: 3 })).toMatchObject({ room, more: true });
     expect(await page({ after: 4, limit: 3 })).toMatchObject({ more: false, messages: [{ seq: 5, body: 'body 5' }, { seq: 6 }, { seq: 7 }] });
-    expect(await page({ after: 7 })).toEqual({ room, messages: [], more: false });
-    expect(await page({ after: 1000 })).toEqual({ room, messages: [], more: false });
+    expect(await page({ after: 7 })).toEqual({ room, messages: [], changes: [], more: false });
+    expect(await page({ after: 1000 })).toEqual({ room, messages: [], changes: [], more: false });
     expect(seqsOf((await page({ after: 2 })).messages)).toEqual([3, 4, 5, 6, 7]);
   });
 

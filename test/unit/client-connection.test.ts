@@ -493,7 +493,7 @@ describe('ParleyClient against a fake server', () => {
       server.publish('r', 'new1');
       server.kick(1001);
     });
-    await expect(gap).resolves.toEqual({ room: 'r', epoch: 'e2', head: 1, messages: [] });
+    await expect(gap).resolves.toEqual({ room: 'r', epoch: 'e2', head: 1, messages: [], changes: [] });
     const after = next(client, 'msg');
     server.publish('r', 'new2');
     await expect(after).resolves.toMatchObject({ seq: 2, body: 'new2' });

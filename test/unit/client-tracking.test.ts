@@ -17,6 +17,7 @@ const reply = (over: Partial<JoinReply>): JoinReply => ({
   unread: 0,
   occupancy: 1,
   messages: [],
+  changes: [],
   recovered: false,
   more: false,
   ...over,
@@ -25,7 +26,7 @@ const reply = (over: Partial<JoinReply>): JoinReply => ({
 function tracker() {
   const seen: number[] = [];
   const gaps: GapEvent[] = [];
-  const rooms = new RoomTracker({ msg: (m) => seen.push(m.seq), gap: (g) => gaps.push(g) });
+  const rooms = new RoomTracker({ msg: (m) => seen.push(m.seq), change: (c) => seen.push(c.seq), gap: (g) => gaps.push(g) });
   return { rooms, seen, gaps };
 }
 
@@ -35,7 +36,7 @@ describe('RoomTracker', () => {
     const ticket = rooms.beginJoin('r');
     expect(ticket.since).toBeUndefined();
     rooms.applyJoin(ticket, reply({ head: 5 }));
-    for (const s of [4, 5, 6, 6, 7]) rooms.onMsg(msg(s));
+    for (const s of [4, 5, 6, 6, 7]) rooms.onEvent(msg(s));
     expect(seen).toEqual([6, 7]);
     expect(rooms.position('r')).toEqual({ epoch: 'e1', seq: 7 });
   });
@@ -46,11 +47,11 @@ describe('RoomTracker', () => {
     rooms.disconnected();
     const ticket = rooms.beginJoin('r');
     expect(ticket).toMatchObject({ since: 2, epoch: 'e1' });
-    rooms.onMsg(msg(5)); // live push racing the recovery
-    rooms.onMsg(msg(4));
+    rooms.onEvent(msg(5)); // live push racing the recovery
+    rooms.onEvent(msg(4));
     rooms.applyJoin(ticket, reply({ head: 5, recovered: true, messages: [msg(3), msg(4), msg(5)] }));
-    rooms.onMsg(msg(5));
-    rooms.onMsg(msg(6));
+    rooms.onEvent(msg(5));
+    rooms.onEvent(msg(6));
     expect(seen).toEqual([3, 4, 5, 6]);
   });
 
@@ -59,9 +60,9 @@ describe('RoomTracker', () => {
     rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 9 }));
     rooms.disconnected();
     rooms.applyJoin(rooms.beginJoin('r'), reply({ epoch: 'e2', head: 1, recovered: false }));
-    expect(gaps).toEqual([{ room: 'r', epoch: 'e2', head: 1, messages: [] }]);
-    rooms.onMsg(msg(1));
-    rooms.onMsg(msg(2));
+    expect(gaps).toEqual([{ room: 'r', epoch: 'e2', head: 1, messages: [], changes: [] }]);
+    rooms.onEvent(msg(1));
+    rooms.onEvent(msg(2));
     expect(seen).toEqual([2]);
     expect(rooms.position('r')).toEqual({ epoch: 'e2', seq: 2 });
   });
@@ -71,15 +72,15 @@ describe('RoomTracker', () => {
     rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 2 }));
     rooms.disconnected();
     const ticket = rooms.beginJoin('r');
-    const page = (seqs: number[], more: boolean) => ({ room: 'r', messages: seqs.map((s) => msg(s)), more });
+    const page = (seqs: number[], more: boolean) => ({ room: 'r', messages: seqs.map((s) => msg(s)), changes: [], more });
     expect(rooms.applyJoin(ticket, reply({ head: 9, more: true, messages: [msg(3), msg(4)] }))).toBe(true);
-    rooms.onMsg(msg(10)); // live pushes during the catch-up wait
-    rooms.onMsg(msg(6));
+    rooms.onEvent(msg(10)); // live pushes during the catch-up wait
+    rooms.onEvent(msg(6));
     expect(seen).toEqual([3, 4]);
     expect(rooms.position('r')?.seq).toBe(4); // the next page asks after 4
     expect(rooms.applyPage(ticket, 'e1', page([5, 6, 7], true))).toBe(true);
     expect(rooms.applyPage(ticket, 'e1', page([8, 9], false))).toBe(false);
-    rooms.onMsg(msg(11));
+    rooms.onEvent(msg(11));
     expect(seen).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(gaps).toEqual([]);
   });
@@ -90,11 +91,11 @@ describe('RoomTracker', () => {
     rooms.disconnected();
     const ticket = rooms.beginJoin('r');
     expect(rooms.applyJoin(ticket, reply({ head: 20, more: true, messages: [msg(2)] }))).toBe(true);
-    expect(rooms.applyPage(ticket, 'e1', { room: 'r', messages: [msg(5), msg(6)], more: true })).toBe(true);
-    expect(gaps).toEqual([{ room: 'r', epoch: 'e1', head: 4, messages: [] }]);
-    rooms.onMsg(msg(21));
+    expect(rooms.applyPage(ticket, 'e1', { room: 'r', messages: [msg(5), msg(6)], changes: [], more: true })).toBe(true);
+    expect(gaps).toEqual([{ room: 'r', epoch: 'e1', head: 4, messages: [], changes: [] }]);
+    rooms.onEvent(msg(21));
     rooms.abandonCatchUp(ticket, 'e1', 20);
-    expect(gaps.at(-1)).toEqual({ room: 'r', epoch: 'e1', head: 20, messages: [] });
+    expect(gaps.at(-1)).toEqual({ room: 'r', epoch: 'e1', head: 20, messages: [], changes: [] });
     expect(seen).toEqual([2, 5, 6, 21]);
   });
 
@@ -103,7 +104,7 @@ describe('RoomTracker', () => {
     rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 1 }));
     rooms.disconnected();
     expect(rooms.applyJoin(rooms.beginJoin('r'), reply({ head: 50, more: true, messages: [msg(30)] }))).toBe(false);
-    expect(gaps).toEqual([{ room: 'r', epoch: 'e1', head: 50, messages: [msg(30)] }]);
+    expect(gaps).toEqual([{ room: 'r', epoch: 'e1', head: 50, messages: [msg(30)], changes: [] }]);
     expect(seen).toEqual([]);
   });
 
@@ -114,7 +115,7 @@ describe('RoomTracker', () => {
     const ticket = rooms.beginJoin('r');
     rooms.applyJoin(ticket, reply({ head: 9, more: true, messages: [msg(1), msg(2)] }));
     rooms.disconnected();
-    expect(rooms.applyPage(ticket, 'e1', { room: 'r', messages: [msg(3)], more: true })).toBe(false);
+    expect(rooms.applyPage(ticket, 'e1', { room: 'r', messages: [msg(3)], changes: [], more: true })).toBe(false);
     expect(seen).toEqual([1, 2]);
     expect(rooms.beginJoin('r')).toMatchObject({ since: 2, epoch: 'e1' });
   });
@@ -125,7 +126,7 @@ describe('RoomTracker', () => {
     rooms.disconnected();
     rooms.applyJoin(stale, reply({ head: 3 }));
     expect(rooms.has('r')).toBe(false);
-    rooms.onMsg(msg(4));
+    rooms.onEvent(msg(4));
     expect(seen).toEqual([]);
   });
 
@@ -136,7 +137,7 @@ describe('RoomTracker', () => {
     rooms.applyJoin(rooms.beginJoin('b'), reply({ room: 'b', head: 0 }));
     expect(rooms.joinedRooms()).toEqual(['b']);
     rooms.forget('b');
-    rooms.onMsg(msg(1, 'b'));
+    rooms.onEvent(msg(1, 'b'));
     expect(rooms.joinedRooms()).toEqual([]);
     expect(seen).toEqual([]);
   });
@@ -154,9 +155,9 @@ describe('Outbox', () => {
 
   it('settles each entry once and shares an entry sent twice with the same cid', async () => {
     const outbox = new Outbox();
-    const a = outbox.add('r', 'c1', 'hi', undefined);
-    expect(outbox.add('r', 'c1', 'hi', undefined)).toBe(a);
-    expect(outbox.add('other', 'c1', 'hi', undefined)).not.toBe(a);
+    const a = outbox.add('r', 'c1', 'send', { body: 'hi' });
+    expect(outbox.add('r', 'c1', 'send', { body: 'hi' })).toBe(a);
+    expect(outbox.add('other', 'c1', 'send', { body: 'hi' })).not.toBe(a);
     const data = { room: 'r', cid: 'c1', seq: 1, ts: 1, dup: false };
     outbox.resolve(a, data);
     outbox.resolve(a, { ...data, seq: 2 });
@@ -167,7 +168,7 @@ describe('Outbox', () => {
 
   it('requeues what was in flight, oldest first', () => {
     const outbox = new Outbox();
-    const [a, b, c] = ['1', '2', '3'].map((cid) => outbox.add(cid === '2' ? 's' : 'r', cid, 'x', undefined));
+    const [a, b, c] = ['1', '2', '3'].map((cid) => outbox.add(cid === '2' ? 's' : 'r', cid, 'send', { body: 'x' }));
     a!.status = 'inflight';
     b!.status = 'waiting';
     expect(outbox.queued().map((e) => e.cid)).toEqual(['3']);

@@ -205,10 +205,15 @@ describe('bad values', () => {
     expect(configError({ ...KEYED, ...env }).variable).toBe(variable);
   });
 
-  it('RECOVERY_MAX_BYTES of exactly 6 * MAX_BODY_BYTES + 4096 is accepted', () => {
-    const env = { ...KEYED, MAX_FRAME_BYTES: '131072', MAX_BODY_BYTES: '65536', RECOVERY_MAX_BYTES: String(6 * 65536 + 4096) };
-    expect(loadConfig(env).config.recoveryMaxBytes).toBe(6 * 65536 + 4096);
-    expect(configError({ ...KEYED, MAX_BODY_BYTES: '65536', MAX_FRAME_BYTES: '131072' }).message).toContain('RECOVERY_MAX_BYTES: must be at least 397312');
+  it('RECOVERY_MAX_BYTES of exactly 6 * MAX_BODY_BYTES + 4096 plus the longest summary is accepted', () => {
+    // The longest summary with the default reactions: 20 kinds of (6 * 32 + 40 + 10 * 771) bytes, and 1100.
+    const floor = 6 * 65536 + 4096 + 1100 + 20 * (6 * 32 + 40 + 10 * 771);
+    const env = { ...KEYED, MAX_FRAME_BYTES: '131072', MAX_BODY_BYTES: '65536', RECOVERY_MAX_BYTES: String(floor) };
+    expect(loadConfig(env).config.recoveryMaxBytes).toBe(floor);
+    expect(configError({ ...env, RECOVERY_MAX_BYTES: String(floor - 1) }).message).toContain(`RECOVERY_MAX_BYTES: must be at least ${floor}`);
+    // Fewer reactions shown, a lower floor.
+    const small = { ...KEYED, MAX_BODY_BYTES: '1024', MAX_REACTIONS_PER_MESSAGE: '1', REACTION_USERS_SHOWN: '0', RECOVERY_MAX_BYTES: String(6 * 1024 + 4096 + 1100 + 6 * 32 + 40) };
+    expect(loadConfig(small).config.recoveryMaxBytes).toBe(6 * 1024 + 4096 + 1100 + 232);
   });
 
   it('the first bad variable is named when there are several', () => {

@@ -26,7 +26,7 @@ function path() {
     if (e.kind === 'msg') published.push(e.message.seq);
   });
   void bus.subscribe('r');
-  const history = new History(state, store, { recoveryMax: 100, recoveryMaxBytes: 1 << 20 });
+  const history = new History(state, store, { recoveryMax: 100, recoveryMaxBytes: 1 << 20, usersShown: 10 });
   const p = new DeliveryPath({ state, queue, bus, history, logger: createLogger('silent') });
   return { p, state, store, queued, published, refuse: (on: boolean) => (refusing = on) };
 }

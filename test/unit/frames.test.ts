@@ -4,7 +4,7 @@ import { CID_RE, decodeObject, decodeText, ROOM_RE, type Decoded, type FrameLimi
 
 /** src/gateway/frames.ts: the decoder is total, and refuses (never clamps) what docs/protocol.md rules out. */
 
-const LIMITS: FrameLimits = { maxBodyBytes: 64, maxMetaBytes: 48 };
+const LIMITS: FrameLimits = { maxBodyBytes: 64, maxMetaBytes: 48, maxReactionBytes: 8 };
 const TYPES = new Set(['join', 'leave', 'send', 'typing', 'read', 'history', 'presence', 'occupancy', 'moderate', 'auth', 'ping']);
 const RUNS = { numRuns: 500 };
 

@@ -31,9 +31,17 @@ function room(head: number, opts: { bodyBytes?: number; recentFrom?: number; sto
       reads.count++;
       return pick((m) => m.seq >= recentFrom)(r, from, to);
     },
+    summaries: () => Promise.resolve(new Map()),
   };
-  const store = { range: pick((m) => m.seq < recentFrom && stored(m.seq)) };
-  const limits: HistoryLimits = { recoveryMax: 1000, recoveryMaxBytes: CAP };
+  const older = (m: ChatMessage) => m.seq < recentFrom && stored(m.seq);
+  const store = {
+    range: pick(older),
+    messages: (_room: string, q: { before?: number; after?: number; limit: number }) => {
+      const kept = all.filter(older);
+      return Promise.resolve(q.after !== undefined ? kept.filter((m) => m.seq > q.after!).slice(0, q.limit) : kept.filter((m) => m.seq < (q.before ?? Infinity)).slice(-q.limit));
+    },
+  };
+  const limits: HistoryLimits = { recoveryMax: 1000, recoveryMaxBytes: CAP, usersShown: 10 };
   return { history: (over: Partial<HistoryLimits> = {}) => new History(state, store, { ...limits, ...over }), head: { epoch: EPOCH, head, seq: head }, reads };
 }
 
@@ -65,17 +73,17 @@ describe('join recovery', () => {
 
   it('RECOVERY_MAX keeps the oldest: more until the gap is recovered whole', async () => {
     const r = room(5);
-    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 0, EPOCH)).toEqual({ messages: [msg(1), msg(2), msg(3)], recovered: false, more: true });
-    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 2, EPOCH)).toEqual({ messages: [msg(3), msg(4), msg(5)], recovered: true, more: false });
+    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 0, EPOCH)).toEqual({ messages: [msg(1), msg(2), msg(3)], changes: [], recovered: false, more: true });
+    expect(await r.history({ recoveryMax: 3 }).recover(ROOM, r.head, 2, EPOCH)).toEqual({ messages: [msg(3), msg(4), msg(5)], changes: [], recovered: true, more: false });
   });
 
   it('no more without since, at the head, above the head, or in another epoch', async () => {
     const r = room(5);
     const h = r.history();
-    expect(await h.recover(ROOM, r.head, undefined, undefined)).toEqual({ messages: [], recovered: false, more: false });
-    expect(await h.recover(ROOM, r.head, 5, EPOCH)).toEqual({ messages: [], recovered: true, more: false });
-    expect(await h.recover(ROOM, r.head, 6, EPOCH)).toEqual({ messages: [], recovered: false, more: false });
-    expect(await h.recover(ROOM, r.head, 0, 'other')).toEqual({ messages: [], recovered: false, more: false });
+    expect(await h.recover(ROOM, r.head, undefined, undefined)).toEqual({ messages: [], changes: [], recovered: false, more: false });
+    expect(await h.recover(ROOM, r.head, 5, EPOCH)).toEqual({ messages: [], changes: [], recovered: true, more: false });
+    expect(await h.recover(ROOM, r.head, 6, EPOCH)).toEqual({ messages: [], changes: [], recovered: false, more: false });
+    expect(await h.recover(ROOM, r.head, 0, 'other')).toEqual({ messages: [], changes: [], recovered: false, more: false });
   });
 
   it('history lost below the recent buffer: starts where it resumes, not recovered', async () => {
@@ -91,14 +99,19 @@ describe('join recovery', () => {
   it('a hole ends the run: more, and the next page starts above the hole', async () => {
     const r = room(20, { recentFrom: 15, stored: (s) => s !== 10 });
     const got = await r.history().recover(ROOM, r.head, 0, EPOCH);
-    expect(got).toEqual({ messages: from(1, 9).map((s) => msg(s)), recovered: false, more: true });
+    expect(got).toEqual({ messages: from(1, 9).map((s) => msg(s)), changes: [], recovered: false, more: true });
     expect(seqs((await r.history().page(ROOM, { after: 9 }, 100)).messages)).toEqual(from(11, 10));
   });
 
-  it('one message at the largest legal size fits a reply of RECOVERY_MAX_BYTES = 6 * MAX_BODY_BYTES + 4096', async () => {
+  it('one message at the largest legal size, its summary at its longest, fits a reply of the smallest RECOVERY_MAX_BYTES', async () => {
     const maxBody = 4096;
-    const cap = minRecoveryMaxBytes(maxBody);
+    const reactions = { maxReactionBytes: 32, kindsPerMessage: 20, usersShown: 10 };
+    const cap = minRecoveryMaxBytes(maxBody, reactions);
     // Every field at its longest: control characters escape to six bytes each.
+    const user = (i: number) => `${'\u0001'.repeat(125)}${String(i).padStart(3, '0')}`;
+    const reactionsOf = Object.fromEntries(
+      Array.from({ length: reactions.kindsPerMessage }, (_, k) => [`${'\u0001'.repeat(30)}${String(k).padStart(2, '0')}`, { count: Number.MAX_SAFE_INTEGER, users: Array.from({ length: reactions.usersShown }, (_, i) => user(i)) }]),
+    );
     const worst: ChatMessage = {
       room: 'R'.repeat(128),
       seq: Number.MAX_SAFE_INTEGER,
@@ -107,10 +120,16 @@ describe('join recovery', () => {
       body: '\u0001'.repeat(maxBody),
       meta: { k: 'm'.repeat(1024 - 8) },
       ts: Number.MAX_SAFE_INTEGER,
+      parent: Number.MAX_SAFE_INTEGER,
+      version: Number.MAX_SAFE_INTEGER,
+      deleted: true,
+      reactions: reactionsOf,
+      replies: { count: Number.MAX_SAFE_INTEGER, last: { seq: Number.MAX_SAFE_INTEGER, from: user(999), ts: Number.MAX_SAFE_INTEGER } },
+      changed: Number.MAX_SAFE_INTEGER,
     };
     const head = { epoch: 'E'.repeat(64), head: worst.seq, seq: worst.seq };
-    const state = { head: () => Promise.resolve(head), range: () => Promise.resolve([worst, worst]) };
-    const h = new History(state, { range: () => Promise.resolve([]) }, { recoveryMax: 1000, recoveryMaxBytes: cap });
+    const state = { head: () => Promise.resolve(head), range: () => Promise.resolve([worst, worst]), summaries: () => Promise.resolve(new Map()) };
+    const h = new History(state, { range: () => Promise.resolve([]), messages: () => Promise.resolve([]) }, { recoveryMax: 1000, recoveryMaxBytes: cap, usersShown: 10 });
     const got = await h.recover(worst.room, head, worst.seq - 2, undefined);
     expect(got.messages).toHaveLength(1);
     const reply = { room: worst.room, epoch: 'E'.repeat(64), head: worst.seq, lastRead: worst.seq, unread: worst.seq, occupancy: worst.seq, ...got };
@@ -126,8 +145,8 @@ describe('history pages', () => {
     expect(seqs(first.messages)).toEqual(from(1, 100));
     expect(seqs((await h.page(ROOM, { after: 200 }, 100)).messages)).toEqual(from(201, 50));
     expect((await h.page(ROOM, { after: 200 }, 100)).more).toBe(false);
-    expect(await h.page(ROOM, { after: 250 }, 100)).toEqual({ room: ROOM, messages: [], more: false });
-    expect(await h.page(ROOM, { after: 999 }, 100)).toEqual({ room: ROOM, messages: [], more: false });
+    expect(await h.page(ROOM, { after: 250 }, 100)).toEqual({ room: ROOM, messages: [], changes: [], more: false });
+    expect(await h.page(ROOM, { after: 999 }, 100)).toEqual({ room: ROOM, messages: [], changes: [], more: false });
   });
 
   it('100 messages at the body limit: both directions stay within RECOVERY_MAX_BYTES', async () => {

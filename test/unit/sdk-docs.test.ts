@@ -88,7 +88,7 @@ describe('SDK README', () => {
 
   it('covers installing, connecting, requests, events, reconnecting, presence, batching and errors', () => {
     const titles = [...text.matchAll(/^## (.+)$/gm)].map(([, t]) => t);
-    expect(titles).toEqual(['Install', 'Connect', 'Join, send, and the other requests', 'Events', 'Reconnecting and resuming', 'Presence in big rooms', 'Batched frames', 'Errors']);
+    expect(titles).toEqual(['Install', 'Connect', 'Join, send, and the other requests', 'Edits, deletes, reactions and threads', 'Events', 'Reconnecting and resuming', 'Presence in big rooms', 'Batched frames', 'Errors']);
     expect(text).toContain('npm install @parley-chat/client');
     for (const word of ['unauthorized', 'presenceDelta', 'batch=1', 'getToken', 'since']) expect(text, word).toContain(word);
   });

@@ -37,6 +37,25 @@ describe('RoomModel', () => {
     expect(room.unread).toBe(0);
   });
 
+  it('folds changes and replies into held messages; a history copy replaces one only when it folded more', () => {
+    const room = new RoomModel('r');
+    room.add([msg(1, 'me'), msg(2)]);
+    expect(room.change({ room: 'r', seq: 3, cid: 'k', from: 'me', ts: 3, op: 'react', target: 1, reaction: 'ok', count: 1, users: ['me'] }, 'me')).toBe(true);
+    expect(room.reacted(1, 'ok', 'me')).toBe(true);
+    expect(room.change({ room: 'r', seq: 3, cid: 'k', from: 'me', ts: 3, op: 'react', target: 1, reaction: 'ok', count: 1, users: ['me'] }, 'me')).toBe(false);
+    expect(room.change({ room: 'r', seq: 4, cid: 'x', from: 'me', ts: 4, op: 'react', target: 99, reaction: 'ok', count: 1, users: ['me'] }, 'me')).toBe(false);
+    expect(room.add([{ ...msg(5), parent: 1 }])).toBe('rerender');
+    expect(room.timeline.map((m) => m.seq)).toEqual([1, 2]);
+    expect(room.thread(1).map((m) => m.seq)).toEqual([5]);
+    expect(room.find(1)).toMatchObject({ replies: { count: 1, last: { seq: 5 } }, changed: 5 });
+    // An older copy from history does not undo what was folded; a newer one replaces it.
+    expect(room.add([{ ...msg(1, 'me'), changed: 3, reactions: { ok: { count: 1, users: ['me'] } } }])).toBe('none');
+    expect(room.add([{ ...msg(1, 'me'), body: 'edited', version: 2, changed: 6 }])).toBe('rerender');
+    expect(room.find(1)?.body).toBe('edited');
+    expect(room.change({ room: 'r', seq: 7, cid: 'u', from: 'me', ts: 7, op: 'unreact', target: 1, reaction: 'ok', count: 0, users: [] }, 'me')).toBe(true);
+    expect(room.reacted(1, 'ok', 'me')).toBe(false);
+  });
+
   it('seenBy: other readers who reached the newest message, not me, not its sender', () => {
     const room = new RoomModel('r');
     room.add([msg(1, 'alice'), msg(2, 'alice')]);

@@ -59,6 +59,16 @@ describe('events', () => {
     expect(queuedEvent({ ...queued, epoch: undefined })?.id).toBe('message.stored/lobby/-/42');
   });
 
+  it('a change is its own event type: the change as the push has it, a body only for an edit', () => {
+    const change = { room: 'lobby', seq: 43, cid: 'k1', from: 'bob', body: '', ts: queued.ts + 1, op: 'react', target: 42, reaction: 'ok', count: 1, users: ['bob'], epoch: 'q3Xw0a7B' };
+    expect(queuedEvent(change)).toEqual({ id: 'reaction.added/lobby/q3Xw0a7B/43', type: 'reaction.added', room: 'lobby', ts: change.ts, data: { seq: 43, cid: 'k1', from: 'bob', ts: change.ts, op: 'react', target: 42, reaction: 'ok', count: 1, users: ['bob'], epoch: 'q3Xw0a7B' } });
+    expect(queuedEvent({ ...change, op: 'unreact', count: 0, users: [] })?.type).toBe('reaction.removed');
+    expect(queuedEvent({ ...change, op: 'edit', body: 'hello', version: 2 })?.data).toMatchObject({ body: 'hello', version: 2 });
+    expect(queuedEvent({ ...change, op: 'delete', version: 3 })).toMatchObject({ type: 'message.deleted', data: { target: 42, version: 3 } });
+    expect(queuedEvent({ ...change, op: 'delete' })?.data).not.toHaveProperty('body');
+    expect(queuedEvent({ ...queued, parent: 40 })?.data).toMatchObject({ parent: 40 });
+  });
+
   it('a kind without a webhook type, or a payload without room, seq or ts, sends nothing', () => {
     expect(queuedEvent({ ...queued, kind: 'reaction' })).toBeUndefined();
     expect(queuedEvent({ ...queued, kind: 'msg' })?.type).toBe('message.stored');

@@ -1,5 +1,6 @@
 import { ParleyClientError, connect } from '../../packages/client/src/index.js';
 import type { ChatMessage, ClientOptions, ParleyClient } from '../../packages/client/src/index.js';
+import { ChangeActions } from './change-actions.js';
 import { RoomModel } from './room-model.js';
 import type { ListChange } from './room-model.js';
 import { TypingSender } from './typing.js';
@@ -18,6 +19,8 @@ export class ChatApp {
   readonly client: ParleyClient;
   readonly rooms = new Map<string, RoomModel>();
   active: string | undefined;
+  /** Edits, deletes, reactions and the thread panel. */
+  readonly changes: ChangeActions;
   readonly #typing: TypingSender;
   /** Rooms with a `read` request on the wire: one at a time per room, the newest seq next. */
   readonly #reading = new Set<string>();
@@ -30,6 +33,12 @@ export class ChatApp {
     options: ClientOptions = {},
   ) {
     this.client = connect(url, { getToken }, options);
+    this.changes = new ChangeActions(this.client, view, {
+      user,
+      activeRoom: () => this.#activeRoom(),
+      redraw: (room) => this.#show(room, 'rerender'),
+      fail: (what, err) => view.showError(`${what}: ${describe(err)}`),
+    });
     this.#typing = new TypingSender((room, on) => void this.client.typing(room, on).catch(() => undefined));
     const c = this.client;
     c.on('state', (state) => {
@@ -41,6 +50,10 @@ export class ChatApp {
       if (!e.willReconnect && e.code !== 1000) view.renderState('closed', `closed by the server (${e.code}${e.reason ? ` ${e.reason}` : ''})`);
     });
     c.on('msg', (m) => this.#onMsg(m));
+    c.on('change', (change) => {
+      const room = this.rooms.get(change.room);
+      if (room) this.changes.onChange(room, change);
+    });
     c.on('gap', (g) => void this.#reload(g.room));
     c.on('presence', (p) => {
       const room = this.rooms.get(p.room);
@@ -108,6 +121,7 @@ export class ChatApp {
   activate(name: string | undefined): void {
     if (this.active !== name) this.#typing.stop();
     this.active = name;
+    this.changes.roomChanged();
     const room = name === undefined ? undefined : this.rooms.get(name);
     this.view.renderRoom(room, this.user);
     this.view.scrollToBottom();
@@ -121,6 +135,7 @@ export class ChatApp {
     const name = this.active;
     if (name === undefined || body.trim() === '') return;
     this.#typing.stop();
+    if (this.changes.editing) return this.changes.finishEdit(body);
     this.view.scrollToBottom();
     try {
       await this.client.send(name, body);
@@ -191,6 +206,7 @@ export class ChatApp {
     const change = room.add([m]);
     if (m.from !== this.user) this.#setTyping(room, m.from, false);
     this.#show(room, change);
+    this.changes.onMessage(room, m);
     this.markRead();
     this.#renderRooms();
   }

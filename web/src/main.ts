@@ -87,7 +87,43 @@ view.composer.addEventListener('submit', (event) => {
   void app.send(body);
 });
 
-view.input.addEventListener('input', () => app?.typed(view.input.value));
+view.input.addEventListener('input', () => {
+  if (!app?.changes.editing) app?.typed(view.input.value);
+});
+
+/** Clicks on a message's buttons (data-action, data-seq), in the room and in the thread panel. */
+function onMessageAction(event: Event): void {
+  const button = (event.target as Element | null)?.closest<HTMLElement>('[data-action]');
+  const seq = Number(button?.dataset['seq']);
+  if (!app || !button || !Number.isInteger(seq)) return;
+  const changes = app.changes;
+  switch (button.dataset['action']) {
+    case 'toggle-reaction':
+      void changes.toggleReaction(seq, button.dataset['reaction'] ?? '');
+      return;
+    case 'edit':
+      changes.startEdit(seq);
+      return;
+    case 'delete':
+      void changes.remove(seq);
+      return;
+    case 'open-thread':
+      void changes.openThread(seq);
+      return;
+  }
+}
+
+view.messages.addEventListener('click', onMessageAction);
+view.thread.addEventListener('click', onMessageAction);
+view.editCancel.addEventListener('click', () => app?.changes.cancelEdit());
+view.threadClose.addEventListener('click', () => app?.changes.closeThread());
+view.threadForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const body = view.threadInput.value;
+  if (!app || body.trim() === '') return;
+  view.threadInput.value = '';
+  void app.changes.reply(body);
+});
 view.input.addEventListener('blur', () => app?.stopTyping());
 view.loadOlder.addEventListener('click', () => void app?.loadOlder());
 view.scroller.addEventListener('scroll', () => app?.markRead(), { passive: true });

@@ -1,4 +1,5 @@
-import type { ChatMessage, PresenceMember } from '../../packages/client/src/index.js';
+import { applyChange, applyReply, newerCopy } from '../../packages/client/src/index.js';
+import type { Change, ChatMessage, PresenceMember } from '../../packages/client/src/index.js';
 
 /** How the message list must change after `RoomModel.add`. */
 export type ListChange = 'none' | 'append' | 'rerender';
@@ -10,9 +11,11 @@ export type ListChange = 'none' | 'append' | 'rerender';
  * any of their devices), so a message arriving while the room is not in view counts at once.
  */
 export class RoomModel {
-  /** Shown messages, in seq order, each seq once. */
+  /** Held messages (replies too), in seq order, each seq once, each in its latest version. */
   messages: ChatMessage[] = [];
   readonly #seqs = new Set<number>();
+  /** This user's reactions (`seq reaction`), as its own changes and the summaries tell. */
+  readonly #mine = new Set<string>();
   /** The highest seq known to exist in the room. */
   head = 0;
   /** This user's read pointer: the join's `lastRead`, then every `read` reply or own `read` push. */
@@ -38,26 +41,81 @@ export class RoomModel {
     return Math.max(0, this.head - this.readPointer);
   }
 
-  get newest(): ChatMessage | undefined {
-    return this.messages[this.messages.length - 1];
+  /** The room's timeline: messages that are not replies in a thread. */
+  get timeline(): ChatMessage[] {
+    return this.messages.filter((m) => m.parent === undefined);
   }
 
-  /** Adds messages not held yet (live pushes and history pages may overlap). */
+  get newest(): ChatMessage | undefined {
+    const list = this.timeline;
+    return list[list.length - 1];
+  }
+
+  /** The replies in message `parent`'s thread. */
+  thread(parent: number): ChatMessage[] {
+    return this.messages.filter((m) => m.parent === parent);
+  }
+
+  find(seq: number): ChatMessage | undefined {
+    return this.#seqs.has(seq) ? this.messages.find((m) => m.seq === seq) : undefined;
+  }
+
+  /** True when this user has `reaction` on message `seq`. */
+  reacted(seq: number, reaction: string, me: string): boolean {
+    return this.#mine.has(`${seq} ${reaction}`) || (this.find(seq)?.reactions?.[reaction]?.users.includes(me) ?? false);
+  }
+
+  /** Folds a change into the message it names; true when a held message changed. */
+  change(c: Change, me: string): boolean {
+    this.head = Math.max(this.head, c.seq);
+    if (c.from === me && c.reaction !== undefined) {
+      if (c.op === 'react') this.#mine.add(`${c.target} ${c.reaction}`);
+      else this.#mine.delete(`${c.target} ${c.reaction}`);
+    }
+    const i = this.messages.findIndex((m) => m.seq === c.target);
+    const held = this.messages[i];
+    if (!held) return false;
+    const next = applyChange(held, c);
+    this.messages[i] = next;
+    return next !== held;
+  }
+
+  /** Adds messages not held yet (live pushes and history pages may overlap); a newer copy of a held one replaces it. */
   add(messages: readonly ChatMessage[]): ListChange {
+    let replaced = false;
+    for (const m of messages) {
+      if (!this.#seqs.has(m.seq)) continue;
+      const i = this.messages.findIndex((x) => x.seq === m.seq);
+      const held = this.messages[i];
+      // Only a copy that folded more replaces the held one (the same copy again changes nothing).
+      if (held && (m.changed ?? 0) > (held.changed ?? 0) && newerCopy(held, m) === m) {
+        this.messages[i] = m;
+        replaced = true;
+      }
+    }
     const fresh = messages.filter((m) => !this.#seqs.has(m.seq));
-    if (fresh.length === 0) return 'none';
-    const last = this.newest?.seq ?? 0;
+    for (const reply of fresh) this.#countReply(reply);
+    if (fresh.length === 0) return replaced ? 'rerender' : 'none';
+    const last = this.messages[this.messages.length - 1]?.seq ?? 0;
     for (const m of fresh) {
       this.#seqs.add(m.seq);
       this.head = Math.max(this.head, m.seq);
     }
     const inOrder = fresh.every((m, i) => m.seq > (i === 0 ? last : (fresh[i - 1]?.seq ?? 0)));
-    if (inOrder) {
+    if (inOrder && !replaced && fresh.every((m) => m.parent === undefined)) {
       this.messages.push(...fresh);
       return 'append';
     }
     this.messages = [...this.messages, ...fresh].sort((a, b) => a.seq - b.seq);
     return 'rerender';
+  }
+
+  /** A reply counts in its parent's thread (the parent skips one it has folded in already). */
+  #countReply(reply: ChatMessage): void {
+    if (reply.parent === undefined) return;
+    const i = this.messages.findIndex((m) => m.seq === reply.parent);
+    const parent = this.messages[i];
+    if (parent) this.messages[i] = applyReply(parent, reply);
   }
 
   /** Forgets the messages (the room's history was lost or could not be recovered). */

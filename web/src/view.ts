@@ -1,5 +1,6 @@
-import type { ChatMessage, ClientState } from '../../packages/client/src/index.js';
+import type { ClientState } from '../../packages/client/src/index.js';
 import { byTestId, h, listNames } from './dom.js';
+import { messageItem } from './message-item.js';
 import type { ListChange, RoomModel } from './room-model.js';
 
 /** How close to the bottom (px) the message list counts as scrolled down. */
@@ -37,6 +38,14 @@ export class ChatView {
   readonly error = byTestId('chat-error');
   readonly occupancy = byTestId('occupancy');
   readonly members = byTestId('members');
+  readonly editBanner = byTestId('edit-banner');
+  readonly editCancel = byTestId<HTMLButtonElement>('edit-cancel');
+  readonly thread = byTestId('thread');
+  readonly threadClose = byTestId<HTMLButtonElement>('thread-close');
+  readonly threadParent = byTestId('thread-parent');
+  readonly threadMessages = byTestId('thread-messages');
+  readonly threadForm = byTestId<HTMLFormElement>('thread-form');
+  readonly threadInput = byTestId<HTMLInputElement>('thread-input');
 
   /** The banner is shown whenever the client is not open; `data-state` carries the SDK state. */
   renderState(state: ClientState, detail = ''): void {
@@ -90,11 +99,12 @@ export class ChatView {
     this.roomTitle.textContent = `#${room.name}`;
     this.roomTitle.dataset['room'] = room.name;
     this.loadOlder.hidden = !room.more;
+    const ctx = (seq: number) => ({ me, threads: true, reacted: (r: string) => room.reacted(seq, r, me) });
     if (change === 'rerender') {
-      this.messages.replaceChildren(...room.messages.map((m) => messageItem(m, me)));
+      this.messages.replaceChildren(...room.timeline.map((m) => messageItem(m, ctx(m.seq))));
     } else if (change === 'append') {
       const shown = Number(this.messages.lastElementChild?.getAttribute('data-seq') ?? 0);
-      for (const m of room.messages) if (m.seq > shown) this.messages.append(messageItem(m, me));
+      for (const m of room.timeline) if (m.seq > shown) this.messages.append(messageItem(m, ctx(m.seq)));
     }
     this.renderSeenBy(room, me);
     if (stick) this.scrollToBottom();
@@ -131,6 +141,27 @@ export class ChatView {
     );
   }
 
+  /** The thread of message `parent` in `room` (or no thread): the parent, then its replies. */
+  renderThread(room: RoomModel | undefined, parent: number | undefined, me: string): void {
+    const root = parent === undefined ? undefined : room?.find(parent);
+    this.thread.hidden = !room || !root;
+    if (!room || !root) return;
+    const ctx = (seq: number) => ({ me, threads: false, reacted: (r: string) => room.reacted(seq, r, me) });
+    this.thread.dataset['parent'] = String(root.seq);
+    this.threadParent.replaceChildren(messageItem(root, ctx(root.seq)));
+    this.threadMessages.replaceChildren(...room.thread(root.seq).map((m) => messageItem(m, ctx(m.seq))));
+  }
+
+  /** The composer edits a message (with its text) or, without, writes a new one. */
+  setEditing(text: string | undefined): void {
+    this.editBanner.hidden = text === undefined;
+    this.composer.dataset['mode'] = text === undefined ? 'send' : 'edit';
+    if (text !== undefined) {
+      this.input.value = text;
+      this.input.focus();
+    }
+  }
+
   atBottom(): boolean {
     const s = this.scroller;
     return s.scrollHeight - s.scrollTop - s.clientHeight <= BOTTOM_SLACK_PX;
@@ -139,19 +170,4 @@ export class ChatView {
   scrollToBottom(): void {
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
-}
-
-function messageItem(m: ChatMessage, me: string): HTMLLIElement {
-  const time = new Date(m.ts);
-  return h(
-    'li',
-    { testid: 'message', 'data-seq': String(m.seq), 'data-from': m.from, class: m.from === me ? 'message mine' : 'message' },
-    h(
-      'div',
-      { class: 'meta' },
-      h('span', { testid: 'message-from', class: 'from' }, m.from),
-      h('time', { testid: 'message-time', datetime: time.toISOString(), title: time.toLocaleString() }, time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })),
-    ),
-    h('div', { testid: 'message-body', class: 'body' }, m.body),
-  );
 }

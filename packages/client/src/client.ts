@@ -8,7 +8,7 @@ import { Link } from './link.js';
 import { resolveOptions } from './options.js';
 import type { ClientOptions, ResolvedOptions } from './options.js';
 import { Outbox, isValidCid, newCid } from './outbox.js';
-import type { OutboxEntry } from './outbox.js';
+import type { OutboxEntry, OutboxRequest } from './outbox.js';
 import { RequestTracker } from './requests.js';
 import type { RequestFields } from './requests.js';
 import { RoomTracker } from './rooms.js';
@@ -75,7 +75,7 @@ export class ParleyClient {
     this.#connTimers = new TimerGroup(this.#opts.clock);
     this.#tokens = new TokenSource(auth, this.#opts.clock);
     this.#requests = new RequestTracker(this.#opts.clock, this.#opts.maxFrameBytes);
-    this.#rooms = new RoomTracker({ msg: (m) => this.#events.emit('msg', m), gap: (g) => this.#events.emit('gap', g) });
+    this.#rooms = new RoomTracker({ msg: (m) => this.#events.emit('msg', m), change: (c) => this.#events.emit('change', c), gap: (g) => this.#events.emit('gap', g) });
     this.#joiner = new Joiner({ rooms: this.#rooms, requests: this.#requests, opts: this.#opts, connTimers: this.#connTimers, current: (conn) => conn === this.#conn });
     this.#link = new Link(url, this.#tokens, this.#opts, this.#events, this.#requests, {
       open: (conn) => {
@@ -145,10 +145,49 @@ export class ParleyClient {
    * (`forbidden`, `too_large`, `bad_request`, `not_joined`...), or `closed`.
    */
   send(room: string, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+    return this.#keep(room, 'send', { body, ...(meta !== undefined ? { meta } : {}) }, options?.cid);
+  }
+
+  /** Sends a reply in the thread of message `parent`, with the guarantees of `send`. */
+  reply(room: string, parent: number, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+    return this.#keep(room, 'send', { body, ...(meta !== undefined ? { meta } : {}), parent }, options?.cid);
+  }
+
+  /**
+   * Gives message `target` (one of this user's) a new body and meta, with the guarantees of
+   * `send`: kept across reconnects with its `cid` until answered. The reply names the change
+   * event; `forbidden` for another user's message, `not_found` for a deleted one.
+   */
+  edit(room: string, target: number, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+    return this.#keep(room, 'edit', { target, body, ...(meta !== undefined ? { meta } : {}) }, options?.cid);
+  }
+
+  /** Deletes message `target` (one of this user's): a tombstone stays. Deleting it again answers `dup: true`. */
+  delete(room: string, target: number, options?: { cid?: string }): Promise<W.SendReply> {
+    return this.#keep(room, 'delete', { target }, options?.cid);
+  }
+
+  /** Adds this user's `reaction` to message `target`; one it already has answers `dup: true`. */
+  react(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<W.SendReply> {
+    return this.#keep(room, 'react', { target, reaction }, options?.cid);
+  }
+
+  /** Removes this user's `reaction` from message `target`; one already removed answers `dup: true`. */
+  unreact(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<W.SendReply> {
+    return this.#keep(room, 'unreact', { target, reaction }, options?.cid);
+  }
+
+  /** A page of message `parent`'s thread (its replies), as `history` pages the room. */
+  thread(room: string, parent: number, options: { before?: number; after?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+    return this.#call('history', { room, parent, ...options });
+  }
+
+  /** A request kept in the outbox until its reply (`send` and the changes), resent with its cid after a reconnect. */
+  #keep(room: string, t: OutboxRequest, fields: Record<string, unknown>, cidOption: string | undefined): Promise<W.SendReply> {
     if (this.#link.stopped) return Promise.reject(this.#stopError ?? new ParleyClientError('closed', 'client closed'));
-    const cid = options?.cid ?? newCid();
+    const cid = cidOption ?? newCid();
     if (!isValidCid(cid)) return Promise.reject(new ParleyClientError('bad_request', 'cid: 1-64 chars of [A-Za-z0-9_.:@-]'));
-    const entry = this.#outbox.add(room, cid, body, meta);
+    const entry = this.#outbox.add(room, cid, t, fields);
     if (entry.status !== 'queued') return entry.promise;
     const run = (conn: Connection): void => {
       if (entry.status === 'queued' && this.#outbox.holds(entry)) this.#transmit(conn, entry);
@@ -236,7 +275,10 @@ export class ParleyClient {
         return this.#requests.settle(frame);
       case 'msg':
         if (typeof frame.room !== 'string' || !Number.isInteger(frame.seq)) return;
-        return this.#rooms.onMsg(strip(frame));
+        return this.#rooms.onEvent(strip(frame));
+      case 'change':
+        if (typeof frame.room !== 'string' || !Number.isInteger(frame.seq) || !Number.isInteger(frame.target)) return;
+        return this.#rooms.onEvent(strip(frame));
       case 'presence':
         return this.#events.emit('presence', strip(frame));
       case 'presence_delta':
@@ -320,8 +362,9 @@ export class ParleyClient {
 
   #transmit(conn: Connection, entry: OutboxEntry): void {
     entry.status = 'inflight';
-    const fields = { room: entry.room, cid: entry.cid, body: entry.body, meta: entry.meta };
-    void this.#requests.send(conn, 'send', fields, this.#opts.requestTimeout).then(
+    // Every kept request is answered like `send`: its fields are the entry's, whatever its type.
+    const send = this.#requests.send.bind(this.#requests) as (conn: Connection, t: OutboxRequest, fields: object, timeoutMs: number) => Promise<W.SendReply>;
+    void send(conn, entry.t, { room: entry.room, cid: entry.cid, ...entry.fields }, this.#opts.requestTimeout).then(
       (reply) => this.#outbox.resolve(entry, reply),
       (err: unknown) => {
         if (conn !== this.#conn) return; // requeued when the connection dropped

@@ -1,5 +1,6 @@
 import type { ParleyClientError } from './errors.js';
 import type { GapEvent } from './rooms.js';
+import type { Change } from './change-types.js';
 import type { ChatMessage, ErrorPush, HelloPush, PresenceDeltaPush, PresencePush, PushPayload, ReadPush, TypingPush } from './types.js';
 
 /**
@@ -50,6 +51,11 @@ export interface ParleyEvents {
   hello: Hello;
   /** Each message once, in seq order per room: live pushes and messages recovered by a rejoin. */
   msg: ChatMessage;
+  /**
+   * Each change (edit, delete, reaction) once, in seq order with the messages: live pushes and
+   * changes recovered by a rejoin. Apply it to a held message with `applyChange`.
+   */
+  change: Change;
   /**
    * One user came online or went offline in a room: from a `presence` push, or once per user of
    * a `presence_delta` (whose users come first online, then offline).

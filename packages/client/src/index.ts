@@ -37,7 +37,7 @@ export type {
 } from './events.js';
 export type { ClientOptions } from './options.js';
 export type { AuthSource } from './token.js';
-export type { RoomPosition } from './rooms.js';
+export type { RoomEvent, RoomPosition } from './rooms.js';
 export type { Clock } from './timers.js';
 export type { FetchLike, WebSocketConstructor, WebSocketLike } from './transport.js';
 export type { Listener } from './emitter.js';
@@ -45,5 +45,7 @@ export { backoffDelay, closeAction, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions, CloseAction } from './backoff.js';
 export { refreshDelay } from './token.js';
 export { newCid } from './outbox.js';
+export { applyChange, applyReply, newerCopy } from './summaries.js';
 export { CloseCode, ERROR_CODES } from './types.js';
 export type * from './types.js';
+export type * from './change-types.js';

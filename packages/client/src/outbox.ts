@@ -1,5 +1,5 @@
 import type { ParleyClientError } from './errors.js';
-import type { Meta, SendReply } from './types.js';
+import type { SendReply } from './types.js';
 
 const CID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 const CID_PATTERN = /^[A-Za-z0-9_.:@-]{1,64}$/;
@@ -24,11 +24,15 @@ export function isValidCid(cid: string): boolean {
  */
 export type OutboxStatus = 'queued' | 'inflight' | 'waiting';
 
+/** The requests kept until answered: a message, and the changes of one (docs/protocol.md, "Message changes"). */
+export type OutboxRequest = 'send' | 'edit' | 'delete' | 'react' | 'unreact';
+
 export interface OutboxEntry {
   readonly room: string;
   readonly cid: string;
-  readonly body: string;
-  readonly meta: Meta | undefined;
+  readonly t: OutboxRequest;
+  /** The request's fields besides `room` and `cid`. */
+  readonly fields: Readonly<Record<string, unknown>>;
   readonly promise: Promise<SendReply>;
   status: OutboxStatus;
   /** Retryable refusals so far: the backoff attempt of the next resend. */
@@ -41,7 +45,7 @@ interface Item extends OutboxEntry {
 }
 
 /**
- * The sends that have no reply yet, in the order they were made. An entry leaves only
+ * The sends (and changes) that have no reply yet, in the order they were made. An entry leaves only
  * with its one result: its reply (a `dup:true` reply too), a non-retryable error, or the
  * client closing for good; so each caller's promise settles exactly once.
  */
@@ -52,8 +56,8 @@ export class Outbox {
     return this.#items.size;
   }
 
-  /** Adds a send; a send of the same (room, cid) still waiting shares that entry. */
-  add(room: string, cid: string, body: string, meta: Meta | undefined): OutboxEntry {
+  /** Adds a request; one of the same (room, cid) still waiting shares that entry. */
+  add(room: string, cid: string, t: OutboxRequest, fields: Readonly<Record<string, unknown>>): OutboxEntry {
     const key = keyOf(room, cid);
     const existing = this.#items.get(key);
     if (existing) return existing;
@@ -63,7 +67,7 @@ export class Outbox {
       resolve = res;
       reject = rej;
     });
-    const item: Item = { room, cid, body, meta, promise, status: 'queued', attempt: 0, resolve, reject };
+    const item: Item = { room, cid, t, fields, promise, status: 'queued', attempt: 0, resolve, reject };
     this.#items.set(key, item);
     return item;
   }

@@ -1,3 +1,4 @@
+import type { Change } from './change-types.js';
 import type { ChatMessage, HistoryReply, JoinReply } from './types.js';
 
 /** Emitted when a rejoin could not recover what happened while the client was away. */
@@ -9,11 +10,25 @@ export interface GapEvent {
   head: number;
   /** The partial `messages` of the reply, if any (not delivered as `msg` events). */
   messages: ChatMessage[];
+  /** The partial `changes` of the reply, if any (not delivered as `change` events). */
+  changes: Change[];
 }
+
+/** An event of a room's sequence: a message, or a change of one. */
+export type RoomEvent = ChatMessage | Change;
 
 export interface RoomSink {
   msg(message: ChatMessage): void;
+  change(change: Change): void;
   gap(event: GapEvent): void;
+}
+
+const isChange = (e: RoomEvent): e is Change => 'op' in e && typeof e.op === 'string';
+
+/** A reply's messages and changes as one run, oldest first. */
+function eventsOf(reply: { messages: ChatMessage[]; changes?: Change[] }): RoomEvent[] {
+  const changes = Array.isArray(reply.changes) ? reply.changes : [];
+  return [...reply.messages, ...changes].sort((a, b) => a.seq - b.seq);
 }
 
 /** One join on the wire: what it asked for, and the connection generation it belongs to. */
@@ -39,13 +54,13 @@ interface Room extends RoomPosition {
    * while any is, so older messages go first.
    */
   pending: number;
-  buffer: ChatMessage[];
+  buffer: RoomEvent[];
 }
 
 /**
  * Where the client stands in each room: the epoch and highest seq held, which is what a
- * rejoin asks `since`. Delivers each message at most once and in seq order: a `msg` whose
- * seq is not above the highest held is a duplicate (docs/protocol.md, "Recovery").
+ * rejoin asks `since`. Delivers each event (message or change) at most once and in seq order:
+ * one whose seq is not above the highest held is a duplicate (docs/protocol.md, "Recovery").
  */
 export class RoomTracker {
   readonly #rooms = new Map<string, Room>();
@@ -93,7 +108,8 @@ export class RoomTracker {
     if (!r) return false;
     r.joined = true;
     const since = ticket.since;
-    const continues = reply.more === true && since !== undefined && reply.messages[0]?.seq === since + 1;
+    const events = eventsOf(reply);
+    const continues = reply.more === true && since !== undefined && events[0]?.seq === since + 1;
     if (since === undefined) {
       // A fresh join starts at the head; an earlier reply may already have set the position.
       if (r.seq === undefined) {
@@ -102,12 +118,12 @@ export class RoomTracker {
       }
     } else if (reply.recovered || continues) {
       r.epoch = reply.epoch;
-      for (const m of reply.messages) this.#deliver(r, { ...m, room: ticket.room });
+      for (const e of events) this.#deliver(r, { ...e, room: ticket.room });
       if (continues) return true;
     } else {
       r.seq = reply.head;
       r.epoch = reply.epoch;
-      this.sink.gap({ room: ticket.room, epoch: reply.epoch, head: reply.head, messages: reply.messages });
+      this.sink.gap({ room: ticket.room, epoch: reply.epoch, head: reply.head, messages: reply.messages, changes: events.filter(isChange) });
     }
     this.#settle(r);
     return false;
@@ -122,11 +138,12 @@ export class RoomTracker {
   applyPage(ticket: JoinTicket, epoch: string, page: HistoryReply): boolean {
     const r = this.#current(ticket);
     if (!r) return false;
-    for (const m of page.messages) {
-      if (r.seq !== undefined && m.seq > r.seq + 1) this.sink.gap({ room: ticket.room, epoch, head: m.seq - 1, messages: [] });
-      this.#deliver(r, { ...m, room: ticket.room });
+    const events = eventsOf(page);
+    for (const e of events) {
+      if (r.seq !== undefined && e.seq > r.seq + 1) this.sink.gap({ room: ticket.room, epoch, head: e.seq - 1, messages: [], changes: [] });
+      this.#deliver(r, { ...e, room: ticket.room });
     }
-    if (page.more && page.messages.length > 0) return true;
+    if (page.more && events.length > 0) return true;
     this.#settle(r);
     return false;
   }
@@ -137,7 +154,7 @@ export class RoomTracker {
     if (!r) return;
     if (r.seq === undefined || r.seq < head) {
       r.seq = head;
-      this.sink.gap({ room: ticket.room, epoch, head, messages: [] });
+      this.sink.gap({ room: ticket.room, epoch, head, messages: [], changes: [] });
     }
     this.#settle(r);
   }
@@ -155,11 +172,12 @@ export class RoomTracker {
     this.#rooms.delete(room);
   }
 
-  onMsg(message: ChatMessage): void {
-    const r = this.#rooms.get(message.room);
+  /** A `msg` or `change` push. */
+  onEvent(event: RoomEvent): void {
+    const r = this.#rooms.get(event.room);
     if (!r) return;
-    if (r.pending > 0) r.buffer.push(message);
-    else this.#deliver(r, message);
+    if (r.pending > 0) r.buffer.push(event);
+    else this.#deliver(r, event);
   }
 
   /**
@@ -192,9 +210,10 @@ export class RoomTracker {
     for (const m of buffered) this.#deliver(r, m);
   }
 
-  #deliver(r: Room, message: ChatMessage): void {
-    if (r.seq !== undefined && message.seq <= r.seq) return;
-    r.seq = message.seq;
-    this.sink.msg(message);
+  #deliver(r: Room, event: RoomEvent): void {
+    if (r.seq !== undefined && event.seq <= r.seq) return;
+    r.seq = event.seq;
+    if (isChange(event)) this.sink.change(event);
+    else this.sink.msg(event);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Wire types of the Parley protocol v1 (docs/protocol.md), the SDK's own copy: `client/` imports
+ * Wire types of the Parley protocol v2 (docs/protocol.md), the SDK's own copy: `client/` imports
  * nothing from the server, so these are kept in step with docs/protocol.md by hand.
  */
+import type { Change, ChangePush, DeleteRequest, EditRequest, ReactRequest, ReactionSummary, RepliesSummary, UnreactRequest } from './change-types.js';
 
 /** Every protocol error code (docs/protocol.md, "Error codes"). */
 export const ERROR_CODES = [
@@ -42,7 +43,11 @@ export type Rid = number | string;
 /** A JSON object of at most 1024 bytes serialized. */
 export type Meta = Record<string, unknown>;
 
-/** A stored chat message, as pushed in `msg` and returned by `join` and `history`. */
+/**
+ * A stored chat message, as pushed in `msg` and returned by `join` and `history`. `join` and
+ * `history` replies carry it in its latest version with its summary (`version`, `deleted`,
+ * `reactions`, `replies`, `changed`); a `msg` push carries it as sent.
+ */
 export interface ChatMessage {
   room: string;
   seq: number;
@@ -52,6 +57,16 @@ export interface ChatMessage {
   meta?: Meta;
   /** Milliseconds since the epoch, set by the server. */
   ts: number;
+  /** A reply: the seq of the message whose thread it is in. */
+  parent?: number;
+  /** Its version when edited or deleted (1 + edits + the delete). */
+  version?: number;
+  /** A tombstone: the body is empty and there is no meta. */
+  deleted?: true;
+  reactions?: Record<string, ReactionSummary>;
+  replies?: RepliesSummary;
+  /** The seq of the newest change or reply folded into this copy: one not above it is already applied. */
+  changed?: number;
 }
 
 // ---- requests (client → server) ----
@@ -85,6 +100,8 @@ export interface SendRequest {
   cid: string;
   body: string;
   meta?: Meta;
+  /** A reply in the thread of this message. */
+  parent?: number;
 }
 /** `typing`: start or stop showing the user as typing. */
 export interface TypingRequest {
@@ -111,6 +128,8 @@ export interface HistoryRequest {
   after?: number;
   /** 1-100, default 50. */
   limit?: number;
+  /** List this message's thread (its replies) instead of the room. */
+  parent?: number;
 }
 /** `presence`: a page of a room's online members. */
 export interface PresenceRequest {
@@ -144,6 +163,10 @@ export type ClientRequest =
   | JoinRequest
   | LeaveRequest
   | SendRequest
+  | EditRequest
+  | DeleteRequest
+  | ReactRequest
+  | UnreactRequest
   | TypingRequest
   | ReadRequest
   | HistoryRequest
@@ -167,7 +190,9 @@ export interface JoinReply {
   occupancy: number;
   /** With `since`: the oldest messages with `seq > since` that fit the reply, oldest first. */
   messages: ChatMessage[];
-  /** True when `messages` holds every message from `since + 1` to `head`. */
+  /** With `since`: the changes with `seq > since` among the same events, oldest first. */
+  changes: Change[];
+  /** True when `messages` and `changes` hold every event from `since + 1` to `head`. */
   recovered: boolean;
   /**
    * True when messages after `messages` up to `head` were left out (the reply's size cap): they
@@ -201,7 +226,9 @@ export interface HistoryReply {
   room: string;
   /** Oldest first. */
   messages: ChatMessage[];
-  /** With `after`: newer messages exist up to the head; otherwise: older ones exist. */
+  /** With `after` (no `parent`): the changes among the events above it, oldest first; else empty. */
+  changes: Change[];
+  /** With `after`: newer events exist up to the head; otherwise: older messages exist. */
   more: boolean;
 }
 /** One online member of a room, over all of their connections. */
@@ -239,6 +266,10 @@ export interface ReplyDataMap {
   join: JoinReply;
   leave: LeaveReply;
   send: SendReply;
+  edit: SendReply;
+  delete: SendReply;
+  react: SendReply;
+  unreact: SendReply;
   typing: TypingReply;
   read: ReadReply;
   history: HistoryReply;
@@ -271,6 +302,8 @@ export interface HelloPush {
   exp: number;
   /** Seconds between server pings. */
   heartbeat: number;
+  /** The protocol version the server speaks (2; absent on version 1 servers). */
+  protocol?: number;
 }
 /** `msg`: a new message in a joined room. */
 export interface MsgPush extends ChatMessage {
@@ -312,7 +345,7 @@ export interface ErrorPush {
 }
 
 /** Every push a server sends unasked. */
-export type ServerPush = HelloPush | MsgPush | PresencePush | PresenceDeltaPush | TypingPush | ReadPush | ErrorPush;
+export type ServerPush = HelloPush | MsgPush | ChangePush | PresencePush | PresenceDeltaPush | TypingPush | ReadPush | ErrorPush;
 /** Every frame a server sends. */
 export type ServerFrame = ServerPush | ReplyFrame;
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { applyEvent, decide, newSummaryState, sequenceChange, summarize, type MessageSummary, type SummaryState } from '../changes/summary.js';
 import type { ChatMessage } from '../types.js';
+import { changeEvent, cloneSummaryState, stripBody } from './change-events.js';
 import { MemoryModeration } from './memory-moderation.js';
 import type { SendChecks } from './moderation.js';
-import type { AppendInput, AppendResult, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
+import type { AppendInput, AppendResult, ChangeInput, ChangeOptions, ChangeResult, ChangeRules, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 interface DedupeEntry {
   message: ChatMessage;
@@ -18,6 +20,8 @@ interface RoomRecord {
   reads: Map<string, number>;
   /** Sequenced messages not yet committed, by seq. */
   pending: Map<number, ChatMessage>;
+  /** Summary states of changed messages: of those in `recent`, and of older ones seeded from the store. */
+  summaries: Map<number, SummaryState>;
 }
 
 const SWEEP_MS = 30_000;
@@ -66,14 +70,56 @@ export class MemoryRoomState implements RoomState {
     return Promise.resolve(refusal ? { kind: 'refused', refusal } : { kind: 'new' });
   }
 
+  change(input: ChangeInput, rules: ChangeRules, opts: ChangeOptions = {}): Promise<ChangeResult> {
+    const rec = this.record(input.room);
+    const dup = this.dupOf(rec, input);
+    if (dup) return Promise.resolve({ kind: 'appended', ...dup });
+    // The room's restrictions (docs/protocol.md, "Message changes"): slow mode for a reply only, a mute for all but a delete.
+    const checks = opts.checks && { slowExempt: opts.checks.slowExempt || input.op !== 'reply' };
+    if (checks) {
+      const refusal = this.moderation.check(input.room, input.from, input.ts, checks);
+      if (refusal && !(refusal.code === 'muted' && input.op === 'delete')) return Promise.resolve({ kind: 'restricted', refusal });
+    }
+    if (input.target < 1 || input.target > rec.head) return Promise.resolve({ kind: 'refused', code: 'not_found', reason: `no message ${input.target} in this room` });
+    let state = rec.summaries.get(input.target);
+    if (!state) {
+      const first = rec.recent[0]?.seq ?? Infinity;
+      const target = rec.recent[input.target - first];
+      if (target?.op !== undefined) return Promise.resolve({ kind: 'refused', code: 'not_found', reason: `${input.target} is a change, not a message` });
+      if (target) state = newSummaryState(target.from);
+      else if (opts.seed) state = cloneSummaryState(opts.seed.state);
+      else return Promise.resolve({ kind: 'unknown' });
+      rec.summaries.set(input.target, state);
+    }
+    const decision = decide(state, { op: input.op, user: input.from, ...(input.admin ? { admin: true } : {}), ...(input.reaction !== undefined ? { reaction: input.reaction } : {}) }, rules.kindsPerMessage);
+    if (decision.kind === 'refused') return Promise.resolve(decision);
+    if (decision.kind === 'held') return Promise.resolve({ ...decision, epoch: rec.epoch });
+    if (opts.probe) return Promise.resolve({ kind: 'probed' });
+    if (checks) this.moderation.sent(input.room, input.from, input.ts, checks);
+    let event = changeEvent(input, rec.head + 1);
+    if (input.op === 'reply') applyEvent(state, event);
+    else event = sequenceChange(state, event, rules.usersShown);
+    if (input.op === 'delete') this.stripDeleted(rec, input.target);
+    this.sequenced(rec, event, rules.dedupeTtlS);
+    return Promise.resolve({ kind: 'appended', message: event, dup: false, epoch: rec.epoch });
+  }
+
+  summaries(room: string, seqs: readonly number[], usersShown: number): Promise<Map<number, MessageSummary>> {
+    const rec = this.rooms.get(room);
+    const out = new Map<number, MessageSummary>();
+    for (const seq of seqs) {
+      const state = rec?.summaries.get(seq);
+      if (state) out.set(seq, summarize(state, usersShown));
+    }
+    return Promise.resolve(out);
+  }
+
   private dupOf(rec: RoomRecord, input: Pick<AppendInput, 'from' | 'cid'>): AppendResult | undefined {
     const seen = rec.dedupe.get(`${input.from}\u0000${input.cid}`);
     return seen && seen.expiresAt > this.now() ? { message: seen.message, dup: true, epoch: rec.epoch } : undefined;
   }
 
   private sequence(rec: RoomRecord, input: AppendInput, dedupeTtlS: number): AppendResult {
-    const key = `${input.from}\u0000${input.cid}`;
-    const now = this.now();
     const message: ChatMessage = {
       room: input.room,
       seq: rec.head + 1,
@@ -83,12 +129,32 @@ export class MemoryRoomState implements RoomState {
       ...(input.meta !== undefined ? { meta: input.meta } : {}),
       ts: input.ts,
     };
+    this.sequenced(rec, message, dedupeTtlS);
+    return { message, dup: false, epoch: rec.epoch };
+  }
+
+  /** Takes `message`'s seq: the recent buffer, the dedupe entry, pending until committed. */
+  private sequenced(rec: RoomRecord, message: ChatMessage, dedupeTtlS: number): void {
     rec.head = message.seq;
     rec.recent.push(message);
-    if (rec.recent.length > this.recentMax) rec.recent.shift();
-    rec.dedupe.set(key, { message, expiresAt: now + dedupeTtlS * 1000 });
+    if (rec.recent.length > this.recentMax) {
+      const gone = rec.recent.shift();
+      // Older messages take their summary from the store again (a seed) when they change.
+      if (gone) rec.summaries.delete(gone.seq);
+      if (rec.summaries.size > 2 * this.recentMax) for (const seq of rec.summaries.keys()) if (seq < (rec.recent[0]?.seq ?? 0)) rec.summaries.delete(seq);
+    }
+    rec.dedupe.set(`${message.from}\u0000${message.cid}`, { message, expiresAt: this.now() + dedupeTtlS * 1000 });
     rec.pending.set(message.seq, message);
-    return { message, dup: false, epoch: rec.epoch };
+  }
+
+  /** A delete: the target's body and meta, and its edits' bodies, leave the recent buffer. */
+  private stripDeleted(rec: RoomRecord, target: number): void {
+    rec.recent.forEach((m, i) => {
+      if (m.seq !== target && !(m.op === 'edit' && m.target === target)) return;
+      const stripped = stripBody(m);
+      rec.recent[i] = stripped;
+      if (rec.pending.has(m.seq)) rec.pending.set(m.seq, stripped);
+    });
   }
 
   commit(room: string, epoch: string, messages: readonly ChatMessage[]): Promise<CommitStatus[]> {
@@ -149,7 +215,7 @@ export class MemoryRoomState implements RoomState {
   private record(room: string): RoomRecord {
     let rec = this.rooms.get(room);
     if (!rec) {
-      rec = { epoch: randomBytes(6).toString('base64url'), head: 0, recent: [], dedupe: new Map(), reads: new Map(), pending: new Map() };
+      rec = { epoch: randomBytes(6).toString('base64url'), head: 0, recent: [], dedupe: new Map(), reads: new Map(), pending: new Map(), summaries: new Map() };
       this.rooms.set(room, rec);
     }
     return rec;

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import type { MessageSummary } from '../changes/summary.js';
 import type { ChatMessage } from '../types.js';
+import { changeEvent, eventJsonParts } from './change-events.js';
+import { CHANGE_LUA, SUMMARIES_LUA } from './lua/changes.js';
 import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, INVALIDATE_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
 import type { Refusal, SendChecks } from './moderation.js';
 import { moderationKeys } from './redis-moderation.js';
-import { asArray, asNumber, asString, defineScript, hashTag, type RedisScripting, type ScriptCall } from './redis-scripts.js';
-import { messageJson, RoomRestorer, type DurablePosition } from './room-restorer.js';
-import type { AppendInput, AppendResult, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
+import { asArray, asNumber, asString, defineScript, defineVariadicScript, hashTag, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
+import { RoomRestorer, type DurablePosition } from './room-restorer.js';
+import { eventJson } from './change-events.js';
+import { editJson, parseStoredSummary, seedArgs } from './redis-summaries.js';
+import type { AppendInput, AppendResult, ChangeInput, ChangeOptions, ChangeResult, ChangeRules, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 const COMMIT_STATUS: readonly CommitStatus[] = ['gone', 'committed', 'earlier'];
 
@@ -29,6 +34,8 @@ export interface RedisRoomStateOptions {
   durable?: DurablePosition;
   /** DEDUPE_TTL_S: restored dedupe entries live what is left of it (default 600). */
   dedupeTtlS?: number;
+  /** REACTION_USERS_SHOWN: of the summaries a restore takes back (default 10). */
+  usersShown?: number;
 }
 
 /**
@@ -45,6 +52,8 @@ export class RedisRoomState implements RoomState {
   private readonly setReadScript: ScriptCall;
   private readonly getReadScript: ScriptCall;
   private readonly invalidateScript: ScriptCall;
+  private readonly changeScript: VariadicScriptCall;
+  private readonly summariesScript: VariadicScriptCall;
   private readonly restorer: RoomRestorer | undefined;
 
   constructor(
@@ -59,9 +68,12 @@ export class RedisRoomState implements RoomState {
     this.setReadScript = defineScript(client, 'parleyRoomSetRead', 4, SET_READ_LUA);
     this.getReadScript = defineScript(client, 'parleyRoomGetRead', 2, GET_READ_LUA);
     this.invalidateScript = defineScript(client, 'parleyRoomInvalidate', 1, INVALIDATE_LUA);
+    this.changeScript = defineVariadicScript(client, 'parleyRoomChange', CHANGE_LUA);
+    this.summariesScript = defineVariadicScript(client, 'parleyRoomSummaries', SUMMARIES_LUA);
     this.restorer = opts.durable
       ? new RoomRestorer(client, opts.durable, {
           recentMax: opts.recentMax,
+          usersShown: opts.usersShown ?? 10,
           dedupeTtlMs: (opts.dedupeTtlS ?? 600) * 1000,
           keys: (room) => this.keys(room),
           newEpoch,
@@ -122,9 +134,54 @@ export class RedisRoomState implements RoomState {
     };
   }
 
+  async change(input: ChangeInput, rules: ChangeRules, opts: ChangeOptions = {}): Promise<ChangeResult> {
+    const k = this.keys(input.room);
+    const m = moderationKeys(this.opts.prefix, input.room);
+    const { before, after } = eventJsonParts(changeEvent(input, 0));
+    const ttlMs = Math.max(1, Math.round(rules.dedupeTtlS * 1000));
+    const edit = input.op === 'edit' ? editJson(input.body ?? '', input.meta) : '';
+    const mode = opts.probe ? 'p' : opts.checks ? 'c' : 'a';
+    const exempt = opts.checks?.slowExempt ? 1 : 0;
+    const seeded = opts.seed ? seedArgs(opts.seed, rules.usersShown) : [''];
+    const reply = await this.withRoom(input.room, (candidate) =>
+      this.changeScript(
+        [k.meta, k.recent, k.reads, k.pend, k.dedupe(input.from, input.cid), k.sum, k.rx(input.target), m.mod, m.slow],
+        [candidate, before, after, this.opts.recentMax, ttlMs, input.op, input.target, input.from, input.reaction ?? '', input.admin ? 1 : 0, rules.kindsPerMessage, rules.usersShown, edit, input.ts, mode, exempt, ...seeded],
+      ),
+    );
+    switch (asNumber(reply[0], 'change')) {
+      case 0:
+      case 1:
+        return { kind: 'appended', dup: reply[0] === 1, message: parseMessage(asString(reply[1], 'change')), epoch: asString(reply[2], 'change') };
+      case 2:
+        return { kind: 'held', seq: asNumber(reply[1], 'change'), ts: asNumber(reply[2], 'change'), epoch: asString(reply[3], 'change') };
+      case 3:
+        return { kind: 'probed' };
+      case -2:
+        return { kind: 'unknown' };
+      case -4:
+        return { kind: 'restricted', refusal: refusalOf([0, reply[1], reply[2]]) };
+      default: {
+        const code = asString(reply[1], 'change');
+        return { kind: 'refused', code: code === 'forbidden' ? 'forbidden' : 'not_found', reason: asString(reply[2], 'change') };
+      }
+    }
+  }
+
+  async summaries(room: string, seqs: readonly number[]): Promise<Map<number, MessageSummary>> {
+    const out = new Map<number, MessageSummary>();
+    if (seqs.length === 0) return out;
+    const k = this.keys(room);
+    const found = asArray(await this.summariesScript([k.meta, k.sum], seqs), 'summaries');
+    found.forEach((json, i) => {
+      if (typeof json === 'string') out.set(seqs[i] as number, parseStoredSummary(json));
+    });
+    return out;
+  }
+
   async commit(room: string, epoch: string, messages: readonly ChatMessage[]): Promise<CommitStatus[]> {
     const k = this.keys(room);
-    const reply = asArray(await this.commitScript(k.meta, k.pend, k.recent, epoch, ...messages.flatMap((m) => [m.seq, messageJson(m)])), 'commit');
+    const reply = asArray(await this.commitScript(k.meta, k.pend, k.recent, epoch, ...messages.flatMap((m) => [m.seq, eventJson(m)])), 'commit');
     return messages.map((_, i) => COMMIT_STATUS[asNumber(reply[i] ?? 0, 'commit')] ?? 'gone');
   }
 
@@ -183,6 +240,8 @@ export class RedisRoomState implements RoomState {
       recent: `${tag}:recent`,
       reads: `${tag}:reads`,
       pend: `${tag}:pend`,
+      sum: `${tag}:sum`,
+      rx: (seq: number) => `${tag}:rx:${seq}`,
       // Length-prefixed so that no (from, cid) pair can spell another's key.
       dedupe: (from: string, cid: string) => `${tag}:d:${from.length}:${from}:${cid}`,
     };

@@ -1,4 +1,9 @@
 import type { ChatMessage } from '../types.js';
+import type { SummaryState } from '../changes/summary.js';
+import { eventJson } from './change-events.js';
+import { SEED_LUA } from './lua/changes.js';
+import { seedArgs } from './redis-summaries.js';
+import { restoredSummaries, withoutDeletedBodies } from './restored-summaries.js';
 import { DROP_STALE_LUA, PENDING_LUA, RESTORE_BEGIN_LUA, RESTORE_MESSAGES_LUA, RESTORE_OPEN_LUA } from './lua/room-state.js';
 import { asArray, asNumber, asString, defineScript, defineVariadicScript, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
 
@@ -18,6 +23,11 @@ export interface DurableTail {
 /** The last position of a room that outlives Redis (the durable queue, the message store). */
 export interface DurablePosition {
   /**
+   * The summary states the copy holds of messages `seqs` (those it folded changes or replies
+   * into): a restored room takes them back. Optional: a copy that folds nothing (the queue) has none.
+   */
+  summaryStates?(room: string, seqs: readonly number[]): Promise<Map<number, SummaryState>>;
+  /**
    * `sinceTs`: the tail's messages must reach back to at least this time (the oldest message
    * Redis still holds as pending), so that a restore knows which of those are durable.
    */
@@ -29,11 +39,15 @@ interface RoomKeys {
   recent: string;
   reads: string;
   pend: string;
+  sum: string;
+  rx: (seq: number) => string;
   dedupe: (from: string, cid: string) => string;
 }
 
 export interface RestorerOptions {
   recentMax: number;
+  /** REACTION_USERS_SHOWN: of the summaries taken back. */
+  usersShown: number;
   dedupeTtlMs: number;
   keys: (room: string) => RoomKeys;
   newEpoch: () => string;
@@ -61,6 +75,7 @@ export class RoomRestorer {
   private readonly open: ScriptCall;
   private readonly pendingOf: ScriptCall;
   private readonly dropStale: VariadicScriptCall;
+  private readonly seed: VariadicScriptCall;
   /** One restore at a time per room on this node. */
   private readonly restoring = new Map<string, Promise<void>>();
   private running = 0;
@@ -76,6 +91,7 @@ export class RoomRestorer {
     this.open = defineScript(client, 'parleyRoomRestoreOpen', 2, RESTORE_OPEN_LUA);
     this.pendingOf = defineScript(client, 'parleyRoomPending', 1, PENDING_LUA);
     this.dropStale = defineVariadicScript(client, 'parleyRoomDropStale', DROP_STALE_LUA);
+    this.seed = defineVariadicScript(client, 'parleyRoomSeed', SEED_LUA);
   }
 
   restore(room: string): Promise<void> {
@@ -111,7 +127,8 @@ export class RoomRestorer {
     if (asNumber(started[0], 'restore') === 0) return;
     const run = asString(started[1], 'restore');
     const epoch = asString(started[2], 'restore');
-    const messages = (tail?.messages ?? []).filter((m) => m.room === room).sort((a, b) => a.seq - b.seq).slice(-Math.max(this.opts.recentMax, 1));
+    // The copy may hold bodies a delete removed since (the queue keeps messages as sent): not back into the buffer.
+    const messages = withoutDeletedBodies((tail?.messages ?? []).filter((m) => m.room === room).sort((a, b) => a.seq - b.seq)).slice(-Math.max(this.opts.recentMax, 1));
     // Dedupe entries need every message within the TTL, the buffer only the newest recentMax.
     const forDedupe = (tail?.messages ?? []).filter((m) => m.room === room && !messages.includes(m));
     // Pending messages the durable copy contradicts go first, with their dedupe entries: at or
@@ -132,7 +149,7 @@ export class RoomRestorer {
       const args: (string | number)[] = [epoch, this.opts.dedupeTtlMs, now];
       const dedupeKeys: string[] = [];
       for (const m of batch) {
-        args.push(m.seq, messageJson(m), m.ts);
+        args.push(m.seq, eventJson(m), m.ts);
         dedupeKeys.push(k.dedupe(m.from, m.cid));
       }
       await this.putMessages([k.meta, k.recent, k.pend, ...dedupeKeys], args);
@@ -140,14 +157,23 @@ export class RoomRestorer {
     const lowest = messages[0]?.seq ?? 0;
     const opened = asNumber(await this.open(k.meta, k.recent, run, epoch, tail?.seq ?? 0, lowest, this.opts.recentMax), 'restore');
     if (opened !== 1) throw new Error(`restoring room ${room} was interrupted (Redis restarted or the epoch moved)`);
+    await this.restoreSummaries(room, epoch, messages, k);
+  }
+
+  /**
+   * The summaries of the restored buffer's messages: the durable copy's fold, with the restored
+   * events about them folded on top (the store may lag behind the queue). A message with neither
+   * keeps none; one that changes later takes its seed then (CHANGE_LUA's rbase).
+   */
+  private async restoreSummaries(room: string, epoch: string, events: readonly ChatMessage[], k: RoomKeys): Promise<void> {
+    const messages = events.filter((e) => e.op === undefined);
+    const stored = (await this.durable.summaryStates?.(room, messages.map((m) => m.seq))) ?? new Map<number, SummaryState>();
+    for (const { state, editSeqs, seq } of restoredSummaries(messages, events, stored)) {
+      await this.seed([k.meta, k.sum, k.rx(seq)], [epoch, seq, ...seedArgs({ state, editSeqs }, this.opts.usersShown)]);
+    }
   }
 }
 
-/** The JSON of a message exactly as RedisRoomState.append writes it (field order matters: ZADD members). */
-export function messageJson(m: ChatMessage): string {
-  const { room, seq, cid, from, body, meta, ts } = m;
-  return JSON.stringify({ room, seq, cid, from, body, ...(meta !== undefined ? { meta } : {}), ts });
-}
 
 function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];

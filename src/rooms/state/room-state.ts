@@ -1,5 +1,6 @@
 import type { Lifecycle } from '../../shared/lifecycle.js';
-import type { ChatMessage } from '../types.js';
+import type { MessageSummary, SummaryState } from '../changes/summary.js';
+import type { ChangeOp, ChatMessage } from '../types.js';
 import type { Refusal, SendChecks } from './moderation.js';
 
 export interface AppendInput {
@@ -23,6 +24,64 @@ export type CheckedAppendResult = AppendResult | { refused: Refusal };
 
 /** `probe`: what `appendChecked` would answer now. */
 export type ProbeResult = { kind: 'dup' } | { kind: 'new' } | { kind: 'refused'; refusal: Refusal };
+
+/** A change of message `target` (a reply: a message in its thread), sequenced like a message. */
+export interface ChangeInput {
+  room: string;
+  /** Who asks: the event's `from`. */
+  from: string;
+  cid: string;
+  ts: number;
+  op: ChangeOp | 'reply';
+  /** The message changed; for a reply, its parent. */
+  target: number;
+  /** `edit` and `reply`. */
+  body?: string;
+  meta?: Record<string, unknown>;
+  /** `react` and `unreact`. */
+  reaction?: string;
+  /** The admin API: may delete any author's message. */
+  admin?: boolean;
+}
+
+/** DEDUPE_TTL_S, REACTION_USERS_SHOWN, MAX_REACTIONS_PER_MESSAGE. */
+export interface ChangeRules {
+  dedupeTtlS: number;
+  usersShown: number;
+  kindsPerMessage: number;
+}
+
+/**
+ * What the durable copy (the message store, and the room's recent events) holds of a message the
+ * room state does not know: it takes it as the message's summary state. `editSeqs`: the seqs of
+ * its edits still among the recent events (a delete strips their bodies).
+ */
+export interface SummarySeed {
+  state: SummaryState;
+  editSeqs: number[];
+}
+
+/** How `change` runs. */
+export interface ChangeOptions {
+  /** The target's summary state from the durable copy, after an `unknown`. */
+  seed?: SummarySeed;
+  /** A client's change: the room's restrictions apply (a ban; a mute but to a delete; slow mode to a reply). */
+  checks?: SendChecks;
+  /** Decide only: `probed` where it would sequence, changing nothing. */
+  probe?: boolean;
+}
+
+export type ChangeResult =
+  | ({ kind: 'appended' } & AppendResult)
+  /** The room's restrictions refused it (nothing changed). */
+  | { kind: 'restricted'; refusal: Refusal }
+  /** `probe`: allowed, and would take a seq. */
+  | { kind: 'probed' }
+  | { kind: 'refused'; code: 'not_found' | 'forbidden'; reason: string }
+  /** Nothing to change (a reaction the user has, a message already deleted): the change `seq` at `ts` holds it. */
+  | { kind: 'held'; seq: number; ts: number; epoch: string }
+  /** The target is older than what the room state knows of it: ask again with a seed. */
+  | { kind: 'unknown' };
 
 export type CommitStatus = 'committed' | 'earlier' | 'gone';
 
@@ -64,6 +123,17 @@ export interface RoomState extends Lifecycle {
   appendChecked(input: AppendInput, dedupeTtlS: number, checks: SendChecks): Promise<CheckedAppendResult>;
   /** What `appendChecked` would answer for (from, room, cid) at `ts`, writing nothing of the message. */
   probe(input: Pick<AppendInput, 'room' | 'from' | 'cid' | 'ts'>, checks: SendChecks): Promise<ProbeResult>;
+  /**
+   * Sequences a change (or a reply) like `append` — dedupe, seq, recent buffer, pending — after
+   * deciding, in the same atomic step, whether it is allowed (docs/protocol.md, "Message
+   * changes"), and folds it into the target's summary. A delete also strips the bodies of the
+   * target and of its edits from the recent buffer. `unknown`: the target is not in the recent
+   * buffer and has no summary here; the caller builds a `seed` from the durable copy and asks
+   * again. With `checks`, the room's restrictions are checked first, after the dedupe.
+   */
+  change(input: ChangeInput, rules: ChangeRules, opts?: ChangeOptions): Promise<ChangeResult>;
+  /** The summaries held for the room's messages `seqs` (those with none are left out). */
+  summaries(room: string, seqs: readonly number[], usersShown: number): Promise<Map<number, MessageSummary>>;
   /**
    * Marks the room's `messages` of `epoch` durable. Idempotent; one status per message:
    * `committed` now, `earlier`, or `gone` (the room is in another epoch, a restore dropped the

@@ -11,11 +11,14 @@
 //   T:mod     hash  slow (slow mode seconds), mute:<user> and ban:<user> (end in ms, 0: none);
 //                   kept across epochs (see ../moderation.ts)
 //   T:slow    hash  user -> ms of their last accepted send while slow mode is on, PX = slow mode
+//   T:sum, T:rx:<seq>  summaries of changed messages: see lua/changes.ts
 //
 // A room is "verified" while meta.run is the run id of the server that holds it. A restart from
 // a snapshot or an AOF, or a failover to a replica, changes the run id: the copy the server holds
 // may be older than what was acknowledged, so with a durable source every script that needs the
 // counter refuses the room ({-1}) until RedisRoomState has brought it up to the durable copy.
+
+import { DEDUPE_HIT, RESTRICTIONS, SAME_AT } from './fragments.js';
 
 const RUN_ID = `
 local function run_id()
@@ -30,7 +33,7 @@ end
  * restores rooms from a durable source": the script then reports the room missing (false) when
  * its meta is gone or was not verified under this server's run id, and changes nothing.
  */
-const ENSURE_EPOCH = `${RUN_ID}
+export const ENSURE_EPOCH = `${RUN_ID}
 local function ensure_epoch(meta, recent, reads, pend, candidate)
   local epoch = redis.call('HGET', meta, 'epoch')
   if candidate == '' then
@@ -54,50 +57,17 @@ end
  * dedupe check, returning {-2, code, until or wait ms} instead of appending ('banned', 'muted',
  * 'slow_mode'); 'p' checks the same and returns {2, '', epoch} where 'c' would append.
  */
-export const APPEND_LUA = `${ENSURE_EPOCH}
+export const APPEND_LUA = `${ENSURE_EPOCH}${DEDUPE_HIT}${RESTRICTIONS}
 local epoch = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 if not epoch then return {-1} end
-local seen = redis.call('GET', KEYS[5])
-if seen then
-  local bar = string.find(seen, '|', 1, true)
-  if bar and string.sub(seen, 1, bar - 1) == epoch then
-    local first = string.sub(seen, bar + 1)
-    -- Only while its seq still names it (pending, in the buffer, or older than the buffer): an
-    -- entry whose seq a restore gave to the durable copy's message is stale, and a miss.
-    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
-    local seq = tonumber(string.match(first, '"seq":(%d+)'))
-    if redis.call('ZSCORE', KEYS[4], first) or redis.call('ZSCORE', KEYS[2], first) or not oldest or (seq and seq < tonumber(oldest)) then
-      return {1, first, epoch}
-    end
-  end
-end
+local first = dedupe_hit(KEYS[2], KEYS[4], KEYS[5], epoch)
+if first then return {1, first, epoch} end
 if ARGV[6] ~= 'a' then
   local now = tonumber(ARGV[8])
-  local function active(field)
-    local v = redis.call('HGET', KEYS[6], field)
-    if not v then return nil end
-    local ends = tonumber(v)
-    if ends > 0 and ends <= now then
-      redis.call('HDEL', KEYS[6], field)
-      return nil
-    end
-    return ends
-  end
-  local ban = active('ban:' .. ARGV[7])
-  if ban then return {-2, 'banned', ban} end
-  local mute = active('mute:' .. ARGV[7])
-  if mute then return {-2, 'muted', mute} end
-  local slow = 0
-  if ARGV[9] ~= '1' then slow = tonumber(redis.call('HGET', KEYS[6], 'slow') or '0') end
-  if slow > 0 then
-    local wait = tonumber(redis.call('HGET', KEYS[7], ARGV[7]) or '0') + slow * 1000 - now
-    if wait > 0 then return {-2, 'slow_mode', wait} end
-  end
+  local refused, slow = restriction(KEYS[6], KEYS[7], ARGV[7], now, ARGV[9] == '1', true, true)
+  if refused then return {-2, refused[1], refused[2]} end
   if ARGV[6] == 'p' then return {2, '', epoch} end
-  if slow > 0 then
-    redis.call('HSET', KEYS[7], ARGV[7], now)
-    redis.call('PEXPIRE', KEYS[7], slow * 1000)
-  end
+  note_slow(KEYS[7], ARGV[7], now, slow)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local json = ARGV[2] .. seq .. ARGV[3]
@@ -114,7 +84,7 @@ return {0, json, epoch}
  * buffer holds it, or it is older than the buffer), 0 gone (another epoch, dropped as a hole by
  * a restore, or another message holds its seq): nobody may deliver it.
  */
-export const COMMIT_LUA = `
+export const COMMIT_LUA = `${SAME_AT}
 local out = {}
 local same = redis.call('HGET', KEYS[1], 'epoch') == ARGV[1]
 local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]
@@ -127,7 +97,16 @@ for i = 2, #ARGV, 2 do
   elseif redis.call('ZSCORE', KEYS[3], json) or not first or tonumber(seq) < tonumber(first) then
     out[#out + 1] = 2
   else
-    out[#out + 1] = 0
+    -- A delete rewrote the message in the buffer (and pending): by seq and identity.
+    local pending = same_at(KEYS[2], seq, json)
+    if pending then
+      redis.call('ZREM', KEYS[2], pending)
+      out[#out + 1] = 1
+    elseif same_at(KEYS[3], seq, json) then
+      out[#out + 1] = 2
+    else
+      out[#out + 1] = 0
+    end
   end
 end
 return out
@@ -278,6 +257,9 @@ if lowest > 0 and seq < lowest - 1 then
 end
 if durable > seq then redis.call('HSET', KEYS[1], 'seq', durable) end
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
-redis.call('HSET', KEYS[1], 'run', ARGV[1])
+-- Summaries may be older than the durable copy: they are dropped, and a message up to here takes
+-- its summary from the durable copy (a seed) when it next changes (lua/changes.ts).
+redis.call('HSET', KEYS[1], 'run', ARGV[1], 'rbase', math.max(seq, durable))
+redis.call('HDEL', KEYS[1], 'sum')
 return 1
 `;
