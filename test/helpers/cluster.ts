@@ -4,16 +4,30 @@ import { once } from 'node:events';
 import type { TestNode } from './node.js';
 import { nodeClients, TEST_ADMIN_TOKEN, TEST_SECRET } from './node.js';
 
-/** A free loopback port: bind to 0, read it, release it. */
+/**
+ * A loopback port free now, below Linux's ephemeral range (32768 and up): the kernel never hands
+ * it out as the source port of an outgoing connection, so a server killed and started again on
+ * it (the cluster fault tests) finds it still free even while the machine opens many connections.
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  await new Promise((r) => srv.close(r));
-  return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from));
+    const srv = createServer();
+    const listening = once(srv, 'listening').then(
+      () => true,
+      () => false,
+    );
+    srv.once('error', () => undefined);
+    srv.listen(port, '127.0.0.1');
+    if (await listening) {
+      await new Promise((r) => srv.close(r));
+      return port;
+    }
+  }
+  throw new Error(`no free loopback port in ${LOW_PORTS.from}-${LOW_PORTS.to} after 200 tries`);
 }
+
+const LOW_PORTS = { from: 20_000, to: 32_700 };
 
 export interface ProcessNode extends TestNode {
   child: ChildProcess;
