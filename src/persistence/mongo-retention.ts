@@ -8,6 +8,7 @@ const TTL_INDEX = 'at_ttl';
 const INDEX_OPTIONS_CONFLICT = 85;
 /** A plain index on `at` for the sweep, where there is no TTL index. */
 const SWEEP_INDEX = 'at';
+const NAMESPACE_NOT_FOUND = 26;
 
 /**
  * How the `messages` collection forgets messages older than RETENTION_DAYS (docs/operations.md,
@@ -21,13 +22,13 @@ const SWEEP_INDEX = 'at';
  * between the cutoff and the delete.
  */
 export async function ensureTtlIndex(docs: Collection<MessageDoc>, retentionMs: number, logger: Logger): Promise<'ttl' | 'unsupported' | 'none'> {
-  const existing = (await docs.indexes()).find((i) => i.name === TTL_INDEX);
+  const existing = (await indexes(docs)).find((i) => i.name === TTL_INDEX);
   if (retentionMs <= 0) {
     if (existing) await docs.dropIndex(TTL_INDEX);
     return 'none';
   }
   const seconds = Math.ceil(retentionMs / 1000);
-  if (existing && existing['expireAfterSeconds'] !== seconds) await docs.dropIndex(TTL_INDEX);
+  if (existing && existing.expireAfterSeconds !== seconds) await docs.dropIndex(TTL_INDEX);
   try {
     await docs.createIndex({ at: 1 }, { name: TTL_INDEX, expireAfterSeconds: seconds });
     return 'ttl';
@@ -53,4 +54,14 @@ export async function sweepExpired(docs: Collection<MessageDoc>, cutoff: number,
   if (ids.length === 0) return 0;
   const r = await docs.deleteMany({ _id: { $in: ids.map((d) => d._id) }, ...before });
   return r.deletedCount;
+}
+
+/** The collection's indexes (none before it exists). */
+async function indexes(docs: Collection<MessageDoc>): Promise<{ name?: string; expireAfterSeconds?: number }[]> {
+  try {
+    return await docs.indexes();
+  } catch (err) {
+    if (err instanceof MongoServerError && err.code === NAMESPACE_NOT_FOUND) return [];
+    throw err;
+  }
 }
