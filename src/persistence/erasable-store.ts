@@ -14,6 +14,8 @@ export interface ErasableStore {
    * in `room` or in every room, ordered by room and seq.
    */
   authored(user: string, opts: { room?: string | undefined; limit: number }): Promise<MessageRef[]>;
+  /** The rooms where `user` has stored messages, tombstones included (their queued copies may remain). */
+  authoredRooms(user: string): Promise<string[]>;
   /**
    * Removes the body and meta of messages `seqs` of `room` and of their edits at once, before
    * their tombstones reach the store through the queue; how many stored events changed.

@@ -20,3 +20,8 @@ export async function blankDocs(docs: Collection<MessageDoc>, room: string, seqs
   const edits = await docs.updateMany({ room, target: { $in: [...seqs] }, op: 'edit', $or: [{ body: { $ne: '' } }, { meta: { $exists: true } }] }, { $set: { body: '' }, $unset: { meta: '' } });
   return messages.modifiedCount + edits.modifiedCount;
 }
+
+/** ErasableStore.authoredRooms. */
+export async function authoredRooms(docs: Collection<MessageDoc>, user: string): Promise<string[]> {
+  return (await docs.distinct('room', { from: user })).filter((r): r is string => typeof r === 'string');
+}

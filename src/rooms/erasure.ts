@@ -24,7 +24,7 @@ export interface ErasureDeps {
 
 export interface ErasureReport {
   user: string;
-  /** Messages found with a body, in the store or the recent buffers. */
+  /** Messages found with a body (not tombstoned yet), in the store or the recent buffers. */
   found: number;
   /** Tombstones sequenced by this call. */
   erased: number;
@@ -34,7 +34,7 @@ export interface ErasureReport {
   store: { blanked: number };
   /** Queued events deleted from the queue stream, and those left because they are not stored yet. */
   queue: { removed: number; kept: number };
-  /** Rooms where the user's messages were found, and how many of them each. */
+  /** Rooms where this call found messages to tombstone or removed queued events, and how many messages it found in each. */
   rooms: Record<string, number>;
   /** More than ERASE_MAX messages were found: call again for the rest. */
   more: boolean;
@@ -57,28 +57,32 @@ export async function eraseUserMessages(deps: ErasureDeps, user: string, room: s
     seqs.add(r.seq);
   };
   stored.slice(0, ERASE_MAX).forEach(add);
-  // The recent buffers of the rooms found, the room asked for and the rooms the user is online
-  // in: messages the persist worker has not stored yet.
-  const candidates = new Set([...byRoom.keys(), ...(room !== undefined ? [room] : await deps.onlineRooms(user))]);
+  // Where else to look: the recent buffers of the room asked for, or of every room the user
+  // wrote in or is online in (messages the persist worker has not stored yet); and the queue
+  // there, which also holds the copies of messages deleted before.
+  const candidates = room !== undefined ? [room] : [...new Set([...byRoom.keys(), ...(await dependency('message store', () => deps.store.authoredRooms(user))), ...(await deps.onlineRooms(user))])];
   for (const r of candidates) for (const seq of await recentOf(deps.state, r, user)) add({ room: r, seq });
 
   const report: ErasureReport = { user, found: 0, erased: 0, already: 0, store: { blanked: 0 }, queue: { removed: 0, kept: 0 }, rooms: {}, more };
-  for (const [r, seqs] of byRoom) {
-    const targets = [...seqs].sort((a, b) => a - b);
+  for (const r of [...new Set([...candidates, ...byRoom.keys()])].sort()) {
+    const targets = [...(byRoom.get(r) ?? [])].sort((a, b) => a - b);
     report.found += targets.length;
-    report.rooms[r] = targets.length;
     await inParallel(targets, CONCURRENCY, async (target) => {
       const reply = await deps.change({ room: r, from: 'system', cid: `delete-${target}`, op: 'delete', target, admin: true });
       if (reply.dup) report.already++;
       else report.erased++;
     });
-    report.store.blanked += await dependency('message store', () => deps.store.blank(r, targets));
+    if (targets.length > 0) report.store.blanked += await dependency('message store', () => deps.store.blank(r, targets));
+    let removed = 0;
     if (deps.queue) {
       const erase = deps.queue.erase.bind(deps.queue);
-      const q = await dependency('durable queue', () => erase(r, (e) => e.from === user && (e.op === undefined ? seqs.has(e.seq) : e.op === 'edit' && seqs.has(e.target ?? 0))));
+      // Every message and edit of the user's in the room: tombstoned now, or deleted before.
+      const q = await dependency('durable queue', () => erase(r, (e) => e.from === user && (e.op === undefined || e.op === 'edit')));
+      removed = q.removed;
       report.queue.removed += q.removed;
       report.queue.kept += q.kept;
     }
+    if (targets.length > 0 || removed > 0) report.rooms[r] = targets.length;
   }
   deps.logger.info({ user, room, erased: report.erased, already: report.already, rooms: Object.keys(report.rooms).length }, 'erased a user\'s messages');
   return report;
