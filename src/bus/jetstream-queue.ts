@@ -7,6 +7,7 @@ import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer 
 import { eventFields } from './event-fields.js';
 import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
+import { eraseQueued, type QueueErasureResult, type QueuedEventHead } from './queue-erasure.js';
 import { QueueRetention, type QueueCapacity } from './queue-retention.js';
 import {
   DEFAULT_STREAM_LIMITS,
@@ -201,6 +202,12 @@ export class JetStreamQueue implements DurableQueue {
     keep(newest);
     const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
     return { epoch, seq: messages.at(-1)?.seq ?? 0, messages };
+  }
+
+  /** Deletes the room's queued events `match` picks, those already stored (queue-erasure.ts). */
+  erase(room: string, match: (e: QueuedEventHead) => boolean): Promise<QueueErasureResult> {
+    const deps = { js: this.client(), jsm: this.manager(), names: this.names, prefix: this.opts.prefix, persisted: this.opts.persisted ?? false };
+    return eraseQueued(deps, room, match);
   }
 
   /** The highest seq among the room's queued messages of its newest epoch (0 when none). */

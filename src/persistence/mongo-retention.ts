@@ -1,5 +1,4 @@
 import { MongoServerError, type Collection } from 'mongodb';
-import type { Logger } from '../shared/logger.js';
 import type { MessageDoc } from './mongo-docs.js';
 
 /** The TTL index on `at`: MongoDB drops a document `expireAfterSeconds` after its `at`. */
@@ -9,6 +8,9 @@ const INDEX_OPTIONS_CONFLICT = 85;
 /** A plain index on `at` for the sweep, where there is no TTL index. */
 const SWEEP_INDEX = 'at';
 const NAMESPACE_NOT_FOUND = 26;
+
+/** `ttl`: the server deletes expired documents itself; `unsupported`: only the sweep does; `none`: retention is off. */
+export type RetentionIndex = 'ttl' | 'unsupported' | 'none';
 
 /**
  * How the `messages` collection forgets messages older than RETENTION_DAYS (docs/operations.md,
@@ -21,7 +23,7 @@ const NAMESPACE_NOT_FOUND = 26;
  * Readers filter by the cutoff too (rooms/retention.ts), so an expired message is never read back
  * between the cutoff and the delete.
  */
-export async function ensureTtlIndex(docs: Collection<MessageDoc>, retentionMs: number, logger: Logger): Promise<'ttl' | 'unsupported' | 'none'> {
+export async function ensureTtlIndex(docs: Collection<MessageDoc>, retentionMs: number): Promise<RetentionIndex> {
   const existing = (await indexes(docs)).find((i) => i.name === TTL_INDEX);
   if (retentionMs <= 0) {
     if (existing) await docs.dropIndex(TTL_INDEX);
@@ -35,7 +37,6 @@ export async function ensureTtlIndex(docs: Collection<MessageDoc>, retentionMs: 
   } catch (err) {
     if (err instanceof MongoServerError && err.code === INDEX_OPTIONS_CONFLICT) throw err;
     if (err instanceof MongoServerError && /not implemented|not supported/i.test(err.message)) {
-      logger.info({ collection: docs.collectionName }, 'the MongoDB server has no TTL indexes: the persist worker sweeps expired messages instead');
       await docs.createIndex({ at: 1 }, { name: SWEEP_INDEX });
       return 'unsupported';
     }

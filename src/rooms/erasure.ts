@@ -2,7 +2,7 @@ import type { QueueErasureResult, QueuedEventHead } from '../bus/queue-erasure.j
 import type { ErasableStore, MessageRef } from '../persistence/erasable-store.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChangeReply, ChangeRequest } from './changes/room-changes.js';
-import { dependency } from './dependency-call.js';
+import { dependency } from '../shared/errors.js';
 import type { RoomState } from './state/room-state.js';
 
 /** Most messages one erasure call tombstones: `more` tells the caller to call again. */

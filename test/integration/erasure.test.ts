@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChange, type ChatMessage as SdkMessage } from '../../packages/client/src/index.js';
@@ -96,10 +97,17 @@ describe('erasing a user\'s messages', () => {
     expect(JSON.stringify(all)).not.toContain(SECRET);
     expect(all.filter((d) => d['from'] === 'bob' && d['op'] === undefined).map((d) => d['body'])).toEqual([1, 2, 3, 4, 5].map((i) => `bob visible ${i}`));
     // Redis: nothing of it in any of the room's keys.
-    for (const key of await redis.client.keys(`{${prefix}:${r1}}*`)) {
-      const type = await redis.client.type(key);
-      const content = type === 'zset' ? await redis.client.zrange(key, 0, -1) : type === 'hash' ? Object.values(await redis.client.hgetall(key)) : type === 'string' ? [await redis.client.get(key)] : [];
-      expect(JSON.stringify(content), key).not.toContain(SECRET);
+    const raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const keys = await raw.keys(`{${prefix}:${r1}}*`);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) {
+        const type = await raw.type(key);
+        const content = type === 'zset' ? await raw.zrange(key, 0, -1) : type === 'hash' ? Object.values(await raw.hgetall(key)) : type === 'string' ? [await raw.get(key)] : [];
+        expect(JSON.stringify(content), key).not.toContain(SECRET);
+      }
+    } finally {
+      raw.disconnect();
     }
     // The queue stream: eve's stored messages and edit are gone from it; the tombstones are there.
     for (const room of [r1, r2]) expect((await queued(room)).join('\n')).not.toContain(SECRET);

@@ -35,12 +35,12 @@ describe('retention in MongoDB', () => {
 
   it('takes a TTL index where the server has them, else indexes `at` for the sweep; the sweep deletes only expired documents, a bounded number at a time', async () => {
     const docs = client.db(db).collection<MessageDoc>('messages');
-    const how = await ensureTtlIndex(docs, 30 * DAY, logger);
+    const how = await ensureTtlIndex(docs, 30 * DAY);
     const names = (await docs.indexes()).map((i) => i.name);
     if (how === 'ttl') expect(names).toContain('at_ttl');
     else expect(names).toContain('at');
     // Twice is the same (start-up of every worker).
-    expect(await ensureTtlIndex(docs, 30 * DAY, logger)).toBe(how);
+    expect(await ensureTtlIndex(docs, 30 * DAY)).toBe(how);
 
     await docs.insertMany([1, 2, 3, 4, 5].map((seq) => doc('r', seq, NOW - 40 * DAY + seq)).concat([doc('r', 6, NOW - DAY), doc('q', 1, NOW - 31 * DAY)]));
     const cutoff = new Retention(30 * DAY, () => NOW).cutoff();
@@ -50,7 +50,7 @@ describe('retention in MongoDB', () => {
     expect((await docs.find({}, { projection: { _id: 0, room: 1, seq: 1 } }).toArray()).map((d) => `${d.room}:${d.seq}`)).toEqual(['r:6']);
 
     // Retention off: the TTL index goes (a sweep index is harmless and stays).
-    expect(await ensureTtlIndex(docs, 0, logger)).toBe('none');
+    expect(await ensureTtlIndex(docs, 0)).toBe('none');
     expect((await docs.indexes()).map((i) => i.name)).not.toContain('at_ttl');
   });
 });
