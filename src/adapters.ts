@@ -18,6 +18,7 @@ import { RedisModeration } from './rooms/state/redis-moderation.js';
 import { RedisPresence } from './rooms/state/redis-presence.js';
 import { RedisRateLimiter } from './rooms/state/redis-rate-limiter.js';
 import { RedisRoomState, type DurablePosition } from './rooms/state/redis-room-state.js';
+import { RedisDedupeErasure } from './rooms/state/redis-dedupe-erasure.js';
 import { RecentRetention } from './rooms/state/redis-retention.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import { JetStreamQueue } from './bus/jetstream-queue.js';
@@ -106,6 +107,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
     limiters: { sends: new RedisRateLimiter(redis.client, prefix), handshakes: new RedisRateLimiter(presenceRedis.client, prefix) },
     ...(slots ? { slots } : {}),
     timers: [sweep],
+    dedupe: new RedisDedupeErasure(redis.client, prefix),
     // MongoDB is left out on purpose: while it is down chat goes on and the queue holds the backlog.
     checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected, ...(queueCheck ? { queue: queueCheck } : {}) },
     extra,
@@ -143,6 +145,7 @@ function embedded(config: Config): Adapters {
     moderation: state.moderation,
     limiters: { sends: limiter, handshakes: limiter },
     ...(config.policy.maxConnsPerAddress > 0 ? { slots: new MemoryAddressSlots() } : {}),
+    dedupe: { erase: (user, room) => state.eraseDedupe(user, room) },
     presence: new MemoryPresence(),
     bus: new MemoryBroadcast(),
     queue: new MemoryQueue(store),

@@ -54,6 +54,8 @@ export interface Adapters {
   limiters: { sends: RateLimiter; handshakes: RateLimiter };
   /** Open connections per client address; only while MAX_CONNS_PER_ADDRESS is set. */
   slots?: AddressSlots;
+  /** Blanks a user's dedupe entries in the room state (an erasure: rooms/erasure.ts). */
+  dedupe: { erase(user: string, room: string | undefined): Promise<number> };
   /** Work on timers over the adapters (the recent buffers' retention sweep): started after them, stopped before them. */
   timers?: { start(): void; close(): void }[];
   /** Readiness of each configured dependency. */
@@ -229,7 +231,7 @@ export class ParleyNode {
       bus,
       limits: this.config.limits,
       logger: this.logger,
-      erase: (user, room) => eraseUserMessages({ change: (r) => this.rooms.change(r), state, store, queue: queue.erase ? { erase: queue.erase.bind(queue) } : undefined, onlineRooms: async (u) => (await presence.user(u)).rooms, logger: this.logger }, user, room),
+      erase: (user, room) => eraseUserMessages({ change: (r) => this.rooms.change(r), state, store, dedupe: this.adapters.dedupe, queue: queue.erase ? { erase: queue.erase.bind(queue) } : undefined, onlineRooms: async (u) => (await presence.user(u)).rooms, logger: this.logger }, user, room),
       ...(webhooks ? { webhooks: () => webhooks.admin } : {}),
     });
     mountDevToken(ops, this.config.devMode, this.config.auth.secret, this.logger);

@@ -159,7 +159,16 @@ export class JetStreamQueue implements DurableQueue {
    * lost a room mid-send) must not be acknowledged as durable.
    */
   private async checkDuplicate(id: string, streamSeq: number, message: ChatMessage): Promise<void> {
-    const stored = await this.manager().streams.getMessage(this.names.stream, { seq: streamSeq });
+    let stored;
+    try {
+      stored = await this.manager().streams.getMessage(this.names.stream, { seq: streamSeq });
+    } catch (err) {
+      // Deleted since: only what the persist consumer had stored is (an erasure, or the trim of
+      // persisted messages), and the room's restore points are past it, so the id names the
+      // message this is a resend of (the room state matched its cid).
+      if (jsErrCode(err) === JS_ERR.noMessageFound) return;
+      throw err;
+    }
     const other = JSON.parse(decoder.decode(stored.data)) as Partial<ChatMessage>;
     if (other.from !== message.from || other.cid !== message.cid) {
       throw new SeqTakenError(`${id} is already queued for another message (${String(other.from)}/${String(other.cid)})`);

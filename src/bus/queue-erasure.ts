@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from 'nats';
+import { type JetStreamClient, type JetStreamManager } from 'nats';
 import { jsErrCode, JS_ERR, persistSubject, type QueueNames } from './jetstream-streams.js';
 
 const decoder = new TextDecoder();
@@ -50,7 +50,8 @@ export async function eraseQueued(deps: QueueErasureDeps, room: string, match: (
     throw err;
   }
   const floor = deps.persisted ? await ackFloor(jsm, names) : 0;
-  const consumer = await js.consumers.get(names.stream, { filterSubjects: subject, deliver_policy: DeliverPolicy.All });
+  // From the start: the default (nats.js 2.x does not deliver with an explicit DeliverPolicy.All).
+  const consumer = await js.consumers.get(names.stream, { filterSubjects: subject });
   const messages = await consumer.consume({ max_messages: 1000 });
   const deadline = setTimeout(() => void messages.close(), SCAN_DEADLINE_MS);
   const found: number[] = [];

@@ -17,6 +17,8 @@ export interface ErasureDeps {
   store: ErasableStore;
   /** The queue stream, when it can delete events (JetStream). */
   queue?: { erase(room: string, match: (e: QueuedEventHead) => boolean): Promise<QueueErasureResult> } | undefined;
+  /** The dedupe entries of the room state (they hold each message as sent for DEDUPE_TTL_S). */
+  dedupe: { erase(user: string, room: string | undefined): Promise<number> };
   /** The rooms the user is online in (presence): where the store may not have their newest messages yet. */
   onlineRooms(user: string): Promise<string[]>;
   logger: Logger;
@@ -32,6 +34,8 @@ export interface ErasureReport {
   already: number;
   /** Stored events (messages and their edits) whose body and meta this call removed. */
   store: { blanked: number };
+  /** Dedupe entries of the room state (messages kept for resends) whose body and meta this call removed. */
+  dedupe: { blanked: number };
   /** Queued events deleted from the queue stream, and those left because they are not stored yet. */
   queue: { removed: number; kept: number };
   /** Rooms where this call found messages to tombstone or removed queued events, and how many messages it found in each. */
@@ -63,7 +67,7 @@ export async function eraseUserMessages(deps: ErasureDeps, user: string, room: s
   const candidates = room !== undefined ? [room] : [...new Set([...byRoom.keys(), ...(await dependency('message store', () => deps.store.authoredRooms(user))), ...(await deps.onlineRooms(user))])];
   for (const r of candidates) for (const seq of await recentOf(deps.state, r, user)) add({ room: r, seq });
 
-  const report: ErasureReport = { user, found: 0, erased: 0, already: 0, store: { blanked: 0 }, queue: { removed: 0, kept: 0 }, rooms: {}, more };
+  const report: ErasureReport = { user, found: 0, erased: 0, already: 0, store: { blanked: 0 }, dedupe: { blanked: 0 }, queue: { removed: 0, kept: 0 }, rooms: {}, more };
   for (const r of [...new Set([...candidates, ...byRoom.keys()])].sort()) {
     const targets = [...(byRoom.get(r) ?? [])].sort((a, b) => a - b);
     report.found += targets.length;
@@ -84,6 +88,7 @@ export async function eraseUserMessages(deps: ErasureDeps, user: string, room: s
     }
     if (targets.length > 0 || removed > 0) report.rooms[r] = targets.length;
   }
+  report.dedupe.blanked = await dependency('room state', () => deps.dedupe.erase(user, room));
   deps.logger.info({ user, room, erased: report.erased, already: report.already, rooms: Object.keys(report.rooms).length }, 'erased a user\'s messages');
   return report;
 }

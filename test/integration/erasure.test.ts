@@ -8,7 +8,7 @@ import { TestClient } from '../helpers/clients.js';
 import type { TestNode } from '../helpers/node.js';
 import type { PrivateRedis } from '../helpers/services-private.js';
 import { consumerDrained, eventually, natsConnection, persistedGateway } from './persist-support.js';
-import { closeAll, next, sdk } from './sdk-support.js';
+import { closeAll, next, sdk, within } from './sdk-support.js';
 
 /**
  * `DELETE /admin/users/:user/messages` with the whole durable path (private Redis, JetStream,
@@ -66,19 +66,22 @@ describe('erasing a user\'s messages', () => {
     await eve.join(r2);
     const bobJoin = await bob.join(r1);
     const eves: number[] = [];
+    const nc = await natsConnection();
     for (let i = 1; i <= 5; i++) {
       eves.push((await ok(eve, 'send', { room: r1, cid: `e${i}`, body: `${SECRET} ${i}`, meta: { note: `${SECRET} meta ${i}` } })).seq);
       await ok(bob, 'send', { room: r1, cid: `b${i}`, body: `bob visible ${i}` });
     }
     await ok(eve, 'edit', { room: r1, cid: 'edit1', target: eves[4] ?? 0, body: `${SECRET} edited` });
+    // The thread's first message is older than the recent buffer: a reply needs it stored.
+    await consumerDrained(nc, prefix, 30_000);
     const reply = await ok(eve, 'send', { room: r1, cid: 'reply1', body: `${SECRET} reply`, parent: eves[0] });
     eves.push(reply.seq);
     for (let i = 1; i <= 2; i++) await ok(eve, 'send', { room: r2, cid: `x${i}`, body: `${SECRET} elsewhere ${i}` });
-    const nc = await natsConnection();
     await consumerDrained(nc, prefix, 30_000).finally(() => nc.close());
 
     const report = await erase('/admin/users/eve/messages');
-    expect(report).toMatchObject({ user: 'eve', found: 8, erased: 8, already: 0, rooms: { [r1]: 6, [r2]: 2 }, queue: { removed: 9, kept: 0 }, more: false });
+    // 8 messages and an edit held for resends (DEDUPE_TTL_S), stored and queued.
+    expect(report).toMatchObject({ user: 'eve', found: 8, erased: 8, already: 0, dedupe: { blanked: 9 }, rooms: { [r1]: 6, [r2]: 2 }, queue: { removed: 9, kept: 0 }, more: false });
     // 8 messages and the edit, except what the recent buffer's tombstones were folded into first.
     expect(report.store.blanked).toBeGreaterThan(0);
     // Live members get the delete of each (the same push as any delete).
@@ -136,7 +139,10 @@ describe('erasing a user\'s messages', () => {
 
     // Twice: nothing more to erase.
     const again = await erase('/admin/users/eve/messages');
-    expect(again).toMatchObject({ found: 0, erased: 0, already: 0, store: { blanked: 0 }, queue: { removed: 0, kept: 0 }, rooms: {}, more: false });
+    expect(again).toMatchObject({ found: 0, erased: 0, already: 0, store: { blanked: 0 }, dedupe: { blanked: 0 }, queue: { removed: 0, kept: 0 }, rooms: {}, more: false });
+    // A resend of an erased message is still the duplicate it was: it does not come back.
+    expect(await ok(eve, 'send', { room: r1, cid: 'e1', body: `${SECRET} again` })).toMatchObject({ seq: eves[0], dup: true });
+    expect(JSON.stringify((await carol.request('history', { room: r1, limit: 100 })).data)).not.toContain(SECRET);
     eve.close();
     bob.close();
     carol.close();
@@ -150,11 +156,11 @@ describe('erasing a user\'s messages', () => {
     await writer.join(r2);
     await watcher.join(r1);
     const held = next(watcher, 'msg', (m) => m.room === r1);
-    await writer.send(r1, `${SECRET} to walt`);
+    await within(writer.send(r1, `${SECRET} to walt`), 'send');
     let copy: SdkMessage = await held;
-    await writer.send(r2, `${SECRET} kept`);
+    await within(writer.send(r2, `${SECRET} kept`), 'send 2');
     const change = next(watcher, 'change', (c) => c.room === r1 && c.op === 'delete');
-    const report = await erase(`/admin/users/mallory/messages?room=${r1}`);
+    const report = await within(erase(`/admin/users/mallory/messages?room=${r1}`), 'erase');
     expect(report).toMatchObject({ found: 1, erased: 1, rooms: { [r1]: 1 } });
     copy = applyChange(copy, await change);
     expect(copy).toMatchObject({ body: '', deleted: true });

@@ -1,6 +1,6 @@
-import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../../redis-connection.js';
 import type { Logger } from '../../shared/logger.js';
+import { scanKeys } from './redis-scan.js';
 
 export interface RecentRetentionOptions {
   redis: RedisClient;
@@ -55,18 +55,10 @@ export class RecentRetention {
     const { redis, logger, prefix } = this.opts;
     try {
       const cutoff = (this.opts.now ?? Date.now)() - this.opts.retentionMs;
-      const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
-      let budget = this.opts.maxKeys ?? 10_000;
       let removed = 0;
-      for (const node of nodes) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await node.scan(cursor, 'MATCH', `{${prefix}:*}:recent`, 'COUNT', 200);
-          cursor = next;
-          for (const key of keys.slice(0, budget)) removed += await this.trim(key, cutoff);
-          budget -= keys.length;
-        } while (cursor !== '0' && budget > 0);
-      }
+      await scanKeys(redis, `{${prefix}:*}:recent`, this.opts.maxKeys ?? 10_000, async (keys) => {
+        for (const key of keys) removed += await this.trim(key, cutoff);
+      });
       if (this.failing) logger.info({ prefix }, 'sweeping expired messages from the recent buffers works again');
       this.failing = false;
       return removed;
