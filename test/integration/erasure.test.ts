@@ -5,7 +5,7 @@ import { applyChange, type ChatMessage as SdkMessage } from '../../packages/clie
 import { queueNames } from '../../src/bus/jetstream-streams.js';
 import type { ErasureReport } from '../../src/rooms/erasure.js';
 import { TestClient } from '../helpers/clients.js';
-import type { TestNode } from '../helpers/node.js';
+import { startNode, type TestNode } from '../helpers/node.js';
 import type { PrivateRedis } from '../helpers/services-private.js';
 import { consumerDrained, eventually, natsConnection, persistedGateway } from './persist-support.js';
 import { closeAll, next, sdk, within } from './sdk-support.js';
@@ -168,5 +168,30 @@ describe('erasing a user\'s messages', () => {
     const other = await watcher.join(r2, { since: 0 });
     expect(other.messages.map((m) => m.body)).toEqual([`${SECRET} kept`]);
     expect((await node.admin('DELETE', '/admin/users/mallory/messages?room=bad room')).status).toBe(400);
+  });
+});
+
+describe('erasing a user\'s messages in embedded mode', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await startNode();
+  });
+  afterAll(async () => {
+    await node.close();
+  });
+
+  it('the memory store, recent buffer and dedupe entries lose the bodies; a second call finds nothing', async () => {
+    const room = 'mem-erase';
+    const eve = await TestClient.connect('sio', node, await node.token('eve'));
+    const joined = await eve.join(room);
+    for (let i = 1; i <= 3; i++) await eve.send(room, `m${i}`, `${SECRET} ${i}`);
+    const first = (await node.admin('DELETE', '/admin/users/eve/messages')).body as ErasureReport;
+    expect(first).toMatchObject({ found: 3, erased: 3, dedupe: { blanked: 3 }, queue: { removed: 0, kept: 0 }, rooms: { [room]: 3 } });
+    const back = await eve.join(room, { since: 0, epoch: joined.epoch });
+    expect(back.recovered).toBe(true);
+    expect(JSON.stringify(back)).not.toContain(SECRET);
+    expect(JSON.stringify((await node.admin('GET', `/admin/rooms/${room}/messages`)).body)).not.toContain(SECRET);
+    expect((await node.admin('DELETE', '/admin/users/eve/messages')).body).toMatchObject({ found: 0, erased: 0, dedupe: { blanked: 0 } });
+    eve.close();
   });
 });
