@@ -67,24 +67,32 @@ describe('retention in the Redis recent buffers', () => {
     await redis.quit();
   });
 
-  it('the sweep drops the messages before the cutoff from every buffer, and nothing newer; again, it drops nothing', async () => {
+  it('the sweep drops the messages before the cutoff and their summaries from every buffer, and nothing newer; again, it drops nothing', async () => {
     const state = new RedisRoomState(redis, { prefix, recentMax: 500 });
     await state.start();
     const sent: Record<string, number[]> = { a: [], b: [] };
     // 150 old messages in room a (more than one chunk of the sweep), 3 new; 2 old and 1 new in b.
-    const plan: [string, number][] = [...Array.from({ length: 150 }, (): [string, number] => ['a', NOW - 40 * DAY]), ['a', NOW - DAY], ['a', NOW - DAY], ['a', NOW], ['b', NOW - 31 * DAY], ['b', NOW - 31 * DAY], ['b', NOW - 1000]];
+    const plan: [string, number][] = [...Array.from({ length: 150 }, (): [string, number] => ['a', NOW - 40 * DAY]), ['a', NOW - DAY], ['a', NOW - DAY], ['a', NOW], ['b', NOW - 31 * DAY], ['b', NOW - 31 * DAY]];
     for (const [i, [room, ts]] of plan.entries()) {
       const r = await state.append({ room, from: 'ann', cid: `c${i}`, body: `m${i}`, ts }, 600);
       await state.commit(room, r.epoch, [r.message]);
       sent[room]?.push(r.message.seq);
     }
+    // An old edit: the summary of b's message 1 holds its body.
+    const edit = await state.change({ room: 'b', from: 'ann', cid: 'ed', ts: NOW - 31 * DAY, op: 'edit', target: 1, body: 'edited long ago' }, { dedupeTtlS: 600, usersShown: 10, kindsPerMessage: 20 });
+    if (edit.kind !== 'appended') throw new Error(`the edit was ${edit.kind}`);
+    await state.commit('b', edit.epoch, [edit.message]);
+    const last = await state.append({ room: 'b', from: 'ann', cid: 'new', body: 'new', ts: NOW - 1000 }, 600);
+    await state.commit('b', last.epoch, [last.message]);
+    expect((await state.summaries('b', [1], 10)).get(1)?.edit?.body).toBe('edited long ago');
     const sweep = new RecentRetention({ redis, prefix, retentionMs: 30 * DAY, now: () => NOW, logger });
-    expect(await sweep.sweep()).toBe(152);
+    expect(await sweep.sweep()).toBe(153);
     expect((await state.range('a', 1, 1000)).map((m) => m.seq)).toEqual([151, 152, 153]);
-    expect((await state.range('b', 1, 1000)).map((m) => m.seq)).toEqual([3]);
+    expect((await state.range('b', 1, 1000)).map((m) => m.seq)).toEqual([4]);
+    expect((await state.summaries('b', [1], 10)).size).toBe(0);
     expect(await sweep.sweep()).toBe(0);
     // The counter is untouched: the next message takes the next seq.
-    expect((await state.append({ room: 'b', from: 'ann', cid: 'next', body: 'x', ts: NOW }, 600)).message.seq).toBe(4);
+    expect((await state.append({ room: 'b', from: 'ann', cid: 'next', body: 'x', ts: NOW }, 600)).message.seq).toBe(5);
     await state.close();
   });
 });

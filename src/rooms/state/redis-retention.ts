@@ -23,7 +23,8 @@ const CHUNK = 100;
  * Drops the messages older than RETENTION_DAYS from the rooms' recent buffers in Redis
  * (docs/operations.md, "Retention"), by a bounded sweep on a timer, so the send path pays
  * nothing for it: SCAN over the buffers (on every master of a cluster), and per buffer a
- * ZREMRANGEBYSCORE below the first seq still within the retention (seqs grow with time). Readers
+ * ZREMRANGEBYSCORE below the first seq still within the retention (seqs grow with time), and the
+ * summaries of the messages dropped. Readers
  * filter by the same cutoff (rooms/retention.ts), so nothing expired is read between two sweeps.
  * Idempotent and safe beside appends: it removes by seq, never by rank.
  */
@@ -83,9 +84,29 @@ export class RecentRetention {
       }
       if (below === undefined) return removed;
       const n = await redis.zremrangebyscore(key, '-inf', below);
+      await this.dropSummaries(key.slice(0, -':recent'.length), below);
       removed += n;
       if (entries.length < 2 * CHUNK || n === 0) return removed;
     }
+  }
+
+  /**
+   * Drops the summaries (`T:sum` fields, `T:rx:<seq>` hashes) of the room's messages up to
+   * `below`: an edited message's summary holds its latest body. A change of such a message
+   * later finds it nowhere (MongoDB forgot it too) and is refused `not_found`.
+   */
+  private async dropSummaries(tag: string, below: number): Promise<void> {
+    const { redis } = this.opts;
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.hscan(`${tag}:sum`, cursor, 'COUNT', 500);
+      cursor = next;
+      const seqs = flat.filter((_, i) => i % 2 === 0).filter((f) => /^[0-9]+$/.test(f) && Number(f) <= below);
+      if (seqs.length > 0) {
+        await redis.hdel(`${tag}:sum`, ...seqs);
+        await redis.del(...seqs.map((seq) => `${tag}:rx:${seq}`));
+      }
+    } while (cursor !== '0');
   }
 }
 
