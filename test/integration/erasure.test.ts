@@ -1,12 +1,10 @@
 import { Redis } from 'ioredis';
-import type { Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChange, type ChatMessage as SdkMessage } from '../../packages/client/src/index.js';
 import { queueNames } from '../../src/bus/jetstream-streams.js';
 import type { ErasureReport } from '../../src/rooms/erasure.js';
 import { TestClient } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';
-import type { PrivateRedis } from '../helpers/services-private.js';
 import { consumerDrained, eventually, natsConnection, persistedGateway } from './persist-support.js';
 import { closeAll, next, sdk, within } from './sdk-support.js';
 
@@ -21,22 +19,17 @@ const SECRET = 'SECRET';
 describe('erasing a user\'s messages', () => {
   // A small recent buffer: some of the user's messages are in MongoDB only.
   const gateway = persistedGateway('erase', { RECENT_MAX: '4' });
-  let node: TestNode;
-  let redis: PrivateRedis;
-  let database: Db;
-  let prefix: string;
-  beforeAll(() => {
-    ({ node, redis, database, prefix } = gateway());
-  });
   afterAll(closeAll);
 
-  const ok = async (c: TestClient, t: string, payload: Record<string, unknown>) => {
-    const r = await c.request(t, payload);
-    if (!r.ok) throw new Error(`${t} failed: ${JSON.stringify(r.error)}`);
-    return r.data as { seq: number; ts: number; dup: boolean };
+  /** The reply of a request that must succeed. */
+  const ok = async (c: TestClient, t: string, payload: Record<string, unknown>): Promise<{ seq: number; dup: boolean }> => {
+    const { ok: accepted, data, error } = await c.request(t, payload);
+    expect(error, t).toBeUndefined();
+    expect(accepted).toBe(true);
+    return data as { seq: number; dup: boolean };
   };
   const erase = async (path: string): Promise<ErasureReport> => {
-    const r = await node.admin('DELETE', path);
+    const r = await gateway().node.admin('DELETE', path);
     if (r.status !== 200) throw new Error(`erase answered ${r.status}: ${JSON.stringify(r.body)}`);
     return r.body as ErasureReport;
   };
@@ -45,7 +38,7 @@ describe('erasing a user\'s messages', () => {
     const nc = await natsConnection();
     try {
       const jsm = await nc.jetstreamManager();
-      const stream = queueNames(prefix).stream;
+      const stream = queueNames(gateway().prefix).stream;
       const { state } = await jsm.streams.info(stream);
       const out: string[] = [];
       for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
@@ -59,6 +52,7 @@ describe('erasing a user\'s messages', () => {
   };
 
   it('tombstones every message of the user everywhere, keeps the sequence whole, pushes the deletes, and erases nothing more a second time', async () => {
+    const { node, redis, database, prefix } = gateway();
     const [r1, r2] = ['er1', 'er2'];
     const eve = await TestClient.connect('ws', node, await node.token('eve'));
     const bob = await TestClient.connect('sio', node, await node.token('bob'));
@@ -82,12 +76,11 @@ describe('erasing a user\'s messages', () => {
     const report = await erase('/admin/users/eve/messages');
     // 8 messages and an edit held for resends (DEDUPE_TTL_S), stored and queued.
     expect(report).toMatchObject({ user: 'eve', found: 8, erased: 8, already: 0, dedupe: { blanked: 9 }, rooms: { [r1]: 6, [r2]: 2 }, queue: { removed: 9, kept: 0 }, more: false });
-    // 8 messages and the edit, except what the recent buffer's tombstones were folded into first.
-    expect(report.store.blanked).toBeGreaterThan(0);
+    // `store.blanked` depends on how many tombstones the worker folded first: MongoDB is checked below.
     // Live members get the delete of each (the same push as any delete).
-    await eventually('bob got every delete', async () => {
+    await eventually('bob got every delete', () => {
       const deletes = bob.received('change', (f) => f['room'] === r1 && f['op'] === 'delete').map((f) => f['target']);
-      return { ok: eves.every((s) => deletes.includes(s)), seen: deletes };
+      return Promise.resolve({ ok: eves.every((s) => deletes.includes(s)), seen: deletes });
     });
 
     // MongoDB: no body or meta of eve's left, and each of her messages is marked deleted once its tombstone is stored.
@@ -149,6 +142,7 @@ describe('erasing a user\'s messages', () => {
   });
 
   it('an SDK client online during the erasure drops the body it held; `room` limits the erasure to one room', async () => {
+    const { node } = gateway();
     const [r1, r2] = ['sr1', 'sr2'];
     const writer = sdk(node.wsUrl, { getToken: () => node.token('mallory') });
     const watcher = sdk(node.wsUrl, { getToken: () => node.token('walt') });
