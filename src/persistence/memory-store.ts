@@ -44,7 +44,7 @@ export class MemoryMessageStore implements MessageStore, ErasableStore {
   messages(room: string, query: MessageQuery): Promise<ChatMessage[]> {
     const r = this.rooms.get(room);
     if (!r) return Promise.resolve([]);
-    const wanted = (m: ChatMessage): boolean => m.op === undefined && (query.parent === undefined || m.parent === query.parent);
+    const wanted = (m: ChatMessage): boolean => m.op === undefined && (query.parent === undefined || m.parent === query.parent) && m.ts >= (query.sinceTs ?? -Infinity);
     let found: ChatMessage[];
     if (query.after !== undefined) {
       found = r.events.slice(lowerBound(r.events, query.after + 1)).filter(wanted).slice(0, query.limit);

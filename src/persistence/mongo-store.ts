@@ -235,7 +235,7 @@ export class MongoMessageStore implements MessageStore, ErasableStore {
 
   async messages(room: string, query: MessageQuery): Promise<ChatMessage[]> {
     const seq = query.after !== undefined ? { $gt: query.after } : query.before !== undefined ? { $lt: query.before } : { $gte: 1 };
-    const filter = { room, seq, op: { $exists: false }, ...(query.parent !== undefined ? { parent: query.parent } : {}) };
+    const filter = { room, seq, op: { $exists: false }, ...(query.parent !== undefined ? { parent: query.parent } : {}), ...(query.sinceTs !== undefined ? { ts: { $gte: query.sinceTs } } : {}) };
     const docs = await this.docs
       .find(filter, { projection: { _id: 0, at: 0 } })
       .sort({ seq: query.after !== undefined ? 1 : -1 })

@@ -46,6 +46,7 @@ export function retainedStore(store: HistoryStore, retention: Retention): Histor
   if (!retention.enabled) return store;
   return {
     range: async (room, from, to) => retention.keep(await store.range(room, from, to)),
-    messages: async (room, query) => retention.keep(await store.messages(room, query)),
+    // The cutoff goes into the query: a page above `after` must not fill up with expired messages.
+    messages: async (room, query) => retention.keep(await store.messages(room, { ...query, sinceTs: retention.cutoff() })),
   };
 }
