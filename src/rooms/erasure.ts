@@ -64,7 +64,7 @@ export async function eraseUserMessages(deps: ErasureDeps, user: string, room: s
   // Where else to look: the recent buffers of the room asked for, or of every room the user
   // wrote in or is online in (messages the persist worker has not stored yet); and the queue
   // there, which also holds the copies of messages deleted before.
-  const candidates = room !== undefined ? [room] : [...new Set([...byRoom.keys(), ...(await dependency('message store', () => deps.store.authoredRooms(user))), ...(await deps.onlineRooms(user))])];
+  const candidates = room !== undefined ? [room] : [...new Set([...byRoom.keys(), ...(await dependency('message store', () => deps.store.authoredRooms(user))), ...(await dependency('presence', () => deps.onlineRooms(user)))])];
   for (const r of candidates) for (const seq of await recentOf(deps.state, r, user)) add({ room: r, seq });
 
   const report: ErasureReport = { user, found: 0, erased: 0, already: 0, store: { blanked: 0 }, dedupe: { blanked: 0 }, queue: { removed: 0, kept: 0 }, rooms: {}, more };
