@@ -139,7 +139,7 @@ describe('erasing a user\'s messages', () => {
     eve.close();
     bob.close();
     carol.close();
-  });
+  }, 90_000);
 
   it('an SDK client online during the erasure drops the body it held; `room` limits the erasure to one room', async () => {
     const { node } = gateway();
