@@ -18,11 +18,14 @@ import { RedisModeration } from './rooms/state/redis-moderation.js';
 import { RedisPresence } from './rooms/state/redis-presence.js';
 import { RedisRateLimiter } from './rooms/state/redis-rate-limiter.js';
 import { RedisRoomState, type DurablePosition } from './rooms/state/redis-room-state.js';
+import { RedisDedupeErasure } from './rooms/state/redis-dedupe-erasure.js';
+import { RecentRetention } from './rooms/state/redis-retention.js';
 import type { DurableQueue } from './bus/durable-queue.js';
 import { JetStreamQueue } from './bus/jetstream-queue.js';
 import { limitsFromConfig } from './bus/jetstream-streams.js';
 import { registerQueueMetrics } from './bus/queue-metrics.js';
 import { CombinedPosition } from './persistence/durable-position.js';
+import type { ErasableStore } from './persistence/erasable-store.js';
 import type { MessageStore } from './persistence/message-store.js';
 import { MongoMessageStore } from './persistence/mongo-store.js';
 import { NoLongTermStore } from './persistence/no-store.js';
@@ -93,6 +96,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
     if (bus instanceof NatsBroadcast) dependencies.set(bus, natsDep);
   }
   if (config.mongodbUrl !== undefined) dependencies.set(store, { name: 'MongoDB', where: config.mongodbUrl });
+  const sweep = new RecentRetention({ redis: redis.client, prefix, retentionMs: config.retention.ms, intervalMs: config.retention.sweepMs, logger });
   return {
     state,
     presence,
@@ -102,6 +106,8 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
     moderation: new RedisModeration(redis.client, prefix),
     limiters: { sends: new RedisRateLimiter(redis.client, prefix), handshakes: new RedisRateLimiter(presenceRedis.client, prefix) },
     ...(slots ? { slots } : {}),
+    timers: [sweep],
+    dedupe: new RedisDedupeErasure(redis.client, prefix),
     // MongoDB is left out on purpose: while it is down chat goes on and the queue holds the backlog.
     checks: { redis: () => extra.every((c) => c.ready), bus: () => bus.connected, ...(queueCheck ? { queue: queueCheck } : {}) },
     extra,
@@ -117,7 +123,7 @@ export function buildAdapters(config: Config, logger: Logger, tracer?: Tracer): 
  * workers and a lost room is restored from it (and from MongoDB when the gateway can read it);
  * with Redis alone, messages live in a bounded memory store and a lost room starts a new epoch.
  */
-function persistence(config: Config, logger: Logger): { queue: DurableQueue; store: MessageStore; durable?: DurablePosition; queueCheck?: () => boolean } {
+function persistence(config: Config, logger: Logger): { queue: DurableQueue; store: MessageStore & ErasableStore; durable?: DurablePosition; queueCheck?: () => boolean } {
   if (config.natsServers === undefined) {
     const store = new MemoryMessageStore(config.storeMaxPerRoom, config.reactions.usersShown);
     return { queue: new MemoryQueue(store), store };
@@ -139,6 +145,7 @@ function embedded(config: Config): Adapters {
     moderation: state.moderation,
     limiters: { sends: limiter, handshakes: limiter },
     ...(config.policy.maxConnsPerAddress > 0 ? { slots: new MemoryAddressSlots() } : {}),
+    dedupe: { erase: (user, room) => state.eraseDedupe(user, room) },
     presence: new MemoryPresence(),
     bus: new MemoryBroadcast(),
     queue: new MemoryQueue(store),

@@ -11,7 +11,9 @@ import type { Config } from './config/index.js';
 import { AddressLimits } from './gateway/address-limits.js';
 import { Admission } from './gateway/admission.js';
 import { CorkAnchor } from './gateway/cork-anchor.js';
+import { eraseUserMessages } from './rooms/erasure.js';
 import { JoinQueue } from './rooms/join-queue.js';
+import { Retention } from './rooms/retention.js';
 import { TokenVerifier } from './gateway/auth.js';
 import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';
@@ -21,6 +23,7 @@ import { ENGINE_CLOSE_GRACE_MS } from './gateway/engine-close.js';
 import { allowSioHandshake } from './gateway/sio-handshakes.js';
 import { listen, loadUws, type TemplatedApp, type us_listen_socket } from './gateway/uws.js';
 import { breakerValue, HttpPublishHook } from './hooks/publish-hook.js';
+import type { ErasableStore } from './persistence/erasable-store.js';
 import type { MessageStore } from './persistence/message-store.js';
 import { RoomModerationService } from './rooms/moderation-service.js';
 import type { LocalDelivery } from './rooms/ports.js';
@@ -44,13 +47,17 @@ export interface Adapters {
   presence: Presence;
   bus: Broadcast;
   queue: DurableQueue;
-  store: MessageStore;
+  store: MessageStore & ErasableStore;
   /** The rooms' restrictions, on the room state's storage. */
   moderation: Moderation;
   /** Fixed-window counters: MSG_RATE_PER_USER (beside the room state) and HANDSHAKES_PER_ADDRESS (beside presence). */
   limiters: { sends: RateLimiter; handshakes: RateLimiter };
   /** Open connections per client address; only while MAX_CONNS_PER_ADDRESS is set. */
   slots?: AddressSlots;
+  /** Blanks a user's dedupe entries in the room state (an erasure: rooms/erasure.ts). */
+  dedupe: { erase(user: string, room: string | undefined): Promise<number> };
+  /** Work on timers over the adapters (the recent buffers' retention sweep): started after them, stopped before them. */
+  timers?: { start(): void; close(): void }[];
   /** Readiness of each configured dependency. */
   checks: Record<string, ReadinessCheck>;
   /** Connections the adapters share: started before them, closed after them. */
@@ -153,6 +160,7 @@ export class ParleyNode {
       limiter: adapters.limiters.sends,
       joins,
       ...(webhooks ? { presenceHook: (room: string, user: string, status: 'online' | 'offline', ts: number) => webhooks.presenceChanged(room, user, status, ts) } : {}),
+      retention: new Retention(config.retention.ms),
       delivery: this.watchedDelivery(new Fanout(this.app, this.io, registry, this.metrics)),
       metrics: this.metrics,
       logger,
@@ -202,6 +210,7 @@ export class ParleyNode {
     for (const c of this.own) await reaching(this.adapters.dependencies?.get(c), () => c.start());
     // Before any socket connects. attachApp patches the base Adapter's prototype, which the
     // Redis adapter inherits, so its local broadcasts stay uWS topic publishes.
+    for (const t of this.adapters.timers ?? []) t.start();
     if (this.adapters.sioAdapter) this.io.adapter(this.adapters.sioAdapter);
     this.rooms.start();
     // Socket.IO first: its routes must win over the dev page's catch-all.
@@ -222,6 +231,7 @@ export class ParleyNode {
       bus,
       limits: this.config.limits,
       logger: this.logger,
+      erase: (user, room) => eraseUserMessages({ change: (r) => this.rooms.change(r), state, store, dedupe: this.adapters.dedupe, queue: queue.erase ? { erase: queue.erase.bind(queue) } : undefined, onlineRooms: async (u) => (await presence.user(u)).rooms, logger: this.logger }, user, room),
       ...(webhooks ? { webhooks: () => webhooks.admin } : {}),
     });
     mountDevToken(ops, this.config.devMode, this.config.auth.secret, this.logger);
@@ -269,6 +279,7 @@ export class ParleyNode {
     this.rooms.close();
     this.corkAnchor.close();
     const { state, presence, bus, queue, store, extra, webhooks } = this.adapters;
+    for (const t of this.adapters.timers ?? []) t.close();
     // Webhooks after presence: closing presence may still announce users offline.
     for (const c of [...this.own, queue, bus, presence, ...(webhooks ? [webhooks] : []), state, store, ...extra]) {
       await c.close().catch((err: unknown) => this.logger.error({ err }, 'closing an adapter failed'));

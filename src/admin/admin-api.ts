@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { mountModerationRoutes } from './admin-moderation.js';
 import { audit, isObject, roomParam, USER_RE, userParam } from './params.js';
 import { intParam, jsonRoute, type RouteHandler } from './routes.js';
+import { mountErasureRoutes, type EraseUser } from './admin-erasure.js';
 import { mountWebhookRoutes, type WebhookAdminApi } from './webhook-routes.js';
 
 export interface AdminDeps {
@@ -25,6 +26,8 @@ export interface AdminDeps {
   bus: Broadcast;
   limits: FrameLimits;
   logger: Logger;
+  /** Erases a user's messages (DELETE /admin/users/:user/messages). */
+  erase: EraseUser;
   /** With WEBHOOK_URL: the webhook streams (the routes answer 404 without). */
   webhooks?: () => WebhookAdminApi;
 }
@@ -115,6 +118,8 @@ export function mountAdminApi(deps: AdminDeps): void {
     audit(logger, ctx, 'disconnect', { user }, { code, reason, disconnected: devices });
     return { status: 200, body: { disconnected: devices } };
   });
+
+  mountErasureRoutes(route, deps.erase, logger);
 
   mountWebhookRoutes(route, deps.webhooks, (ctx, action, target, details) => audit(logger, ctx, action, target, details), logger);
 

@@ -1,4 +1,5 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
+import type { QueueErasureResult, QueuedEventHead } from './queue-erasure.js';
 import type { ChatMessage } from '../rooms/types.js';
 import type { TraceContext } from '../shared/tracing.js';
 
@@ -20,6 +21,11 @@ export interface DurableQueue extends Lifecycle {
   publish(message: ChatMessage, epoch?: string, trace?: TraceContext): Promise<void>;
   /** A moved read pointer, on its way to the store like the messages (at-least-once). */
   publishRead(pointer: ReadPointer): Promise<void>;
+  /**
+   * Deletes the room's queued events `match` picks that the store already holds (an erasure:
+   * queue-erasure.ts). Optional: a queue that keeps no copy of its own (the memory one) has none.
+   */
+  erase?(room: string, match: (e: QueuedEventHead) => boolean): Promise<QueueErasureResult>;
 }
 
 export interface ReadPointer {

@@ -7,6 +7,7 @@ import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer 
 import { eventFields } from './event-fields.js';
 import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';
+import { eraseQueued, type QueueErasureResult, type QueuedEventHead } from './queue-erasure.js';
 import { QueueRetention, type QueueCapacity } from './queue-retention.js';
 import {
   DEFAULT_STREAM_LIMITS,
@@ -158,7 +159,16 @@ export class JetStreamQueue implements DurableQueue {
    * lost a room mid-send) must not be acknowledged as durable.
    */
   private async checkDuplicate(id: string, streamSeq: number, message: ChatMessage): Promise<void> {
-    const stored = await this.manager().streams.getMessage(this.names.stream, { seq: streamSeq });
+    let stored;
+    try {
+      stored = await this.manager().streams.getMessage(this.names.stream, { seq: streamSeq });
+    } catch (err) {
+      // Deleted since: only what the persist consumer had stored is (an erasure, or the trim of
+      // persisted messages), and the room's restore points are past it, so the id names the
+      // message this is a resend of (the room state matched its cid).
+      if (jsErrCode(err) === JS_ERR.noMessageFound) return;
+      throw err;
+    }
     const other = JSON.parse(decoder.decode(stored.data)) as Partial<ChatMessage>;
     if (other.from !== message.from || other.cid !== message.cid) {
       throw new SeqTakenError(`${id} is already queued for another message (${String(other.from)}/${String(other.cid)})`);
@@ -201,6 +211,12 @@ export class JetStreamQueue implements DurableQueue {
     keep(newest);
     const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
     return { epoch, seq: messages.at(-1)?.seq ?? 0, messages };
+  }
+
+  /** Deletes the room's queued events `match` picks, those already stored (queue-erasure.ts). */
+  erase(room: string, match: (e: QueuedEventHead) => boolean): Promise<QueueErasureResult> {
+    const deps = { js: this.client(), jsm: this.manager(), names: this.names, prefix: this.opts.prefix, persisted: this.opts.persisted ?? false };
+    return eraseQueued(deps, room, match);
   }
 
   /** The highest seq among the room's queued messages of its newest epoch (0 when none). */

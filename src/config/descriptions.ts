@@ -72,6 +72,8 @@ export const ENV_DESCRIPTIONS: Readonly<Record<keyof typeof envSchema.shape, str
   MAX_DELIVER: 'deliveries of a queued message before the worker dead-letters it',
   QUEUE_MAX_BYTES: 'byte limit of the JetStream queue stream',
   QUEUE_MAX_AGE_S: 'age limit in seconds of the JetStream queue stream',
+  RETENTION_DAYS: 'days messages are kept in MongoDB, the Redis recent buffers and the queue stream (0: for good)',
+  RETENTION_SWEEP_S: 'seconds between sweeps of expired messages (workers: MongoDB without TTL indexes; gateways: Redis recent buffers)',
   QUEUE_REPLICAS: 'replicas of the JetStream streams (3 in production, on a NATS cluster)',
   OTEL_TRACES_EXPORTER: 'none, otlp or console: where OpenTelemetry spans go (none: tracing off, the default)',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP/HTTP collector base URL; spans go to <url>/v1/traces (default http://localhost:4318)',

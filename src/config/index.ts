@@ -106,6 +106,8 @@ export interface Config {
    * most 256 MiB), and the replicas of both streams.
    */
   queue: { maxBytes: number; maxAgeS: number; replicas: number };
+  /** RETENTION_DAYS in ms (0: messages are kept for good) and RETENTION_SWEEP_S in ms: docs/operations.md, "Retention and erasure". */
+  retention: { ms: number; sweepMs: number };
   /** OpenTelemetry tracing (OTEL_* variables); undefined while it is off, the default. */
   tracing?: TracingConfig;
   /** Webhooks (WEBHOOK_* variables); undefined while WEBHOOK_URL is unset. */
@@ -274,7 +276,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     ...(e.MONGODB_URL !== undefined ? { mongodbUrl: e.MONGODB_URL } : {}),
     keyPrefix: e.KEY_PREFIX,
     maxDeliver: e.MAX_DELIVER,
-    queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
+    // The queue stream keeps nothing past the retention either.
+    queue: { maxBytes: e.QUEUE_MAX_BYTES, maxAgeS: e.RETENTION_DAYS > 0 ? Math.min(e.QUEUE_MAX_AGE_S, e.RETENTION_DAYS * 86_400) : e.QUEUE_MAX_AGE_S, replicas: e.QUEUE_REPLICAS },
+    retention: { ms: e.RETENTION_DAYS * 86_400_000, sweepMs: e.RETENTION_SWEEP_S * 1000 },
     ...(tracing ? { tracing } : {}),
     ...(webhooks ? { webhooks } : {}),
     policy: policyConfig(e),

@@ -169,6 +169,9 @@ export const envSchema = z.object({
   QUEUE_MAX_AGE_S: intIn(60, 365 * 86400, 7 * 86400),
   /** Copies of each JetStream stream (3 in production: a quorum of 2 acknowledges each message). */
   QUEUE_REPLICAS: intIn(1, 5, 1),
+  /** Days messages are kept (MongoDB, Redis recent buffers, the queue stream); 0 keeps them for good. */
+  RETENTION_DAYS: intIn(0, 36_500, 0),
+  RETENTION_SWEEP_S: intIn(1, 86_400, 60),
 
   /** Tracing is off unless an exporter is named (the specification's default, otlp, is not ours). */
   OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp', 'console'], { message: 'must be none, otlp or console' }).default('none'),

@@ -1,6 +1,7 @@
 import { applyEvent, foldSummary, newSummaryState, subjectOf, summarize, type SummaryState } from '../rooms/changes/summary.js';
 import { cloneSummaryState, stripBody } from '../rooms/state/change-events.js';
 import type { ChatMessage } from '../rooms/types.js';
+import type { ErasableStore, MessageRef } from './erasable-store.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
 
 interface StoredRoom {
@@ -11,7 +12,7 @@ interface StoredRoom {
 }
 
 /** MessageStore of embedded mode: the newest `maxPerRoom` events of each room, in this process. */
-export class MemoryMessageStore implements MessageStore {
+export class MemoryMessageStore implements MessageStore, ErasableStore {
   private readonly rooms = new Map<string, StoredRoom>();
 
   constructor(
@@ -43,7 +44,7 @@ export class MemoryMessageStore implements MessageStore {
   messages(room: string, query: MessageQuery): Promise<ChatMessage[]> {
     const r = this.rooms.get(room);
     if (!r) return Promise.resolve([]);
-    const wanted = (m: ChatMessage): boolean => m.op === undefined && (query.parent === undefined || m.parent === query.parent);
+    const wanted = (m: ChatMessage): boolean => m.op === undefined && (query.parent === undefined || m.parent === query.parent) && m.ts >= (query.sinceTs ?? -Infinity);
     let found: ChatMessage[];
     if (query.after !== undefined) {
       found = r.events.slice(lowerBound(r.events, query.after + 1)).filter(wanted).slice(0, query.limit);
@@ -61,6 +62,24 @@ export class MemoryMessageStore implements MessageStore {
     if (m.op !== undefined) return Promise.resolve('change');
     const state = r.summaries.get(seq);
     return Promise.resolve(state ? cloneSummaryState(state) : newSummaryState(m.from));
+  }
+
+  authored(user: string, opts: { room?: string | undefined; limit: number }): Promise<MessageRef[]> {
+    const found: MessageRef[] = [];
+    for (const [room, r] of [...this.rooms].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (opts.room !== undefined && room !== opts.room) continue;
+      for (const e of r.events) if (e.from === user && e.op === undefined && e.body !== '' && found.length < opts.limit) found.push({ room, seq: e.seq });
+    }
+    return Promise.resolve(found);
+  }
+
+  authoredRooms(user: string): Promise<string[]> {
+    return Promise.resolve([...this.rooms].filter(([, r]) => r.events.some((e) => e.from === user)).map(([room]) => room));
+  }
+
+  /** Nothing to do: a tombstone reaches this store at once (MemoryQueue) and its fold strips the bodies. */
+  blank(): Promise<number> {
+    return Promise.resolve(0);
   }
 
   /** Embedded mode keeps read pointers in the memory room state only. */

@@ -7,6 +7,8 @@ export interface MessageQuery {
   before?: number;
   after?: number;
   parent?: number;
+  /** Only messages with `ts` at or after this (RETENTION_DAYS: rooms/retention.ts). */
+  sinceTs?: number;
   limit: number;
 }
 

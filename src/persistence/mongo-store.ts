@@ -14,7 +14,10 @@ import type { ChatMessage } from '../rooms/types.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
 import { toDoc, toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';
 import { databaseOf, isTransientMongoError } from './mongo-errors.js';
+import type { ErasableStore, MessageRef } from './erasable-store.js';
+import { authoredDocs, authoredRooms, blankDocs } from './mongo-erasure.js';
 import { foldChanges } from './mongo-folds.js';
+import { ensureTtlIndex, sweepExpired, type RetentionIndex } from './mongo-retention.js';
 
 /**
  * A message that cannot be stored because another one holds its (room, seq). A `cid` is no
@@ -65,6 +68,11 @@ export interface MongoMessageStoreOptions {
   tailMs?: number;
   /** REACTION_USERS_SHOWN: users named per reaction in the messages read (default 10). */
   usersShown?: number;
+  /**
+   * RETENTION_DAYS in ms, given by the process that manages the TTL index (the worker): start()
+   * creates, changes or drops it (mongo-retention.ts). Left out, the index is left as it is.
+   */
+  retentionMs?: number;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -82,13 +90,14 @@ const OLD_CID_INDEX = 'room_from_cid';
  * `putChecked` that throws StoreWriteError when anything was not stored. Connection and
  * server-selection failures are thrown as they are: `isTransient` tells them apart.
  */
-export class MongoMessageStore implements MessageStore {
+export class MongoMessageStore implements MessageStore, ErasableStore {
   private readonly client: MongoClient;
   private readonly docs: Collection<MessageDoc>;
   private readonly reads: Collection<ReadPointer>;
   private readonly mode: 'insert' | 'upsert';
   private readonly usersShown: number;
   private started = false;
+  private index: RetentionIndex | undefined;
 
   constructor(private readonly opts: MongoMessageStoreOptions) {
     this.client = new MongoClient(opts.url, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5_000, appName: 'parley' });
@@ -103,6 +112,28 @@ export class MongoMessageStore implements MessageStore {
     return this.docs.dbName;
   }
 
+  /** How expired messages are deleted, once started with `retentionMs`. */
+  get retentionIndex(): RetentionIndex | undefined {
+    return this.index;
+  }
+
+  /** Deletes at most `limit` events older than `cutoff` (ms); how many (mongo-retention.ts). */
+  expire(cutoff: number, limit: number): Promise<number> {
+    return sweepExpired(this.docs, cutoff, limit);
+  }
+
+  authored(user: string, opts: { room?: string | undefined; limit: number }): Promise<MessageRef[]> {
+    return authoredDocs(this.docs, user, opts);
+  }
+
+  authoredRooms(user: string): Promise<string[]> {
+    return authoredRooms(this.docs, user);
+  }
+
+  blank(room: string, seqs: readonly number[]): Promise<number> {
+    return blankDocs(this.docs, room, seqs);
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     try {
@@ -113,6 +144,9 @@ export class MongoMessageStore implements MessageStore {
       await this.docs.createIndex({ room: 1, parent: 1, seq: 1 }, { name: 'room_parent_seq' });
       await this.docs.createIndex({ room: 1, target: 1 }, { name: 'room_target' });
       await this.reads.createIndex({ room: 1, user: 1, seq: 1 }, { name: 'room_user_seq', unique: true });
+      // An erasure finds a user's messages (mongo-erasure.ts).
+      await this.docs.createIndex({ from: 1, room: 1, seq: 1 }, { name: 'from_room_seq' });
+      if (this.opts.retentionMs !== undefined) this.index = await ensureTtlIndex(this.docs, this.opts.retentionMs);
     } catch (err) {
       // The client may hold sockets by now: close() (which callers owe a started component) frees them.
       throw new Error(`opening the message store ${this.docs.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
@@ -201,7 +235,7 @@ export class MongoMessageStore implements MessageStore {
 
   async messages(room: string, query: MessageQuery): Promise<ChatMessage[]> {
     const seq = query.after !== undefined ? { $gt: query.after } : query.before !== undefined ? { $lt: query.before } : { $gte: 1 };
-    const filter = { room, seq, op: { $exists: false }, ...(query.parent !== undefined ? { parent: query.parent } : {}) };
+    const filter = { room, seq, op: { $exists: false }, ...(query.parent !== undefined ? { parent: query.parent } : {}), ...(query.sinceTs !== undefined ? { ts: { $gte: query.sinceTs } } : {}) };
     const docs = await this.docs
       .find(filter, { projection: { _id: 0, at: 0 } })
       .sort({ seq: query.after !== undefined ? 1 : -1 })

@@ -1,5 +1,6 @@
 import type { SummaryState } from '../rooms/changes/summary.js';
 import type { ChatMessage } from '../rooms/types.js';
+import type { ErasableStore, MessageRef } from './erasable-store.js';
 import type { MessageStore } from './message-store.js';
 
 /**
@@ -7,7 +8,7 @@ import type { MessageStore } from './message-store.js';
  * and not configured here (no MONGODB_URL): history and recovery come from the room state's
  * recent buffer only.
  */
-export class NoLongTermStore implements MessageStore {
+export class NoLongTermStore implements MessageStore, ErasableStore {
   start(): Promise<void> {
     return Promise.resolve();
   }
@@ -33,6 +34,19 @@ export class NoLongTermStore implements MessageStore {
   }
 
   lastRead(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
+  /** An erasure finds the user's messages in the recent buffers only. */
+  authored(): Promise<MessageRef[]> {
+    return Promise.resolve([]);
+  }
+
+  authoredRooms(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  blank(): Promise<number> {
     return Promise.resolve(0);
   }
 }

@@ -10,6 +10,7 @@ import { History, type HistoryPage, type PageAnchor } from './history.js';
 import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig } from './ports.js';
 import { PublishGate, refusalError } from './publish-gate.js';
+import { Retention, retainedState, retainedStore } from './retention.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomPresence, type PresenceHook } from './room-presence.js';
 import type { Moderation, SendChecks } from './state/moderation.js';
@@ -41,6 +42,8 @@ export interface RoomDeps {
   hook?: PublishHook;
   /** Counts MSG_RATE_PER_USER when set (config.userMessages). */
   limiter?: RateLimiter;
+  /** RETENTION_DAYS: nothing older is read back (rooms/retention.ts); none by default. */
+  retention?: Retention;
 }
 
 export interface JoinResult {
@@ -116,7 +119,8 @@ export class RoomService {
   private watchFailing = false;
 
   constructor(private readonly deps: RoomDeps) {
-    this.history = new History(deps.state, deps.store, { ...deps.config, usersShown: deps.config.reactions.usersShown });
+    const retention = deps.retention ?? new Retention(0);
+    this.history = new History(retainedState(deps.state, retention), retainedStore(deps.store, retention), { ...deps.config, usersShown: deps.config.reactions.usersShown });
     this.path = new DeliveryPath({ state: deps.state, queue: deps.queue, bus: deps.bus, history: this.history, logger: deps.logger, ...(deps.tracer ? { tracer: deps.tracer } : {}) });
     const { config, delivery, logger } = deps;
     this.gate = new PublishGate({

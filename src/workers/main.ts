@@ -14,7 +14,9 @@ import { reaching } from '../shared/dependency.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
 import type { Tracer } from '../shared/tracing.js';
 import { startWebhookWorker, type RunningWebhooks, type WebhookWorkerDeps } from '../webhooks/webhook-worker.js';
+import { Retention } from '../rooms/retention.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
+import { RetentionSweep } from './retention-sweep.js';
 
 export interface RunningWorker {
   readonly registry: Registry;
@@ -43,7 +45,8 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   const nc = await reaching(nats, () => connectNats(config.natsServers ?? [], `parley-worker-${config.nodeId}`));
   const queue = new JetStreamQueue({ nats: nc, prefix: config.keyPrefix, logger, limits: limitsFromConfig(config.queue), replicas: config.queue.replicas, persisted: true });
   registerQueueMetrics(registry, () => queue.capacity);
-  const store = new MongoMessageStore({ url: config.mongodbUrl });
+  const store = new MongoMessageStore({ url: config.mongodbUrl, retentionMs: config.retention.ms });
+  const sweep = new RetentionSweep(store, new Retention(config.retention.ms), logger, { intervalMs: config.retention.sweepMs });
   const worker = new PersistWorker({ nc, prefix: config.keyPrefix, store, logger, registry, maxDeliver: config.maxDeliver, options, ...(tracer ? { tracer } : {}) });
   const redis = config.webhooks ? new RedisConnection(config.redisUrl, config.redisClusterNodes, `parley-worker-${config.nodeId}`, logger) : undefined;
   let webhooks: RunningWebhooks | undefined;
@@ -52,6 +55,7 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
   let listenSocket: us_listen_socket | undefined;
   const closeAll = async (): Promise<void> => {
     await webhooks?.close();
+    await sweep.close();
     await worker.close();
     await redis?.close();
     await queue.close();
@@ -66,6 +70,8 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
     await reaching(nats, () => queue.start());
     await reaching(mongodb, () => store.start());
     await worker.start();
+    if (store.retentionIndex === 'unsupported') logger.info({ database: store.databaseName }, 'the MongoDB server has no TTL indexes: this worker sweeps expired messages instead');
+    sweep.start();
     if (config.webhooks && redis) {
       const redisDep = { name: 'Redis', where: config.redisClusterNodes.length > 0 ? config.redisClusterNodes.join(',') : (config.redisUrl ?? '') };
       await reaching(redisDep, () => redis.start());
@@ -104,6 +110,7 @@ export async function runWorker(config: Config, logger: Logger, options: Partial
       database: store.databaseName,
       stream: queue.names.stream,
       consumer: queue.names.consumer,
+      ...(config.retention.ms > 0 ? { retentionDays: config.retention.ms / 86_400_000, expiry: store.retentionIndex } : {}),
       ...(adminPort !== undefined ? { adminPort } : {}),
     },
     'persist worker started',

@@ -112,6 +112,11 @@ describe('HTTP answers match docs/openapi.yaml', () => {
     expect((await call(node, '/admin/rooms/docs-room/messages/999', { method: 'DELETE', admin: true })).status).toBe(404);
     expect((await call(node, '/admin/rooms/docs-room/messages/x', { method: 'DELETE', admin: true })).status).toBe(400);
     expect((await call(node, '/admin/rooms/docs-room/messages?limit=10', { admin: true })).body).toMatchObject({ messages: [{ cid: 'm1', deleted: true, body: '' }] });
+    const sent = await call(node, '/admin/rooms/docs-room/messages', { method: 'POST', admin: true, body: JSON.stringify({ cid: 'm3', body: 'to erase', from: 'eraser' }) });
+    expect(sent.status).toBe(200);
+    expect((await call(node, '/admin/users/eraser/messages?room=docs-room', { method: 'DELETE', admin: true })).body).toMatchObject({ user: 'eraser', found: 1, erased: 1, rooms: { 'docs-room': 1 } });
+    expect((await call(node, '/admin/users/eraser/messages', { method: 'DELETE', admin: true })).body).toMatchObject({ found: 0, erased: 0 });
+    expect((await call(node, '/admin/users/eraser/messages?room=no%20room', { method: 'DELETE', admin: true })).status).toBe(400);
 
     // Someone online, so that rooms and presence list something.
     const ws = new WebSocket(`${node.wsUrl}?token=${await node.token('alice')}`);

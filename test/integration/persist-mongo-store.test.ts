@@ -50,7 +50,7 @@ describe.each(['insert', 'upsert'] as const)('MongoMessageStore (%s)', (write) =
     const starting = [1, 2].map(() => new MongoMessageStore({ url: MONGO_URL, dbName: db, write }));
     stores.push(...starting);
     await Promise.all(starting.map((s) => s.start()));
-    expect((await coll.indexes()).map((i) => i.name).sort()).toEqual(['_id_', 'room_parent_seq', 'room_seq', 'room_target']);
+    expect((await coll.indexes()).map((i) => i.name).sort()).toEqual(['_id_', 'from_room_seq', 'room_parent_seq', 'room_seq', 'room_target']);
     await starting[0]?.put([message('old', 2, { cid: 'same' })]);
     expect((await starting[0]?.range('old', 1, 9))?.map((m) => `${m.seq}:${m.cid}`)).toEqual(['1:same', '2:same']);
   });

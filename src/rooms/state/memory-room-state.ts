@@ -104,6 +104,21 @@ export class MemoryRoomState implements RoomState {
     return Promise.resolve({ kind: 'appended', message: event, dup: false, epoch: rec.epoch });
   }
 
+  /** An erasure (rooms/erasure.ts): the user's messages and edits held for resends, without body and meta; how many changed. */
+  eraseDedupe(user: string, room: string | undefined): Promise<number> {
+    let changed = 0;
+    for (const [name, rec] of this.rooms) {
+      if (room !== undefined && name !== room) continue;
+      for (const [key, entry] of rec.dedupe) {
+        const m = entry.message;
+        if (m.from !== user || (m.op !== undefined && m.op !== 'edit') || (m.body === '' && m.meta === undefined)) continue;
+        rec.dedupe.set(key, { ...entry, message: stripBody(m) });
+        changed++;
+      }
+    }
+    return Promise.resolve(changed);
+  }
+
   summaries(room: string, seqs: readonly number[], usersShown: number): Promise<Map<number, MessageSummary>> {
     const rec = this.rooms.get(room);
     const out = new Map<number, MessageSummary>();

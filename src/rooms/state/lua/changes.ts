@@ -32,17 +32,23 @@ local function jnum(n)
 end
 `;
 
-/** Rewrites the events of \`key\` at \`seq\` without their body and meta, fields in canonical order. */
-const STRIP = `${JSON_TEXT}
+/** \`stripped(m)\`: the JSON of message or edit \`m\` without its body and meta, fields in canonical order. */
+export const STRIPPED = `${JSON_TEXT}
+local function stripped(m)
+  local out = '{"room":' .. jstr(m.room) .. ',"seq":' .. jnum(m.seq) .. ',"cid":' .. jstr(m.cid) .. ',"from":' .. jstr(m.from) .. ',"body":"","ts":' .. jnum(m.ts)
+  if m.parent then out = out .. ',"parent":' .. jnum(m.parent) end
+  if m.op then out = out .. ',"op":' .. jstr(m.op) .. ',"target":' .. jnum(m.target) end
+  if m.version then out = out .. ',"version":' .. jnum(m.version) end
+  return out .. '}'
+end
+`;
+
+/** Rewrites the events of \`key\` at \`seq\` without their body and meta. */
+const STRIP = `${STRIPPED}
 local function strip(key, seq)
   for _, old in ipairs(redis.call('ZRANGEBYSCORE', key, seq, seq)) do
-    local m = cjson.decode(old)
-    local out = '{"room":' .. jstr(m.room) .. ',"seq":' .. jnum(m.seq) .. ',"cid":' .. jstr(m.cid) .. ',"from":' .. jstr(m.from) .. ',"body":"","ts":' .. jnum(m.ts)
-    if m.parent then out = out .. ',"parent":' .. jnum(m.parent) end
-    if m.op then out = out .. ',"op":' .. jstr(m.op) .. ',"target":' .. jnum(m.target) end
-    if m.version then out = out .. ',"version":' .. jnum(m.version) end
     redis.call('ZREM', key, old)
-    redis.call('ZADD', key, seq, out .. '}')
+    redis.call('ZADD', key, seq, stripped(cjson.decode(old)))
   end
 end
 `;
