@@ -23,7 +23,7 @@ export interface RedisConnectionOptions {
   /**
    * Send the commands of one event-loop turn as one write (ioredis auto-pipelining): the send
    * path and the joins issue many small calls per turn, and a write per command costs a
-   * syscall each, which under a reconnect storm holds the event loop (ARCHITECTURE.md).
+   * syscall each, which under a reconnect storm holds the event loop.
    */
   pipeline?: boolean;
 }

@@ -1,4 +1,4 @@
-// PROTOCOL.md, `hello`: "the server pings every `heartbeat` seconds and closes a connection from
+// docs/protocol.md, `hello`: "the server pings every `heartbeat` seconds and closes a connection from
 // which nothing (not even a pong) arrived for twice that". The node pings its connections in
 // slices spread over the period, not all in one turn: every connection still gets a ping each
 // period, and every silent one is still dropped, none of them before two silent heartbeats.
