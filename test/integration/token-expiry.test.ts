@@ -1,4 +1,4 @@
-// docs/protocol.md, "Authentication": if `exp` passes (plus the clock tolerance) without a refresh,
+// docs/protocol.md, "Token expiry and `auth`": if `exp` passes (plus the clock tolerance) without a refresh,
 // the server closes the connection with 4001. Deadlines are filed by second, so the close comes
 // at `exp`, never before, and a refresh moves it to the new token's `exp`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Token deadlines by second (the 4001 of docs/protocol.md, "Authentication"): what is due is found
+// Token deadlines by second (the 4001 of docs/protocol.md, "Token expiry and `auth`"): what is due is found
 // without looking at what is not, a refreshed deadline moves, and the timer closes on time.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeadlineTimer, ExpiryBuckets } from '../../src/gateway/expiry-buckets.js';
