@@ -10,6 +10,7 @@ import { DependencyError, ParleyError, toWireError, type WireError } from '../sh
 import type { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import type { Identity } from './auth.js';
+import { JoinCancelledError } from '../rooms/join-queue.js';
 import { FrameGuard } from './frame-guard.js';
 import type { Decoded, Request, RoomRequest } from './frames.js';
 import type { Respond, Transport } from './transport.js';
@@ -105,8 +106,9 @@ export class Session implements LocalConnection {
   handle(decoded: Decoded, reply: Respond | undefined): void {
     this.lastSeen = Date.now();
     const respond: Respond | undefined = reply && ((result) => {
-      reply(result);
+      const written = reply(result);
       this.deps.events.wrote(this);
+      return written;
     });
     if (!decoded.ok) {
       this.deps.metrics.frames.inc({ outcome: 'bad' });
@@ -129,11 +131,13 @@ export class Session implements LocalConnection {
       (data) => {
         const t = decoded.req.t;
         if (t === 'send') this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        const written = respond?.({ ok: true, data });
         // The replies that can be large: counted so that the slow-consumer check spares them.
-        if (respond && (t === 'join' || t === 'history')) this.replyBacklog += JSON.stringify(data).length;
-        respond?.({ ok: true, data });
+        if (respond && (t === 'join' || t === 'history')) this.replyBacklog += written ?? JSON.stringify(data).length;
       },
       (err: unknown) => {
+        // The connection closed before its join's turn: nobody is left to answer or to tell.
+        if (err instanceof JoinCancelledError) return;
         if (err instanceof DependencyError) {
           // An outage fails every request that needs the dependency: one line per kind and window.
           this.deps.failures.error(`${err.dependency}/${decoded.req.t}`, { err, user: this.user, session: this.connId, t: decoded.req.t }, 'request failed');

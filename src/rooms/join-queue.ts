@@ -15,6 +15,12 @@ export class JoinCancelledError extends Error {
   }
 }
 
+/**
+ * One instance for every cancellation: a storm's clients that give up close by the thousand at
+ * once, and the error names no task, so it is not worth a stack trace each.
+ */
+const CANCELLED = new JoinCancelledError();
+
 interface Waiting {
   start: () => void;
   reject: (err: Error) => void;
@@ -99,7 +105,7 @@ export class JoinQueue {
         this.turns = this.turns.slice(this.turnHead);
         this.turnHead = 0;
       }
-      if (entry.cancelled?.()) entry.reject(new JoinCancelledError());
+      if (entry.cancelled?.()) entry.reject(CANCELLED);
       else entry.start();
     }
   }
