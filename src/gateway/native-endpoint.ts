@@ -163,7 +163,13 @@ export function mountNativeEndpoint(
       const transport = ws.getUserData().transport;
       session.handle(
         decoded,
-        rid === undefined || !transport ? undefined : (result) => transport.sendText(JSON.stringify({ t: 'reply', rid, ...result })),
+        rid === undefined || !transport
+          ? undefined
+          : (result) => {
+              const text = JSON.stringify({ t: 'reply', rid, ...result });
+              transport.sendText(text);
+              return text.length;
+            },
       );
     },
 

@@ -9,8 +9,12 @@ export interface PushFrame {
 
 export type ReplyResult = { ok: true; data: unknown } | { ok: false; error: WireError };
 
-/** Answers one request: a `reply` frame on /ws, the ack callback on Socket.IO. */
-export type Respond = (result: ReplyResult) => void;
+/**
+ * Answers one request: a `reply` frame on /ws, the ack callback on Socket.IO. Returns the
+ * length of the frame it wrote when it knows it (/ws), so that a large reply is not serialized
+ * a second time to be counted.
+ */
+export type Respond = (result: ReplyResult) => number | void;
 
 /**
  * One client connection as the session layer sees it. Each transport (native /ws,
