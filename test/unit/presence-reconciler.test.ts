@@ -81,6 +81,31 @@ describe('PresenceReconciler', () => {
     expect(await reconciler.check()).toEqual({ added: 1, removed: 0 });
   });
 
+  it('puts a size difference off for two heartbeats while calls are under way, not longer, and never a divergence', async () => {
+    const { index, local, reconciler } = setup();
+    local.open('ann', 'a1', 'r');
+    await reconciler.check();
+    expect(index.reads).toBe(1);
+    // A join under way: it is listed locally before its entry is written.
+    reconciler.started();
+    local.conns.get('a1')?.joined.set('r2', true);
+    expect(await reconciler.check()).toBeUndefined();
+    expect(await reconciler.check()).toBeUndefined();
+    expect(index.reads).toBe(1);
+    // Still different at the third heartbeat: compared entry by entry after all.
+    expect(await reconciler.check()).toEqual({ added: 1, removed: 0 });
+    expect(index.reads).toBe(2);
+    // A difference with no call under way is compared at once.
+    reconciler.settled();
+    index.joins.clear();
+    expect(await reconciler.check()).toEqual({ added: 2, removed: 0 });
+    // A divergence is compared at once even while calls are under way.
+    reconciler.started();
+    reconciler.diverge();
+    expect(await reconciler.check()).toEqual({ added: 0, removed: 0 });
+    expect(index.reads).toBe(4);
+  });
+
   it('a pass that wrote to a connection a call touched meanwhile checks every entry again', async () => {
     const { index, local, reconciler } = setup();
     local.open('bob', 'b1', 'r');

@@ -28,11 +28,21 @@ export interface ReconcileSummary {
 const OPENING_BEATS = 3;
 
 /**
+ * Heartbeats in a row whose size check may be put off while calls are under way. In a reconnect
+ * storm joins and registrations are always in flight, so the sizes never agree at the instant
+ * they are read; a pass then reads every entry of the node and walks every connection (about
+ * 100 ms of one turn at 20,000 connections) for differences that settle by themselves. A real
+ * divergence (a failed call, a lost heartbeat) is not put off: it sets `diverged`.
+ */
+const UNSETTLED_BEATS = 2;
+
+/**
  * Keeps this node's presence entries equal to its open connections (the Presence port's
  * "eventually true"). Every heartbeat it compares the sizes of the node's index sets with the
- * open connections and their rooms (cheap: no entry crosses the wire); when they differ, or
- * after anything that may have diverged (a failed call, a lost or unexpected heartbeat), it
- * reads every entry and adds what is missing and removes what no open connection holds.
+ * open connections and their rooms (cheap: no entry crosses the wire); when they differ (for
+ * UNSETTLED_BEATS + 1 heartbeats in a row while calls are under way), or after anything that
+ * may have diverged (a failed call, a lost or unexpected heartbeat), it reads every entry and
+ * adds what is missing and removes what no open connection holds.
  *
  * Calls made while a pass runs may interleave with its writes on the same connection (the
  * pass read the open connections before the call changed them): such a pass marks the state
@@ -46,6 +56,10 @@ export class PresenceReconciler {
   private readonly opening = new Map<string, { user: string; beats: number }>();
   /** The connections that calls touched while a pass runs. */
   private touched: Set<string> | undefined;
+  /** Calls on this node's entries under way. */
+  private inflight = 0;
+  /** Heartbeats in a row whose sizes differed while calls were under way. */
+  private unsettled = 0;
 
   constructor(
     private readonly entries: OwnEntries,
@@ -71,6 +85,15 @@ export class PresenceReconciler {
     this.touched?.add(connId);
   }
 
+  /** A call on this node's entries started (`settled` once it is over, whatever its outcome). */
+  started(): void {
+    this.inflight++;
+  }
+
+  settled(): void {
+    this.inflight--;
+  }
+
   /** The entries may differ from the open connections: the next check reads every one. */
   diverge(): void {
     this.diverged = true;
@@ -83,8 +106,13 @@ export class PresenceReconciler {
     const want = this.wantedCounts(local);
     if (!this.diverged) {
       const have = await this.entries.counts();
-      if (have.conns === want.conns && have.joins === want.joins) return undefined;
+      if (have.conns === want.conns && have.joins === want.joins) {
+        this.unsettled = 0;
+        return undefined;
+      }
+      if (this.inflight > 0 && ++this.unsettled <= UNSETTLED_BEATS) return undefined;
     }
+    this.unsettled = 0;
     return this.pass(local);
   }
 

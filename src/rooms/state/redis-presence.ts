@@ -227,11 +227,14 @@ export class RedisPresence implements Presence {
 
   /** A call that failed may have been applied in part: the next heartbeat compares every entry. */
   private async watched<T>(call: () => Promise<T>): Promise<T> {
+    this.reconciler.started();
     try {
       return await call();
     } catch (err) {
       this.reconciler.diverge();
       throw err;
+    } finally {
+      this.reconciler.settled();
     }
   }
 
