@@ -60,11 +60,13 @@ async function measure(a: Server, b: Server, quick: boolean, tag: string): Promi
   const room = Math.min(fdsFree(a.pid), fdsFree(b.pid) - s.live);
   const clients = Math.max(0, Math.min(s.target, room));
   const cappedBy = clients < s.target ? `a node's open-files limit (${openFilesLimit(a.pid)})` : 'none (target reached)';
-  const gens = await MemberGen.start(Math.max(2, Math.ceil(clients / PER_GENERATOR)), tag);
+  // The live users get a generator of their own: one that also reconnected thousands of storm
+  // clients would read their acks late, and the latency measured would be its own.
+  const [live, ...gens] = await MemberGen.start(1 + Math.max(2, Math.ceil(clients / PER_GENERATOR)), tag);
+  if (!live) throw new Error('no generator started');
   try {
     const rooms = Array.from({ length: ROOMS }, (_, i) => `${tag}-r${i}`);
     const base = { rooms, localAddresses: sourceAddresses(4), batch: false, concurrency: 50, timeoutMs: 20_000, deadlineMs: s.connectDeadlineMs, sampleEvery: 0 };
-    const live = gens[0]!;
     await connectGroup([live], s.live, { ...base, group: 'live', port: b.port, userPrefix: `${tag}-live`, roomsPerMember: Math.ceil(ROOMS / s.live), joinRooms: true, track: false }, 1);
     // A busy machine may not open them all in time: the storm runs with those that did (at
     // least a tenth), and the row says what capped the count.
@@ -112,7 +114,7 @@ async function measure(a: Server, b: Server, quick: boolean, tag: string): Promi
       nodeBCpuPercent,
     };
   } finally {
-    await Promise.allSettled(gens.map((g) => g.close()));
+    await Promise.allSettled([live, ...gens].map((g) => g.close()));
   }
 }
 
