@@ -1,6 +1,6 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
 import type { QueueErasureResult, QueuedEventHead } from './queue-erasure.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../domain/messages.js';
 import type { TraceContext } from '../shared/tracing.js';
 
 /**

@@ -1,8 +1,9 @@
 import type { Server } from 'socket.io';
 import type { Metrics } from '../admin/metrics.js';
 import type { LocalDelivery } from '../rooms/ports.js';
-import { asSent, wireChange } from '../rooms/changes/summary.js';
-import type { PresenceDelta, PresenceStatus, RoomEvent } from '../rooms/types.js';
+import type { RoomEvent } from '../domain/events.js';
+import type { PresenceDelta, PresenceStatus } from '../domain/presence.js';
+import { asSent, wireChange } from '../domain/summary.js';
 import { CloseCode } from '../shared/close-codes.js';
 import { NativeTransport } from './native-transport.js';
 import type { SessionRegistry } from './registry.js';

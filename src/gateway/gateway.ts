@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import type { Broadcast } from '../bus/broadcast.js';
 import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { RoomService } from '../rooms/room-service.js';
-import type { ControlEvent } from '../rooms/types.js';
+import type { ControlEvent } from '../domain/events.js';
 import { CloseCode } from '../shared/close-codes.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';

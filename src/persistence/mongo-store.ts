@@ -8,9 +8,9 @@ import {
   type WriteError,
 } from 'mongodb';
 import type { ReadPointer } from '../bus/durable-queue.js';
-import type { SummaryState } from '../rooms/changes/summary.js';
-import type { DurableTail } from '../rooms/state/room-restorer.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { DurableTail } from '../domain/durable-position.js';
+import type { ChatMessage } from '../domain/messages.js';
+import type { SummaryState } from '../domain/summary.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
 import { toDoc, toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';
 import { databaseOf, isTransientMongoError } from './mongo-errors.js';

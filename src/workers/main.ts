@@ -14,7 +14,7 @@ import { reaching } from '../shared/dependency.js';
 import { redactUrl, type Logger } from '../shared/logger.js';
 import type { Tracer } from '../shared/tracing.js';
 import { startWebhookWorker, type RunningWebhooks, type WebhookWorkerDeps } from '../webhooks/webhook-worker.js';
-import { Retention } from '../rooms/retention.js';
+import { Retention } from '../domain/retention.js';
 import { PersistWorker, type PersistWorkerOptions } from './persist-worker.js';
 import { RetentionSweep } from './retention-sweep.js';
 

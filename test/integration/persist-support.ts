@@ -9,7 +9,7 @@ import { connect, type NatsConnection, type StoredMsg } from 'nats';
 import { afterAll, beforeAll } from 'vitest';
 import { queueNames } from '../../src/bus/jetstream-streams.js';
 import { loadConfig } from '../../src/config/index.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { runWorker, type RunningWorker } from '../../src/workers/main.js';
 import { startNode, type TestNode } from '../helpers/node.js';

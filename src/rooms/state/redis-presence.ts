@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Member, Page } from '../types.js';
+import type { Member, Page } from '../../domain/presence.js';
 import { decodeKeyCursor, encodeKeyCursor } from './cursor.js';
 import { COUNTS_LUA, HEARTBEAT_LUA, MEMBERS_LUA, RELEASE_LOCK_LUA } from './lua/presence.js';
 import type { LocalConnections, OccupancyCounts, Presence, PresenceListener, RoomOccupancy, UserPresence } from './presence.js';
