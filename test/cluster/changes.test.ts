@@ -6,7 +6,7 @@ import { MongoMessageStore } from '../../src/persistence/mongo-store.js';
 import type { ChatMessage } from '../../src/domain/messages.js';
 import { applyEvent, foldSummary, newSummaryState, subjectOf, summarize, type SummaryState } from '../../src/domain/summary.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { runWorker, type RunningWorker } from '../../src/worker.js';
 import { checkHistory, type Operation, type StoredMessage } from '../faults/history.js';
 import { deleteKeys } from '../contract/redis-support.js';
 import { fork } from '../faults/random.js';

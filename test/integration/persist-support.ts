@@ -11,7 +11,7 @@ import { queueNames } from '../../src/bus/jetstream-streams.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { ChatMessage } from '../../src/domain/messages.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { runWorker, type RunningWorker } from '../../src/worker.js';
 import { startNode, type TestNode } from '../helpers/node.js';
 import { requireMongo, requireNats, requireRedis, uniquePrefix } from '../helpers/services.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/services-private.js';
