@@ -46,3 +46,13 @@ export interface ChatMessage {
 
 /** A change event as clients get it (the `change` push without `t`): only an edit has a body. */
 export type WireChange = Omit<ChatMessage, 'body'> & { body?: string };
+
+/** A user's read pointer in a room: the seq they have read up to. */
+export interface ReadPointer {
+  room: string;
+  user: string;
+  seq: number;
+}
+
+/** A message as the durable queue carries it to the workers and the store. */
+export type QueuedMessage = ChatMessage & { epoch?: string };

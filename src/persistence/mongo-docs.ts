@@ -1,5 +1,4 @@
-import type { QueuedMessage } from '../bus/durable-queue.js';
-import type { ChatMessage } from '../domain/messages.js';
+import type { ChatMessage, QueuedMessage } from '../domain/messages.js';
 import { summarize, type SummaryState } from '../domain/summary.js';
 
 /** One user's latest react (`s` above 0) or unreact (`s` below 0) of a reaction, in a message document. */

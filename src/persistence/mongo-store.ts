@@ -7,9 +7,8 @@ import {
   type Filter,
   type WriteError,
 } from 'mongodb';
-import type { ReadPointer } from '../bus/durable-queue.js';
+import type { ChatMessage, ReadPointer } from '../domain/messages.js';
 import type { DurableTail } from '../domain/durable-position.js';
-import type { ChatMessage } from '../domain/messages.js';
 import type { SummaryState } from '../domain/summary.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
 import { toDoc, toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';

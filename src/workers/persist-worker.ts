@@ -2,14 +2,13 @@ import type { Consumer, JetStreamClient, JsMsg, NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
 import { queueNames, type QueueNames } from '../bus/jetstream-streams.js';
 import type { PutResult } from '../persistence/mongo-store.js';
-import type { ChatMessage } from '../domain/messages.js';
+import type { ChatMessage, ReadPointer } from '../domain/messages.js';
 import { subjectOf } from '../domain/summary.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, inBatchSpan, inSpan, SpanKind, traceFromHeaders, type TraceContext, type Tracer } from '../shared/tracing.js';
 import { Pauses } from '../shared/pauses.js';
 import { ensurePersistConsumer, publishDeadLetter, type DeadReason } from './persist-consumer.js';
 import { PersistMetrics } from './persist-metrics.js';
-import type { ReadPointer } from '../bus/durable-queue.js';
 import { isReadsSubject, parseQueuedMessage, parseQueuedRead, UnreadableMessageError } from './queued-message.js';
 
 /** What the worker needs from the message store (MongoMessageStore has it). */
