@@ -1,5 +1,5 @@
 import type { Limits } from '../config/index.js';
-import type { Metrics } from '../admin/metrics.js';
+import type { GatewayMetrics as Metrics } from './metrics.js';
 import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { SendChecks } from '../rooms/state/moderation.js';
 import type { LocalConnection, PresenceMode } from '../rooms/ports.js';
