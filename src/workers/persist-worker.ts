@@ -1,7 +1,7 @@
 import type { Consumer, JetStreamClient, JsMsg, NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
 import { queueNames, type QueueNames } from '../bus/jetstream-streams.js';
-import type { PutResult } from '../persistence/mongo-store.js';
+import type { PutResult } from '../persistence/mongo-writes.js';
 import type { ChatMessage, ReadPointer } from '../domain/messages.js';
 import { subjectOf } from '../domain/summary.js';
 import type { Logger } from '../shared/logger.js';
