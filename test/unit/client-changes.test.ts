@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { RoomTracker, type RoomEvent } from '../../packages/client/src/rooms.js';
 import { applyChange, applyReply, newerCopy } from '../../packages/client/src/summaries.js';
 import type { Change } from '../../packages/client/src/change-types.js';
-import type { ChatMessage, JoinReply } from '../../packages/client/src/types.js';
+import type { JoinReply } from '../../packages/client/src/reply-types.js';
+import type { ChatMessage } from '../../packages/client/src/types.js';
 import { applyEvent, foldSummary, newSummaryState, summarize } from '../../src/domain/summary.js';
 import { sequenceChange } from '../../src/rooms/changes/change-rules.js';
 

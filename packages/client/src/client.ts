@@ -20,7 +20,9 @@ import { TokenSource } from './token.js';
 import type { AuthSource } from './token.js';
 import { endpointUrl } from './transport.js';
 import type { Connection } from './transport.js';
-import type * as W from './types.js';
+import type { AuthReply, HistoryReply, JoinReply, LeaveReply, OccupancyReply, PingReply, PresenceReply, ReadReply, ReplyDataMap, SendReply, TypingReply } from './reply-types.js';
+import type { RequestType } from './request-types.js';
+import type { Meta } from './types.js';
 
 /** Options of {@link ParleyClient.join}. */
 export interface JoinOptions {
@@ -116,12 +118,12 @@ export class ParleyClient {
    * Joins (or re-joins) a room; its `messages` are also delivered as `msg` events. A reply with
    * `more` resolves once the rest has been fetched with `history` and delivered too.
    */
-  join(room: string, options?: JoinOptions): Promise<W.JoinReply> {
+  join(room: string, options?: JoinOptions): Promise<JoinReply> {
     return this.#whenReady((conn, timeLeft) => this.#joiner.join(conn, this.#rooms.beginJoin(room, options), timeLeft, true));
   }
 
   /** Leaves a room at once for this client: no more messages from it, and no rejoin. */
-  async leave(room: string): Promise<W.LeaveReply> {
+  async leave(room: string): Promise<LeaveReply> {
     this.#rooms.forget(room);
     if (this.#link.state !== 'open') return { room };
     try {
@@ -137,12 +139,12 @@ export class ParleyClient {
    * `cid`; the promise settles once: the reply (`dup:true` included), a non-retryable error
    * (`forbidden`, `too_large`, `bad_request`, `not_joined`...), or `closed`.
    */
-  send(room: string, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+  send(room: string, body: string, meta?: Meta, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'send', { body, ...(meta !== undefined ? { meta } : {}) }, options?.cid);
   }
 
   /** Sends a reply in the thread of message `parent`, with the guarantees of `send`. */
-  reply(room: string, parent: number, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+  reply(room: string, parent: number, body: string, meta?: Meta, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'send', { body, ...(meta !== undefined ? { meta } : {}), parent }, options?.cid);
   }
 
@@ -151,68 +153,68 @@ export class ParleyClient {
    * `send`: kept across reconnects with its `cid` until answered. The reply names the change
    * event; `forbidden` for another user's message, `not_found` for a deleted one.
    */
-  edit(room: string, target: number, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+  edit(room: string, target: number, body: string, meta?: Meta, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'edit', { target, body, ...(meta !== undefined ? { meta } : {}) }, options?.cid);
   }
 
   /** Deletes message `target` (one of this user's): a tombstone stays. Deleting it again answers `dup: true`. */
-  delete(room: string, target: number, options?: { cid?: string }): Promise<W.SendReply> {
+  delete(room: string, target: number, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'delete', { target }, options?.cid);
   }
 
   /** Adds this user's `reaction` to message `target`; one it already has answers `dup: true`. */
-  react(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<W.SendReply> {
+  react(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'react', { target, reaction }, options?.cid);
   }
 
   /** Removes this user's `reaction` from message `target`; one already removed answers `dup: true`. */
-  unreact(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<W.SendReply> {
+  unreact(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'unreact', { target, reaction }, options?.cid);
   }
 
   /** A page of message `parent`'s thread (its replies), as `history` pages the room. */
-  thread(room: string, parent: number, options: { before?: number; after?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+  thread(room: string, parent: number, options: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryReply> {
     return this.#call('history', { room, parent, ...options });
   }
 
   /** A request kept in the outbox until its reply (`send` and the changes), resent with its cid after a reconnect. */
-  #keep(room: string, t: OutboxRequest, fields: Record<string, unknown>, cidOption: string | undefined): Promise<W.SendReply> {
+  #keep(room: string, t: OutboxRequest, fields: Record<string, unknown>, cidOption: string | undefined): Promise<SendReply> {
     if (this.#link.stopped) return Promise.reject(this.#stopError ?? new ParleyClientError('closed', 'client closed'));
     return this.#sender.keep(room, t, fields, cidOption);
   }
 
   /** Starts (`on`) or stops showing this user as typing in a joined room. */
-  typing(room: string, on: boolean): Promise<W.TypingReply> {
+  typing(room: string, on: boolean): Promise<TypingReply> {
     return this.#call('typing', { room, on });
   }
 
   /** Moves this user's read pointer of a joined room up to `seq`; the server never lowers it. */
-  read(room: string, seq: number): Promise<W.ReadReply> {
+  read(room: string, seq: number): Promise<ReadReply> {
     return this.#call('read', { room, seq });
   }
 
   /** A page of the room's messages: below `before` (or the newest), or above `after`. */
-  history(room: string, options: { before?: number; after?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+  history(room: string, options: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryReply> {
     return this.#call('history', { room, ...options });
   }
 
   /** A page of the room's online members; pass the reply's `next` as `cursor` for the next page. */
-  presence(room: string, options: { cursor?: string; limit?: number } = {}): Promise<W.PresenceReply> {
+  presence(room: string, options: { cursor?: string; limit?: number } = {}): Promise<PresenceReply> {
     return this.#call('presence', { room, ...options });
   }
 
   /** The room's users and connections online, without its roster (a joined room). */
-  occupancy(room: string): Promise<W.OccupancyReply> {
+  occupancy(room: string): Promise<OccupancyReply> {
     return this.#call('occupancy', { room });
   }
 
   /** A round trip to the server. */
-  ping(): Promise<W.PingReply> {
+  ping(): Promise<PingReply> {
     return this.#call('ping', {});
   }
 
   /** Presents a new token; it is also the one used for later reconnects. */
-  async auth(token: string): Promise<W.AuthReply> {
+  async auth(token: string): Promise<AuthReply> {
     const reply = await this.#call('auth', { token });
     this.#tokens.update(token, reply.exp);
     this.#link.scheduleRefresh(reply.exp);
@@ -224,7 +226,7 @@ export class ParleyClient {
     return this.#link.close();
   }
 
-  #call<K extends W.RequestType>(t: K, fields: RequestFields<K>): Promise<W.ReplyDataMap[K]> {
+  #call<K extends RequestType>(t: K, fields: RequestFields<K>): Promise<ReplyDataMap[K]> {
     return this.#whenReady((conn, timeLeft) => this.#requests.send(conn, t, fields, timeLeft));
   }
 

@@ -2,7 +2,7 @@ import type { Emitter } from './emitter.js';
 import type { ParleyEvents } from './events.js';
 import type { RequestTracker } from './requests.js';
 import type { RoomTracker } from './rooms.js';
-import type { PresenceDeltaPush, ServerFrame } from './types.js';
+import type { PresenceDeltaPush, ServerFrame } from './push-types.js';
 
 /** Where the frames of the current connection go. */
 export interface FrameTargets {

@@ -7,7 +7,7 @@ import type { RequestTracker } from './requests.js';
 import type { JoinTicket, RoomTracker } from './rooms.js';
 import type { TimerGroup } from './timers.js';
 import type { Connection } from './transport.js';
-import type { JoinReply } from './types.js';
+import type { JoinReply } from './reply-types.js';
 
 /**
  * Requests whose replies may be as large as the server allows (RECOVERY_MAX_BYTES, 256 KiB by

@@ -6,7 +6,7 @@ import type { ReadyGate } from './ready-gate.js';
 import type { RequestTracker } from './requests.js';
 import type { TimerGroup } from './timers.js';
 import type { Connection } from './transport.js';
-import type { SendReply } from './types.js';
+import type { SendReply } from './reply-types.js';
 
 /** Send refusals that are retried, with the same cid, after a backoff on the same connection. */
 const SEND_RETRY: ReadonlySet<string> = new Set(['overloaded', 'rate_limited', 'timeout']);
