@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { JetStreamQueue } from '../src/bus/jetstream-queue.js';
 import { MongoMessageStore } from '../src/persistence/mongo-store.js';
-import type { ChatMessage } from '../src/rooms/types.js';
+import type { ChatMessage } from '../src/domain/messages.js';
 import { createLogger } from '../src/shared/logger.js';
 import { PersistWorker } from '../src/workers/persist-worker.js';
 

@@ -57,7 +57,7 @@ async function serve(): Promise<void> {
 async function worker(): Promise<void> {
   const { config } = loadConfig(process.env, { role: 'worker' });
   const logger = createLogger(config.logLevel);
-  const { runWorker } = await import('./workers/main.js');
+  const { runWorker } = await import('./worker.js');
   const tracing = await startTracing(config.tracing, config.nodeId);
   const running = await runWorker(config, logger, {}, tracing?.tracer);
   let stopping = false;

@@ -13,7 +13,7 @@ import { Admission } from './gateway/admission.js';
 import { CorkAnchor } from './gateway/cork-anchor.js';
 import { eraseUserMessages } from './rooms/erasure.js';
 import { JoinQueue } from './rooms/join-queue.js';
-import { Retention } from './rooms/retention.js';
+import { Retention } from './domain/retention.js';
 import { TokenVerifier } from './gateway/auth.js';
 import { Fanout } from './gateway/fanout.js';
 import { Gateway } from './gateway/gateway.js';

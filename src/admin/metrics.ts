@@ -1,11 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GatewayMetrics } from '../gateway/metrics.js';
 import type { RoomMetrics } from '../rooms/ports.js';
 
 /** Buckets of the latency histograms, in seconds: from half a millisecond to seconds. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Every Prometheus metric of a node, on a registry of its own (no global default registry). */
-export class Metrics implements RoomMetrics {
+export class Metrics implements RoomMetrics, GatewayMetrics {
   readonly registry = new Registry();
   readonly connections = new Gauge({ name: 'parley_connections', help: 'Open client connections on this node', labelNames: ['transport'], registers: [this.registry] });
   readonly rooms = new Gauge({ name: 'parley_rooms', help: 'Rooms with local members on this node', registers: [this.registry] });

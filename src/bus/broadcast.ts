@@ -1,5 +1,5 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
-import type { ControlEvent, RoomEvent } from '../rooms/types.js';
+import type { ControlEvent, RoomEvent } from '../domain/events.js';
 import type { TraceContext } from '../shared/tracing.js';
 
 export type RoomListener = (room: string, event: RoomEvent) => void;

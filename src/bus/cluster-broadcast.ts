@@ -1,4 +1,4 @@
-import type { ControlEvent, RoomEvent } from '../rooms/types.js';
+import type { ControlEvent, RoomEvent } from '../domain/events.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, ATTR, batchParent, endSpan, SpanKind, startSpan, traceFromHeaders, traceHeaders, type HeaderReader, type TraceContext, type Tracer } from '../shared/tracing.js';
 import type { Broadcast, ControlListener, RoomListener } from './broadcast.js';

@@ -1,6 +1,6 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
 import type { QueueErasureResult, QueuedEventHead } from './queue-erasure.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage, ReadPointer } from '../domain/messages.js';
 import type { TraceContext } from '../shared/tracing.js';
 
 /**
@@ -27,15 +27,6 @@ export interface DurableQueue extends Lifecycle {
    */
   erase?(room: string, match: (e: QueuedEventHead) => boolean): Promise<QueueErasureResult>;
 }
-
-export interface ReadPointer {
-  room: string;
-  user: string;
-  seq: number;
-}
-
-/** A message as the durable queue carries it to the workers and the store. */
-export type QueuedMessage = ChatMessage & { epoch?: string };
 
 /**
  * The queue already holds another message under this one's (room, seq): the room state handed

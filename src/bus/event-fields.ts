@@ -1,4 +1,4 @@
-import type { ChangeOp, ChatMessage } from '../rooms/types.js';
+import type { ChangeOp, ChatMessage } from '../domain/messages.js';
 
 const OPS: readonly ChangeOp[] = ['edit', 'delete', 'react', 'unreact'];
 

@@ -1,9 +1,9 @@
 import { DeliverPolicy, Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
-import type { ChatMessage } from '../rooms/types.js';
+import type { DurableTail } from '../domain/durable-position.js';
+import type { ChatMessage, QueuedMessage, ReadPointer } from '../domain/messages.js';
 import type { Logger } from '../shared/logger.js';
 import { traceHeaders, type TraceContext } from '../shared/tracing.js';
-import type { DurableTail } from '../rooms/state/room-restorer.js';
-import { SeqTakenError, type DurableQueue, type QueuedMessage, type ReadPointer } from './durable-queue.js';
+import { SeqTakenError, type DurableQueue } from './durable-queue.js';
 import { eventFields } from './event-fields.js';
 import { connectNats, describeServers, type NatsServers } from './nats-servers.js';
 import { PubAckPublisher } from './pub-ack-publisher.js';

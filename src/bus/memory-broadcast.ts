@@ -1,4 +1,4 @@
-import type { ControlEvent, RoomEvent } from '../rooms/types.js';
+import type { ControlEvent, RoomEvent } from '../domain/events.js';
 import type { Broadcast, ControlListener, RoomListener } from './broadcast.js';
 
 /** Broadcast of embedded mode: one node, so publishing is delivering to this node's listener, in order. */

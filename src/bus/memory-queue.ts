@@ -1,5 +1,5 @@
 import type { MessageStore } from '../persistence/message-store.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../domain/messages.js';
 import type { DurableQueue } from './durable-queue.js';
 
 /**

@@ -1,122 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { authConfig } from './auth.js';
+import { ConfigError } from './config-error.js';
 import { generateDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
-import { envSchema, type Env, type JwtAlgorithm } from './schema.js';
-import { hookConfig, policyConfig, type HookConfig, type PolicyConfig } from './policy.js';
-import { tracingConfig, type TracingConfig } from './tracing.js';
-import { webhookConfig, type WebhookConfig } from './webhooks.js';
+import { envSchema, type Env } from './schema.js';
+import { hookConfig, policyConfig } from './policy.js';
+import { tracingConfig } from './tracing.js';
+import type { Config } from './types.js';
+import { webhookConfig } from './webhooks.js';
 
+export { ConfigError } from './config-error.js';
+export type { AuthConfig, Config, Limits, Timing } from './types.js';
 export { envSchema, JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
 export { fileDevSecrets, type DevSecrets, type DevSecretsSource } from './dev-secrets.js';
 export type { TracingConfig } from './tracing.js';
 export type { WebhookConfig } from './webhooks.js';
 export type { HookConfig, PolicyConfig, WindowLimit } from './policy.js';
-
-/** The configuration was rejected at start-up; `variable` names the offending env var. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-  }
-}
-
-export interface AuthConfig {
-  /** HS* shared secret (bytes). */
-  secret?: Uint8Array;
-  /** PEM SPKI public key for RS/PS/ES/EdDSA. */
-  publicKeyPem?: string;
-  jwksUrl?: string;
-  algorithms: JwtAlgorithm[];
-  issuer?: string;
-  audience?: string;
-  clockToleranceS: number;
-  defaultRooms: string[];
-}
-
-export interface Limits {
-  maxFrameBytes: number;
-  maxBodyBytes: number;
-  maxMetaBytes: number;
-  /** MAX_REACTION_BYTES: longest `reaction` of `react` and `unreact`. */
-  maxReactionBytes: number;
-  ratePerS: number;
-  rateBurst: number;
-  maxBadFrames: number;
-  maxRoomsPerConn: number;
-  maxConnsPerUser: number;
-  /** Socket.IO (engine.io) sessions per client address that have not presented a valid token yet. */
-  maxTokenlessPerAddress: number;
-  slowBytes: number;
-  /** JOIN_CONCURRENCY and JOIN_QUEUE_MAX: the join queue (rooms/join-queue.ts). */
-  joinConcurrency: number;
-  joinQueueMax: number;
-}
-
-export interface Timing {
-  dedupeTtlS: number;
-  presenceGraceS: number;
-  typingTtlS: number;
-  /** At most one `typing on` push per user and room per this many ms (0: every request pushes). */
-  typingThrottleMs: number;
-  heartbeatS: number;
-  drainS: number;
-  nodeTtlS: number;
-}
-
-export interface Config {
-  env: Env['NODE_ENV'];
-  port: number;
-  host: string;
-  /**
-   * The operations listener (ADMIN_PORT): a gateway serves `/admin/*`, `/metrics` and `/dev/*`
-   * there instead of on `port`, health on both; a worker serves health and metrics there.
-   * Unset: a gateway serves everything on `port`, a worker serves no HTTP.
-   */
-  admin?: { host: string; port: number };
-  nodeId: string;
-  logLevel: Env['LOG_LEVEL'];
-  devMode: boolean;
-  auth: AuthConfig;
-  adminToken?: string;
-  allowedOrigins: string[];
-  limits: Limits;
-  timing: Timing;
-  /** Rooms with more users online than `above` send opted-in members one presence delta per `intervalMs`. */
-  presenceBatch: { above: number; intervalMs: number };
-  recoveryMax: number;
-  /** Most bytes of a serialized reply frame that carries messages (`join` with `since`, `history`). */
-  recoveryMaxBytes: number;
-  recentMax: number;
-  storeMaxPerRoom: number;
-  /** MAX_REACTIONS_PER_MESSAGE and REACTION_USERS_SHOWN. */
-  reactions: { kindsPerMessage: number; usersShown: number };
-  redisUrl?: string;
-  redisClusterNodes: string[];
-  /** The NATS servers (NATS_URL): one, or several of one cluster; undefined when unset. */
-  natsServers?: string[];
-  bus: 'memory' | 'redis' | 'nats';
-  mongodbUrl?: string;
-  keyPrefix: string;
-  maxDeliver: number;
-  /**
-   * JetStream limits of the deployment's queue stream (its dead-letter stream gets a quarter, at
-   * most 256 MiB), and the replicas of both streams.
-   */
-  queue: { maxBytes: number; maxAgeS: number; replicas: number };
-  /** RETENTION_DAYS in ms (0: messages are kept for good) and RETENTION_SWEEP_S in ms: docs/operations.md, "Retention and erasure". */
-  retention: { ms: number; sweepMs: number };
-  /** OpenTelemetry tracing (OTEL_* variables); undefined while it is off, the default. */
-  tracing?: TracingConfig;
-  /** Webhooks (WEBHOOK_* variables); undefined while WEBHOOK_URL is unset. */
-  webhooks?: WebhookConfig;
-  /** Limits per client address and per user that hold across the cluster. */
-  policy: PolicyConfig;
-  /** The before-publish hook (HOOK_*), undefined while HOOK_PUBLISH_URL is unset. */
-  hook?: HookConfig;
-}
 
 /**
  * The smallest RECOVERY_MAX_BYTES under which one message always fits a reply: a body of
@@ -131,9 +30,6 @@ export function minRecoveryMaxBytes(maxBodyBytes: number, reactions: { maxReacti
   const perKind = 6 * reactions.maxReactionBytes + 40 + reactions.usersShown * (6 * 128 + 3);
   return 6 * maxBodyBytes + 4096 + 1100 + reactions.kindsPerMessage * perKind;
 }
-
-const HS = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
-const ASYMMETRIC: JwtAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export interface LoadedConfig {
   config: Config;
@@ -194,7 +90,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     generated.adminToken = adminToken;
   }
 
-  const algorithms = resolveAlgorithms(e, secret);
+  const auth = authConfig(e, secret, devMode);
   if (e.RATE_BURST < e.RATE_PER_S) {
     throw new ConfigError('RATE_BURST', `must be at least RATE_PER_S (${e.RATE_PER_S})`);
   }
@@ -227,16 +123,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     logLevel: e.LOG_LEVEL,
     devMode,
-    auth: {
-      ...(secret !== undefined ? { secret: new TextEncoder().encode(secret) } : {}),
-      ...(e.JWT_PUBLIC_KEY !== undefined ? { publicKeyPem: e.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') } : {}),
-      ...(e.JWT_JWKS_URL !== undefined ? { jwksUrl: e.JWT_JWKS_URL } : {}),
-      algorithms,
-      ...(e.JWT_ISSUER !== undefined ? { issuer: e.JWT_ISSUER } : {}),
-      ...(e.JWT_AUDIENCE !== undefined ? { audience: e.JWT_AUDIENCE } : {}),
-      clockToleranceS: e.JWT_CLOCK_TOLERANCE_S,
-      defaultRooms: e.AUTH_DEFAULT_ROOMS.length > 0 || !devMode ? e.AUTH_DEFAULT_ROOMS : ['*'],
-    },
+    auth,
     ...(adminToken !== undefined ? { adminToken } : {}),
     allowedOrigins: e.ALLOWED_ORIGINS,
     limits: {
@@ -299,19 +186,6 @@ function devSecrets(e: Env, source: DevSecretsSource | undefined): DevSecrets {
     // Any failure (a malformed file, no permission to create it) is the variable's to fix.
     throw new ConfigError('DEV_SECRETS_FILE', err instanceof Error ? err.message : String(err));
   }
-}
-
-function resolveAlgorithms(e: Env, secret: string | undefined): JwtAlgorithm[] {
-  const symmetric = secret !== undefined;
-  const asymmetric = e.JWT_PUBLIC_KEY !== undefined || e.JWT_JWKS_URL !== undefined;
-  if (e.JWT_ALGORITHMS.length === 0) {
-    return [...(symmetric ? (['HS256', 'HS384', 'HS512'] as const) : []), ...(asymmetric ? ASYMMETRIC : [])];
-  }
-  for (const alg of e.JWT_ALGORITHMS) {
-    if (HS.has(alg) && !symmetric) throw new ConfigError('JWT_ALGORITHMS', `${alg} needs JWT_SECRET`);
-    if (!HS.has(alg) && !asymmetric) throw new ConfigError('JWT_ALGORITHMS', `${alg} needs JWT_PUBLIC_KEY or JWT_JWKS_URL`);
-  }
-  return [...new Set(e.JWT_ALGORITHMS)];
 }
 
 function resolveBus(e: Env): Config['bus'] {

@@ -1,4 +1,4 @@
-import { AuthError } from './auth.js';
+import { AuthError } from './auth-error.js';
 
 /** A room pattern is at most one room name (128 chars) plus a trailing `*`. */
 const MAX_PATTERN_CHARS = 129;

@@ -6,7 +6,8 @@ import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import { annotate, ATTR, inSpan, SpanKind, type Tracer } from '../shared/tracing.js';
 import type { AddressLimits, AddressRefusal } from './address-limits.js';
-import { AuthError, type Identity } from './auth.js';
+import { AuthError } from './auth-error.js';
+import type { Identity } from './auth.js';
 
 export type Admitted = { ok: true; identity: Identity; connId: string };
 export type Refused = { ok: false; status: 401 | 403 | 429 | 503; reason: 'unauthorized' | 'origin_not_allowed' | 'too_many_connections' | 'draining' | 'unavailable' | AddressRefusal };

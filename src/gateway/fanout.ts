@@ -1,9 +1,10 @@
 import type { Server } from 'socket.io';
-import type { Metrics } from '../admin/metrics.js';
 import type { LocalDelivery } from '../rooms/ports.js';
-import { asSent, wireChange } from '../rooms/changes/summary.js';
-import type { PresenceDelta, PresenceStatus, RoomEvent } from '../rooms/types.js';
+import type { RoomEvent } from '../domain/events.js';
+import type { PresenceDelta, PresenceStatus } from '../domain/presence.js';
+import { asSent, wireChange } from '../domain/summary.js';
 import { CloseCode } from '../shared/close-codes.js';
+import type { GatewayMetrics } from './metrics.js';
 import { NativeTransport } from './native-transport.js';
 import type { SessionRegistry } from './registry.js';
 import { SioTransport } from './sio-transport.js';
@@ -33,7 +34,7 @@ export class Fanout implements LocalDelivery {
     private readonly app: TemplatedApp,
     private readonly io: Server,
     private readonly sessions: SessionRegistry,
-    private readonly metrics: Metrics,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.batches = new TurnBatches((room, frame) => this.app.publish(batchTopic(room), frame, false), BATCH_FRAME_CHARS);
     this.paced = new TopicPacer((topic, push, from) => {

@@ -1,6 +1,6 @@
 import { MAX_RESTRICTION_S } from '../rooms/moderation-service.js';
 import type { PresenceMode } from '../rooms/ports.js';
-import type { ModerationAction } from '../rooms/types.js';
+import type { ModerationAction } from '../domain/events.js';
 import type { WireError } from '../shared/errors.js';
 
 /**

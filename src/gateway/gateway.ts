@@ -1,10 +1,9 @@
 import type { Server } from 'socket.io';
-import type { Metrics } from '../admin/metrics.js';
 import type { Config } from '../config/index.js';
 import type { Broadcast } from '../bus/broadcast.js';
 import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { RoomService } from '../rooms/room-service.js';
-import type { ControlEvent } from '../rooms/types.js';
+import type { ControlEvent } from '../domain/events.js';
 import { CloseCode } from '../shared/close-codes.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import type { Logger } from '../shared/logger.js';
@@ -15,6 +14,7 @@ import { mountNativeEndpoint, replyAllowance } from './native-endpoint.js';
 import { NativeTransport } from './native-transport.js';
 import { DeadlineTimer } from './expiry-buckets.js';
 import { HeartbeatSlots } from './heartbeat-slots.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { SessionRegistry } from './registry.js';
 import { Session, type SessionDeps } from './session.js';
 import { SlowChecks } from './slow-checks.js';
@@ -32,7 +32,7 @@ export interface GatewayDeps {
   moderation: RoomModerationService;
   bus: Broadcast;
   verify: (token: string) => Promise<Identity>;
-  metrics: Metrics;
+  metrics: GatewayMetrics;
   logger: Logger;
   /** Lets /ws upgrade after its async admission inside a corked callback. */
   corkAnchor: CorkAnchor;

@@ -1,10 +1,10 @@
 import type { Limits } from '../config/index.js';
-import type { Metrics } from '../admin/metrics.js';
+import type { GatewayMetrics as Metrics } from './metrics.js';
 import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { SendChecks } from '../rooms/state/moderation.js';
 import type { LocalConnection, PresenceMode } from '../rooms/ports.js';
 import type { RoomService } from '../rooms/room-service.js';
-import type { ModerationAction } from '../rooms/types.js';
+import type { ModerationAction } from '../domain/events.js';
 import { CloseCode, CLOSE_REASONS } from '../shared/close-codes.js';
 import { DependencyError, ParleyError, toWireError, type WireError } from '../shared/errors.js';
 import type { LogThrottle } from '../shared/log-throttle.js';

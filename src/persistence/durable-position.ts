@@ -1,5 +1,5 @@
-import type { SummaryState } from '../rooms/changes/summary.js';
-import type { DurablePosition, DurableTail } from '../rooms/state/room-restorer.js';
+import type { DurablePosition, DurableTail } from '../domain/durable-position.js';
+import type { SummaryState } from '../domain/summary.js';
 
 /**
  * A room's last durable position from every durable copy a gateway can read (the queue, then

@@ -1,6 +1,5 @@
-import { applyEvent, foldSummary, newSummaryState, subjectOf, summarize, type SummaryState } from '../rooms/changes/summary.js';
-import { cloneSummaryState, stripBody } from '../rooms/state/change-events.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../domain/messages.js';
+import { applyEvent, cloneSummaryState, foldSummary, newSummaryState, stripBody, subjectOf, summarize, type SummaryState } from '../domain/summary.js';
 import type { ErasableStore, MessageRef } from './erasable-store.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
 

@@ -1,13 +1,13 @@
 import type { Lifecycle } from '../shared/lifecycle.js';
-import type { SummaryState } from '../rooms/changes/summary.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../domain/messages.js';
+import type { SummaryState } from '../domain/summary.js';
 
 /** Which messages `messages` lists: below `before` (the newest of them) or above `after` (the oldest); `parent`: only its replies. */
 export interface MessageQuery {
   before?: number;
   after?: number;
   parent?: number;
-  /** Only messages with `ts` at or after this (RETENTION_DAYS: rooms/retention.ts). */
+  /** Only messages with `ts` at or after this (RETENTION_DAYS: domain/retention.ts). */
   sinceTs?: number;
   limit: number;
 }

@@ -1,6 +1,5 @@
-import type { QueuedMessage } from '../bus/durable-queue.js';
-import { summarize, type SummaryState } from '../rooms/changes/summary.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage, QueuedMessage } from '../domain/messages.js';
+import { summarize, type SummaryState } from '../domain/summary.js';
 
 /** One user's latest react (`s` above 0) or unreact (`s` below 0) of a reaction, in a message document. */
 export interface ReactorDoc {

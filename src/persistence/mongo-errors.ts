@@ -1,5 +1,8 @@
 import { MongoBulkWriteError, MongoError, MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError } from 'mongodb';
 
+/** A write whose unique key is taken: for the store's idempotent inserts, "already stored". */
+export const DUPLICATE_KEY = 11000;
+
 /** Server error codes of a node that is stepping down, shutting down or unreachable. */
 const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
 

@@ -1,6 +1,6 @@
 import type { Collection, Filter, UpdateFilter } from 'mongodb';
-import { subjectOf } from '../rooms/changes/summary.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../domain/messages.js';
+import { subjectOf } from '../domain/summary.js';
 import { fieldName, type MessageDoc } from './mongo-docs.js';
 
 /**

@@ -20,7 +20,7 @@ export type RetentionIndex = 'ttl' | 'unsupported' | 'none';
  * - `sweep`, a bounded delete of documents whose `at` is before the cutoff, which the persist
  *   worker runs on a timer whatever the server: it is what enforces retention on FerretDB, and a
  *   cheap no-op where the TTL monitor got there first.
- * Readers filter by the cutoff too (rooms/retention.ts), so an expired message is never read back
+ * Readers filter by the cutoff too (domain/retention.ts), so an expired message is never read back
  * between the cutoff and the delete.
  */
 export async function ensureTtlIndex(docs: Collection<MessageDoc>, retentionMs: number): Promise<RetentionIndex> {

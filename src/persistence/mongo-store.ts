@@ -1,52 +1,16 @@
-import {
-  MongoBulkWriteError,
-  MongoClient,
-  MongoError,
-  type AnyBulkWriteOperation,
-  type Collection,
-  type Filter,
-  type WriteError,
-} from 'mongodb';
-import type { ReadPointer } from '../bus/durable-queue.js';
-import type { SummaryState } from '../rooms/changes/summary.js';
-import type { DurableTail } from '../rooms/state/room-restorer.js';
-import type { ChatMessage } from '../rooms/types.js';
+import { MongoBulkWriteError, MongoClient, type Collection, type WriteError } from 'mongodb';
+import type { ChatMessage, ReadPointer } from '../domain/messages.js';
+import type { DurableTail } from '../domain/durable-position.js';
+import type { SummaryState } from '../domain/summary.js';
 import type { MessageQuery, MessageStore } from './message-store.js';
-import { toDoc, toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';
-import { databaseOf, isTransientMongoError } from './mongo-errors.js';
+import { toEvent, toMessage, toSummaryState, type MessageDoc } from './mongo-docs.js';
+import { databaseOf, DUPLICATE_KEY, isTransientMongoError } from './mongo-errors.js';
 import type { ErasableStore, MessageRef } from './erasable-store.js';
 import { authoredDocs, authoredRooms, blankDocs } from './mongo-erasure.js';
 import { foldChanges } from './mongo-folds.js';
+import { ensureIndexes } from './mongo-indexes.js';
 import { ensureTtlIndex, sweepExpired, type RetentionIndex } from './mongo-retention.js';
-
-/**
- * A message that cannot be stored because another one holds its (room, seq). A `cid` is no
- * key here: deduping a resend is the room state's job within DEDUPE_TTL_S, and after that
- * window a client may reuse a `cid` for a new message, stored under its own seq.
- */
-export interface StoreConflict {
-  message: ChatMessage;
-  reason: 'seq-taken';
-  existing: { seq: number; from: string; cid: string };
-}
-
-export interface PutResult {
-  /** Never stored: another message owns the slot. Retrying cannot help. */
-  conflicts: StoreConflict[];
-  /** Refused by the database for a reason of their own (e.g. an invalid `meta` key). */
-  rejected: { message: ChatMessage; error: Error }[];
-  /** Stored changes and replies not folded into their message, which is not stored yet: put them again later. */
-  unfolded: ChatMessage[];
-}
-
-/** `put` found conflicts or rejected messages; every other message of the call was stored. */
-export class StoreWriteError extends Error {
-  override readonly name = 'StoreWriteError';
-  constructor(readonly result: PutResult) {
-    const first = result.conflicts[0]?.message ?? result.rejected[0]?.message ?? result.unfolded[0];
-    super(`${result.conflicts.length} conflicting, ${result.rejected.length} rejected and ${result.unfolded.length} unfolded messages (first: ${first?.room}:${first?.seq})`);
-  }
-}
+import { insertMessages, StoreWriteError, type PutResult, type WriteMode } from './mongo-writes.js';
 
 export interface MongoMessageStoreOptions {
   url: string;
@@ -58,7 +22,7 @@ export interface MongoMessageStoreOptions {
    * 'upsert': updateOne by (room, seq) with `$setOnInsert` of the document. Equivalent, but
    * FerretDB v1 runs upserts about 30x slower than inserts (bench/persist-worker.ts).
    */
-  write?: 'insert' | 'upsert';
+  write?: WriteMode;
   /** How long an operation waits for a reachable server before it fails (transiently). */
   serverSelectionTimeoutMS?: number;
   /**
@@ -75,12 +39,8 @@ export interface MongoMessageStoreOptions {
   retentionMs?: number;
 }
 
-const DUPLICATE_KEY = 11000;
 /** Most messages `lastPosition` returns for the dedupe window. */
 const TAIL_LIMIT = 10_000;
-const INDEX_NOT_FOUND = 27;
-/** The unique (room, from, cid) index of earlier versions: it refused a cid reused after the dedupe window. */
-const OLD_CID_INDEX = 'room_from_cid';
 
 /**
  * MessageStore on MongoDB (FerretDB in tests): collection `messages`, keyed by a unique index
@@ -94,7 +54,7 @@ export class MongoMessageStore implements MessageStore, ErasableStore {
   private readonly client: MongoClient;
   private readonly docs: Collection<MessageDoc>;
   private readonly reads: Collection<ReadPointer>;
-  private readonly mode: 'insert' | 'upsert';
+  private readonly mode: WriteMode;
   private readonly usersShown: number;
   private started = false;
   private index: RetentionIndex | undefined;
@@ -138,37 +98,13 @@ export class MongoMessageStore implements MessageStore, ErasableStore {
     if (this.started) return;
     try {
       await this.client.connect();
-      // One index per command: FerretDB 1.24 panics on a multi-index createIndexes whose indexes all exist.
-      await this.docs.createIndex({ room: 1, seq: 1 }, { name: 'room_seq', unique: true });
-      await this.dropOldCidIndex();
-      await this.docs.createIndex({ room: 1, parent: 1, seq: 1 }, { name: 'room_parent_seq' });
-      await this.docs.createIndex({ room: 1, target: 1 }, { name: 'room_target' });
-      await this.reads.createIndex({ room: 1, user: 1, seq: 1 }, { name: 'room_user_seq', unique: true });
-      // An erasure finds a user's messages (mongo-erasure.ts).
-      await this.docs.createIndex({ from: 1, room: 1, seq: 1 }, { name: 'from_room_seq' });
+      await ensureIndexes(this.docs, this.reads);
       if (this.opts.retentionMs !== undefined) this.index = await ensureTtlIndex(this.docs, this.opts.retentionMs);
     } catch (err) {
       // The client may hold sockets by now: close() (which callers owe a started component) frees them.
       throw new Error(`opening the message store ${this.docs.dbName}.messages failed: ${(err as Error).message}`, { cause: err });
     }
     this.started = true;
-  }
-
-  /**
-   * Drops the unique (room, from, cid) index a deployment of an earlier version has. Idempotent
-   * and safe when several processes start at once: the index is looked up by name (FerretDB
-   * 1.24 accepts a createIndex whose options differ from the existing index without an error,
-   * so "create it non-unique" would not replace it), and a concurrent drop's IndexNotFound (27,
-   * which FerretDB answers too) means it is gone.
-   */
-  private async dropOldCidIndex(): Promise<void> {
-    const indexes = await this.docs.indexes();
-    if (!indexes.some((i) => i.name === OLD_CID_INDEX && i.unique === true)) return;
-    try {
-      await this.docs.dropIndex(OLD_CID_INDEX);
-    } catch (err) {
-      if (!(err instanceof MongoError && err.code === INDEX_NOT_FOUND)) throw err;
-    }
   }
 
   async close(): Promise<void> {
@@ -189,42 +125,11 @@ export class MongoMessageStore implements MessageStore, ErasableStore {
    */
   async putChecked(messages: readonly ChatMessage[]): Promise<PutResult> {
     const result: PutResult = { conflicts: [], rejected: [], unfolded: [] };
-    await this.insert(messages, result);
+    await insertMessages(this.docs, this.mode, messages, result);
     const failed = new Set([...result.conflicts, ...result.rejected].map((r) => r.message));
     const folding = messages.filter((m) => (m.op !== undefined || m.parent !== undefined) && !failed.has(m));
     if (folding.length > 0) result.unfolded = await foldChanges(this.docs, folding);
     return result;
-  }
-
-  /**
-   * The insert half of putChecked: one bulkWrite when nothing was there before; a read-back,
-   * and a retry of what a server that stops at the first error (FerretDB) left unwritten, otherwise.
-   */
-  private async insert(messages: readonly ChatMessage[], result: PutResult): Promise<void> {
-    let pending = [...messages];
-    while (pending.length > 0) {
-      const outcome = await this.write(pending);
-      if (outcome.clean) break;
-      const unwritten = await this.settle(pending, result);
-      const retry: ChatMessage[] = [];
-      for (const m of unwritten) {
-        const error = outcome.refused.get(m);
-        if (error) result.rejected.push({ message: m, error });
-        else retry.push(m);
-      }
-      if (retry.length >= pending.length) {
-        // No progress (a server that stops at its first error): one write per message isolates the refused ones.
-        const [only] = retry;
-        if (only && retry.length === 1) {
-          const reason = outcome.error?.message ?? 'not stored, no error reported';
-          result.rejected.push({ message: only, error: new Error(`${only.room}:${only.seq} refused: ${reason}`, { cause: outcome.error }) });
-          break;
-        }
-        for (const m of retry) await this.insert([m], result);
-        break;
-      }
-      pending = retry;
-    }
   }
 
   async range(room: string, from: number, to: number): Promise<ChatMessage[]> {
@@ -308,54 +213,5 @@ export class MongoMessageStore implements MessageStore, ErasableStore {
   /** True for failures of reaching the database (down, unreachable, stepping down): retry later. */
   isTransient(err: unknown): boolean {
     return isTransientMongoError(err);
-  }
-
-  /** One unordered bulkWrite; `refused` maps messages to their own non-duplicate errors (insert mode). */
-  private async write(batch: ChatMessage[]): Promise<{ clean: boolean; refused: Map<ChatMessage, Error>; error?: Error }> {
-    const ops: AnyBulkWriteOperation<MessageDoc>[] =
-      this.mode === 'insert'
-        ? batch.map((m) => ({ insertOne: { document: toDoc(m) } }))
-        : batch.map((m) => ({ updateOne: { filter: { room: m.room, seq: m.seq }, update: { $setOnInsert: toDoc(m) }, upsert: true } }));
-    try {
-      const r = await this.docs.bulkWrite(ops, { ordered: false });
-      return { clean: this.mode === 'insert' || r.upsertedCount === batch.length, refused: new Map() };
-    } catch (err) {
-      if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError()) throw err;
-      const refused = new Map<ChatMessage, Error>();
-      const writeErrors = ([] as WriteError[]).concat(err.writeErrors);
-      // A batch refused whole (FerretDB aborts on one bad document) makes no progress, so
-      // putChecked falls back to one write per message and isolates the refused one.
-      if (writeErrors.length === 0) {
-        if (this.isTransient(err)) throw err;
-        return { clean: false, refused: new Map(), error: err };
-      }
-      // FerretDB reports upsert errors at the wrong index: only inserts are attributed.
-      const attributable = this.mode === 'insert' ? writeErrors : [];
-      for (const we of attributable) {
-        const m = batch[we.index];
-        if (m && we.code !== DUPLICATE_KEY) refused.set(m, new Error(`${m.room}:${m.seq} refused: ${we.errmsg ?? `code ${we.code}`}`));
-      }
-      return { clean: false, refused, error: err };
-    }
-  }
-
-  /** Reads back what `batch` left behind: records conflicts, returns messages found nowhere. */
-  private async settle(batch: ChatMessage[], result: PutResult): Promise<ChatMessage[]> {
-    const seqsByRoom = new Map<string, number[]>();
-    for (const m of batch) {
-      const seqs = seqsByRoom.get(m.room);
-      if (seqs) seqs.push(m.seq);
-      else seqsByRoom.set(m.room, [m.seq]);
-    }
-    const filters: Filter<MessageDoc>[] = [...seqsByRoom].map(([room, seqs]) => ({ room, seq: { $in: seqs } }));
-    const docs = await this.docs.find({ $or: filters }, { projection: { _id: 0, room: 1, seq: 1, from: 1, cid: 1 } }).toArray();
-    const slots = new Map(docs.map((d) => [`${d.room}\u0000${d.seq}`, { seq: d.seq, from: d.from, cid: d.cid }]));
-    const unwritten: ChatMessage[] = [];
-    for (const m of batch) {
-      const s = slots.get(`${m.room}\u0000${m.seq}`);
-      if (!s) unwritten.push(m);
-      else if (s.from !== m.from || s.cid !== m.cid) result.conflicts.push({ message: m, reason: 'seq-taken', existing: s });
-    }
-    return unwritten;
   }
 }

@@ -1,5 +1,5 @@
-import type { SummaryState } from '../rooms/changes/summary.js';
-import type { ChatMessage } from '../rooms/types.js';
+import type { ChatMessage } from '../domain/messages.js';
+import type { SummaryState } from '../domain/summary.js';
 import type { ErasableStore, MessageRef } from './erasable-store.js';
 import type { MessageStore } from './message-store.js';
 

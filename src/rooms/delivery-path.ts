@@ -5,7 +5,7 @@ import { SeqTakenError, type DurableQueue } from '../bus/durable-queue.js';
 import type { History } from './history.js';
 import type { HealResult } from './room-feed.js';
 import type { CommitStatus, RoomState } from './state/room-state.js';
-import type { ChatMessage } from './types.js';
+import type { ChatMessage } from '../domain/messages.js';
 
 /** A pending message younger than this is left to the gateway that sequenced it. */
 export const FINISH_AFTER_MS = 500;

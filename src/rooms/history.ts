@@ -1,9 +1,9 @@
 import type { MessageStore } from '../persistence/message-store.js';
-import { asSent, foldSummary, wireChange } from './changes/summary.js';
+import type { ChatMessage, WireChange } from '../domain/messages.js';
+import { asSent, foldSummary, wireChange } from '../domain/summary.js';
 import { MessagePages } from './message-pages.js';
 import { joinEnvelopeBytes, messageBytes, newestThatFit, pageEnvelopeBytes } from './reply-size.js';
 import type { RoomHead, RoomState } from './state/room-state.js';
-import type { ChatMessage, WireChange } from './types.js';
 
 export interface HistoryLimits {
   /** RECOVERY_MAX: most events in a `join` reply. */

@@ -1,5 +1,5 @@
 import type { HistoryState, HistoryStore, PageAnchor } from './history.js';
-import type { ChatMessage } from './types.js';
+import type { ChatMessage } from '../domain/messages.js';
 
 /**
  * `history` pages of messages (no changes): the newest below `before` (or of the room), and a

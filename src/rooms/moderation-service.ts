@@ -1,7 +1,7 @@
 import type { Broadcast } from '../bus/broadcast.js';
 import { dependency, DependencyError } from '../shared/errors.js';
 import type { Moderation, RestrictionKind, RoomModeration } from './state/moderation.js';
-import type { ModerationAction } from './types.js';
+import type { ModerationAction } from '../domain/events.js';
 
 /** Longest mute or ban with an end: a year; longer ones are given without an end. */
 export const MAX_RESTRICTION_S = 365 * 86400;

@@ -1,4 +1,5 @@
-import type { PresenceDelta, PresenceStatus, RoomEvent } from './types.js';
+import type { RoomEvent } from '../domain/events.js';
+import type { PresenceDelta, PresenceStatus } from '../domain/presence.js';
 
 /**
  * How a connection takes a room's presence: `each` (protocol v1: one `presence` push per

@@ -1,4 +1,4 @@
-import type { PresenceDelta, PresenceStatus } from './types.js';
+import type { PresenceDelta, PresenceStatus } from '../domain/presence.js';
 
 export interface PresenceBatchOptions {
   /** A change reporting more users online than this starts batching its room. */

@@ -1,4 +1,4 @@
-import type { ChatMessage } from './types.js';
+import type { ChatMessage } from '../domain/messages.js';
 
 /**
  * Byte sizes of replies that carry messages, as a /ws client receives them:

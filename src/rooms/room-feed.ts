@@ -1,4 +1,4 @@
-import type { ChatMessage } from './types.js';
+import type { ChatMessage } from '../domain/messages.js';
 
 /** What a heal found: the messages, and whether any seq of the range may still come (pending). */
 export interface HealResult {

@@ -4,7 +4,8 @@ import type { LocalDelivery, RoomsConfig } from './ports.js';
 import { PresenceBatcher } from './presence-batcher.js';
 import type { Presence } from './state/presence.js';
 import { TimerSet } from './timer-set.js';
-import type { PresenceStatus, RoomEvent } from './types.js';
+import type { RoomEvent } from '../domain/events.js';
+import type { PresenceStatus } from '../domain/presence.js';
 
 /** Told of each online/offline change this node decided, at `ts` (the webhooks' presence events). */
 export type PresenceHook = (room: string, user: string, status: PresenceStatus, ts: number) => void;

@@ -10,14 +10,17 @@ import { History, type HistoryPage, type PageAnchor } from './history.js';
 import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig } from './ports.js';
 import { PublishGate, refusalError } from './publish-gate.js';
-import { Retention, retainedState, retainedStore } from './retention.js';
+import type { RoomEvent } from '../domain/events.js';
+import type { ChatMessage, WireChange } from '../domain/messages.js';
+import type { Member } from '../domain/presence.js';
+import { Retention } from '../domain/retention.js';
+import { retainedState, retainedStore } from './retention.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomPresence, type PresenceHook } from './room-presence.js';
 import type { Moderation, SendChecks } from './state/moderation.js';
 import type { OccupancyCounts, Presence } from './state/presence.js';
 import type { RateLimiter } from './state/rate-limiter.js';
 import type { RoomState } from './state/room-state.js';
-import type { ChatMessage, Member, RoomEvent, WireChange } from './types.js';
 import { Typing } from './typing.js';
 
 export interface RoomDeps {

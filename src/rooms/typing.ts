@@ -1,4 +1,4 @@
-import type { RoomEvent } from './types.js';
+import type { RoomEvent } from '../domain/events.js';
 
 export interface TypingOptions {
   /** TYPING_TTL_S in ms: an `on` not refreshed within it ends with an `on:false` push. */

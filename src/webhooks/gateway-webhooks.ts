@@ -3,7 +3,7 @@ import { queueNames } from '../bus/jetstream-streams.js';
 import { connectNats, type NatsServers } from '../bus/nats-servers.js';
 import { PubAckPublisher } from '../bus/pub-ack-publisher.js';
 import type { WebhookConfig } from '../config/index.js';
-import type { PresenceStatus } from '../rooms/types.js';
+import type { PresenceStatus } from '../domain/presence.js';
 import type { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { PresenceEvents } from './presence-events.js';

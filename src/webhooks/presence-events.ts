@@ -1,5 +1,5 @@
 import type { PubAckPublisher } from '../bus/pub-ack-publisher.js';
-import type { PresenceStatus } from '../rooms/types.js';
+import type { PresenceStatus } from '../domain/presence.js';
 import type { Logger } from '../shared/logger.js';
 import { encodeEvent, eventHeaders, presenceEvent, type WebhookEvent } from './webhook-event.js';
 import { hookSubject, partitionOf } from './webhook-streams.js';

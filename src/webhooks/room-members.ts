@@ -1,4 +1,4 @@
-import type { Member, Page } from '../rooms/types.js';
+import type { Member, Page } from '../domain/presence.js';
 
 /** The room's presence roster: users online in it or inside the grace period (Presence has it). */
 export interface RosterSource {

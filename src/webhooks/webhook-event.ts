@@ -1,4 +1,4 @@
-import type { PresenceStatus } from '../rooms/types.js';
+import type { PresenceStatus } from '../domain/presence.js';
 
 /** Every event type a receiver may get (docs/webhooks.md, "Events"). */
 export type WebhookType = 'message.stored' | 'message.missed' | 'message.edited' | 'message.deleted' | 'reaction.added' | 'reaction.removed' | 'user.online' | 'user.offline';

@@ -1,24 +1,12 @@
 import type { Consumer, JetStreamClient, JsMsg, NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
 import { queueNames, type QueueNames } from '../bus/jetstream-streams.js';
-import type { PutResult } from '../persistence/mongo-store.js';
-import { subjectOf } from '../rooms/changes/summary.js';
-import type { ChatMessage } from '../rooms/types.js';
 import type { Logger } from '../shared/logger.js';
-import { annotate, inBatchSpan, inSpan, SpanKind, traceFromHeaders, type TraceContext, type Tracer } from '../shared/tracing.js';
+import { inBatchSpan, traceFromHeaders, type Tracer } from '../shared/tracing.js';
 import { Pauses } from '../shared/pauses.js';
-import { ensurePersistConsumer, publishDeadLetter, type DeadReason } from './persist-consumer.js';
+import { BatchWriter, type PersistTarget } from './batch-writer.js';
+import { ensurePersistConsumer } from './persist-consumer.js';
 import { PersistMetrics } from './persist-metrics.js';
-import type { ReadPointer } from '../bus/durable-queue.js';
-import { isReadsSubject, parseQueuedMessage, parseQueuedRead, UnreadableMessageError } from './queued-message.js';
-
-/** What the worker needs from the message store (MongoMessageStore has it). */
-export interface PersistTarget {
-  putChecked(messages: readonly ChatMessage[]): Promise<PutResult>;
-  putReads(pointers: readonly ReadPointer[]): Promise<void>;
-  /** True when the store could not be reached: the batch is held and retried, not nak-ed. */
-  isTransient(err: unknown): boolean;
-}
 
 export interface PersistWorkerOptions {
   /** A batch is written once it has this many messages... */
@@ -78,23 +66,24 @@ export interface PersistWorkerDeps {
 export class PersistWorker {
   private readonly names: QueueNames;
   private readonly opts: PersistWorkerOptions;
-  private readonly metrics: PersistMetrics;
   private readonly js: JetStreamClient;
+  private readonly writer: BatchWriter;
   private readonly buffer: JsMsg[] = [];
-  private readonly held = new Set<JsMsg>();
   private timer: NodeJS.Timeout | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private pulling: Promise<void> | undefined;
   private flushing: Promise<void> | undefined;
-  private outageSince: number | undefined;
   private readonly pauses = new Pauses();
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: PersistWorkerDeps) {
     this.names = queueNames(deps.prefix);
     this.opts = { ...DEFAULT_WORKER_OPTIONS, ...deps.options };
-    this.metrics = new PersistMetrics(deps.registry);
     this.js = deps.nc.jetstream();
+    const { store, prefix, maxDeliver, logger, tracer } = deps;
+    const { nakDelaysMs, retryMinMs, retryMaxMs } = this.opts;
+    const metrics = new PersistMetrics(deps.registry);
+    this.writer = new BatchWriter({ store, js: this.js, names: this.names, prefix, maxDeliver, nakDelaysMs, retryMinMs, retryMaxMs, metrics, logger, pauses: this.pauses, ...(tracer ? { tracer } : {}) });
   }
 
   async start(): Promise<void> {
@@ -107,7 +96,7 @@ export class PersistWorker {
     } catch (err) {
       throw new Error(`starting the persist consumer ${this.names.consumer} on ${this.names.stream} failed: ${(err as Error).message}`, { cause: err });
     }
-    this.keepAlive = setInterval(() => this.held.forEach((m) => m.working()), Math.max(100, this.opts.ackWaitMs / 3));
+    this.keepAlive = setInterval(() => this.writer.held.forEach((m) => m.working()), Math.max(100, this.opts.ackWaitMs / 3));
     this.pulling = this.pull(consumer);
   }
 
@@ -132,7 +121,7 @@ export class PersistWorker {
   private async pull(consumer: Consumer): Promise<void> {
     let failing = false;
     while (!this.closing) {
-      if (this.buffer.length >= 2 * this.opts.batchSize || this.outageSince !== undefined) {
+      if (this.buffer.length >= 2 * this.opts.batchSize || this.writer.unreachable) {
         await this.pause(this.opts.batchMs);
         continue;
       }
@@ -149,7 +138,7 @@ export class PersistWorker {
   }
 
   private received(msg: JsMsg): void {
-    this.held.add(msg);
+    this.writer.held.add(msg);
     this.buffer.push(msg);
     if (this.buffer.length >= this.opts.batchSize) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.opts.batchMs);
@@ -169,13 +158,13 @@ export class PersistWorker {
 
   private async flushAll(): Promise<void> {
     while (this.buffer.length > 0) {
-      if (this.closing && this.outageSince !== undefined) {
+      if (this.closing && this.writer.unreachable) {
         // The store is down and we are leaving: hand everything back for another worker.
-        this.buffer.splice(0).forEach((m) => this.settle(m, 'nak'));
+        this.buffer.splice(0).forEach((m) => this.writer.settle(m, 'nak'));
         return;
       }
       const batch = this.buffer.splice(0, this.opts.batchSize);
-      await inBatchSpan(this.deps.tracer, 'parley.persist.batch', batch.length, () => batch.map((m) => traceFromHeaders(m.headers)), (trace) => this.process(batch, trace));
+      await inBatchSpan(this.deps.tracer, 'parley.persist.batch', batch.length, () => batch.map((m) => traceFromHeaders(m.headers)), (trace) => this.writer.process(batch, trace));
     }
   }
 
@@ -186,146 +175,5 @@ export class PersistWorker {
 
   private get closing(): boolean {
     return this.pauses.stopped;
-  }
-
-  private async process(batch: JsMsg[], trace: TraceContext | undefined): Promise<void> {
-    const byMessage = new Map<ChatMessage, JsMsg>();
-    const byRead = new Map<ReadPointer, JsMsg>();
-    const dead: Promise<void>[] = [];
-    for (const msg of batch) {
-      if (msg.info.deliveryCount > this.deps.maxDeliver) {
-        dead.push(this.deadLetter(msg, 'max-deliver', `delivered ${msg.info.deliveryCount} times`));
-        continue;
-      }
-      try {
-        if (isReadsSubject(msg.subject, this.deps.prefix)) byRead.set(parseQueuedRead(msg.data, msg.subject, this.deps.prefix), msg);
-        else byMessage.set(parseQueuedMessage(msg.data, msg.subject, this.deps.prefix), msg);
-      } catch (err) {
-        const room = err instanceof UnreadableMessageError ? err.room : undefined;
-        dead.push(this.deadLetter(msg, 'unparseable', (err as Error).message, room));
-      }
-    }
-    if (byMessage.size > 0) await this.write(byMessage, dead, trace);
-    if (byRead.size > 0) await this.writeReads(byRead, dead);
-    await Promise.all(dead);
-  }
-
-  /** Read pointers only ever rise ($max): any order and any repeat store the same. */
-  private async writeReads(byRead: Map<ReadPointer, JsMsg>, dead: Promise<void>[]): Promise<void> {
-    const outcome = await this.untilReachable(() => this.deps.store.putReads([...byRead.keys()]), byRead.size);
-    if (outcome === 'closing') {
-      byRead.forEach((msg) => this.settle(msg, 'nak'));
-      return;
-    }
-    if (outcome instanceof Error) {
-      this.deps.logger.error({ err: outcome, batch: byRead.size }, 'persisting read pointers failed; they are nak-ed');
-      byRead.forEach((msg) => dead.push(this.failed(msg, outcome.message)));
-      return;
-    }
-    byRead.forEach((msg) => this.settle(msg, 'ack'));
-  }
-
-  private async write(byMessage: Map<ChatMessage, JsMsg>, dead: Promise<void>[], trace: TraceContext | undefined): Promise<void> {
-    const messages = [...byMessage.keys()];
-    const put = (span: TraceContext | undefined) => {
-      if (span) annotate(span, { 'db.system.name': 'mongodb', 'db.operation.name': 'bulkWrite', 'db.collection.name': 'messages', 'parley.messages': messages.length });
-      return this.deps.store.putChecked(messages);
-    };
-    const outcome = await this.untilReachable(() => inSpan(this.deps.tracer, 'parley.mongo.write', SpanKind.CLIENT, trace, undefined, undefined, put), messages.length);
-    if (outcome === 'closing') {
-      byMessage.forEach((msg) => this.settle(msg, 'nak'));
-      return;
-    }
-    if (outcome instanceof Error) {
-      const first = messages[0];
-      this.deps.logger.error({ err: outcome, batch: messages.length, first: `${first?.room}:${first?.seq}` }, 'persisting a batch failed; its messages are nak-ed');
-      byMessage.forEach((msg) => dead.push(this.failed(msg, outcome.message)));
-      return;
-    }
-    const notStored = new Set<ChatMessage>();
-    for (const c of outcome.conflicts) {
-      notStored.add(c.message);
-      this.metrics.conflicts.inc();
-      const detail = `${c.reason}: stored seq ${c.existing.seq} from ${c.existing.from} cid ${c.existing.cid}`;
-      dead.push(this.deadLetter(byMessage.get(c.message) as JsMsg, 'conflict', detail, c.message.room));
-    }
-    for (const r of outcome.rejected) {
-      notStored.add(r.message);
-      this.metrics.failures.inc({ kind: 'rejected' });
-      this.deps.logger.error({ err: r.error, message: `${r.message.room}:${r.message.seq}` }, 'the message store refused a message');
-      dead.push(this.failed(byMessage.get(r.message) as JsMsg, r.error.message));
-    }
-    // A change or reply whose message is not stored yet (queued out of order) is tried again later.
-    for (const m of outcome.unfolded) {
-      notStored.add(m);
-      dead.push(this.failed(byMessage.get(m) as JsMsg, `message ${m.room}:${subjectOf(m) ?? 0} is not stored yet`));
-    }
-    let acked = 0;
-    for (const [message, msg] of byMessage) {
-      if (notStored.has(message)) continue;
-      this.settle(msg, 'ack');
-      acked++;
-    }
-    this.metrics.persisted.inc(acked);
-    this.metrics.batches.inc();
-  }
-
-  /** Writes, retrying for as long as the store is unreachable; an Error for any other failure. */
-  private async untilReachable<T>(write: () => Promise<T>, size: number): Promise<T | Error | 'closing'> {
-    let delay = this.opts.retryMinMs;
-    for (;;) {
-      const end = this.metrics.batchSeconds.startTimer();
-      try {
-        const result = await write();
-        end();
-        if (this.outageSince !== undefined) {
-          this.deps.logger.info({ downMs: Date.now() - this.outageSince }, 'the message store is reachable again');
-          this.outageSince = undefined;
-        }
-        return result;
-      } catch (err) {
-        if (!this.deps.store.isTransient(err)) {
-          this.metrics.failures.inc({ kind: 'error' });
-          return err instanceof Error ? err : new Error(String(err));
-        }
-        this.metrics.failures.inc({ kind: 'transient' });
-        if (this.outageSince === undefined) {
-          this.outageSince = Date.now();
-          this.deps.logger.error({ err, batch: size }, 'the message store is unreachable; holding the batch and retrying');
-        }
-        if (this.closing) return 'closing';
-        await this.pause(delay);
-        delay = Math.min(delay * 2, this.opts.retryMaxMs);
-      }
-    }
-  }
-
-  /** A failed delivery: nak with the delay for this delivery, or dead-letter the last one. */
-  private failed(msg: JsMsg, detail: string): Promise<void> {
-    const delivery = msg.info.deliveryCount;
-    if (delivery >= this.deps.maxDeliver) return this.deadLetter(msg, 'max-deliver', `failed ${delivery} times, last: ${detail}`);
-    const delays = this.opts.nakDelaysMs;
-    this.settle(msg, 'nak', delays[Math.min(delivery, delays.length) - 1] ?? 0);
-    return Promise.resolve();
-  }
-
-  /** Moves the message to the dead-letter stream, then terms it; naks it if that fails. */
-  private async deadLetter(msg: JsMsg, reason: DeadReason, detail: string, room?: string): Promise<void> {
-    try {
-      await publishDeadLetter(this.js, this.deps.prefix, this.names, msg, reason, detail, room);
-    } catch (err) {
-      this.deps.logger.error({ err, reason, subject: msg.subject, streamSeq: msg.seq }, 'dead-lettering a message failed; it is nak-ed');
-      this.settle(msg, 'nak', this.opts.nakDelaysMs[0] ?? 0);
-      return;
-    }
-    this.settle(msg, 'term');
-    this.metrics.deadLettered.inc({ reason });
-    this.deps.logger.warn({ reason, detail, subject: msg.subject, streamSeq: msg.seq }, 'message moved to the dead-letter stream');
-  }
-
-  private settle(msg: JsMsg, how: 'ack' | 'nak' | 'term', delayMs?: number): void {
-    this.held.delete(msg);
-    if (how === 'nak') msg.nak(delayMs);
-    else msg[how]();
   }
 }

@@ -1,5 +1,5 @@
 import { persistSubject, readsSubject } from '../bus/jetstream-streams.js';
-import type { QueuedMessage, ReadPointer } from '../bus/durable-queue.js';
+import type { QueuedMessage, ReadPointer } from '../domain/messages.js';
 import { eventFields } from '../bus/event-fields.js';
 
 const decoder = new TextDecoder();

@@ -1,4 +1,4 @@
-import type { Retention } from '../rooms/retention.js';
+import type { Retention } from '../domain/retention.js';
 import type { Logger } from '../shared/logger.js';
 
 /** What the sweep needs of the store (MongoMessageStore has it). */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Broadcast } from '../../src/bus/broadcast.js';
-import type { ControlEvent, RoomEvent } from '../../src/rooms/types.js';
+import type { ControlEvent, RoomEvent } from '../../src/domain/events.js';
 
 type Received = { room: string; event: RoomEvent };
 

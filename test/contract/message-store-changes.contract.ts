@@ -1,7 +1,7 @@
 // What every MessageStore does with changes and replies (docs/protocol.md, "Persistence"):
 // folds them into their messages, idempotently and in any order.
 import { describe, expect, it } from 'vitest';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 import { openedStores, type StoreUnderTest } from './message-store.contract.js';
 
 const TS = 1_700_000_000_000;

@@ -1,7 +1,7 @@
 // The Presence contract (src/rooms/state/presence.ts), run against every adapter.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Presence } from '../../src/rooms/state/presence.js';
-import type { Member } from '../../src/rooms/types.js';
+import type { Member } from '../../src/domain/presence.js';
 
 /** A started Presence on storage no other test sees. */
 export type PresenceFactory = () => Promise<Presence>;

@@ -3,9 +3,10 @@
 import { Redis, type Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisPresence, type PresenceClient } from '../../src/rooms/state/redis-presence.js';
-import { RedisRoomState, type DurablePosition, type RoomStateClient } from '../../src/rooms/state/redis-room-state.js';
+import { RedisRoomState, type RoomStateClient } from '../../src/rooms/state/redis-room-state.js';
 import type { AppendResult } from '../../src/rooms/state/room-state.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { DurablePosition } from '../../src/domain/durable-position.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 import { defineScript } from '../../src/rooms/state/redis-scripts.js';
 import { requireRedis, uniquePrefix } from '../helpers/services.js';
 import { RedisModeration } from '../../src/rooms/state/redis-moderation.js';

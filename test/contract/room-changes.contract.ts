@@ -1,9 +1,9 @@
 // The RoomState contract of message changes (src/rooms/state/room-state.ts `change` and
 // `summaries`, docs/protocol.md "Message changes"), run against every adapter.
 import { describe, expect, it } from 'vitest';
-import { newSummaryState } from '../../src/rooms/changes/summary.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
+import { newSummaryState } from '../../src/domain/summary.js';
 import type { ChangeInput, ChangeResult, ChangeRules, RoomState } from '../../src/rooms/state/room-state.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
 import { madeStates, type RoomStateFactory } from './room-state.contract.js';
 
 const RULES: ChangeRules = { dedupeTtlS: 60, usersShown: 2, kindsPerMessage: 3 };

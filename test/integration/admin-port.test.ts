@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_GUIDE } from '../../src/admin/dev.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger, createNode } from '../../src/main.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { runWorker, type RunningWorker } from '../../src/worker.js';
 import { KINDS, TestClient } from '../helpers/clients.js';
 import { nodeClients, startBuiltNode, startNode, TEST_ADMIN_TOKEN, type TestNode } from '../helpers/node.js';
 import { requireMongo, requireNats, uniquePrefix } from '../helpers/services.js';

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { JetStreamQueue } from '../../src/bus/jetstream-queue.js';
 import { MongoMessageStore } from '../../src/persistence/mongo-store.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { PersistWorker } from '../../src/workers/persist-worker.js';
 import { requireMongo, requireNats, uniquePrefix } from '../helpers/services.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueNames } from '../../src/bus/jetstream-streams.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { runWorker, type RunningWorker } from '../../src/worker.js';
 import { GENEROUS_RATES, until } from '../cluster/support.js';
 import { TestClient } from '../helpers/clients.js';
 import { startNode, type TestNode } from '../helpers/node.js';

@@ -1,6 +1,7 @@
 import type { MongoClient } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MongoMessageStore, StoreWriteError } from '../../src/persistence/mongo-store.js';
+import { MongoMessageStore } from '../../src/persistence/mongo-store.js';
+import { StoreWriteError } from '../../src/persistence/mongo-writes.js';
 import { requireMongo, uniquePrefix } from '../helpers/services.js';
 import { message, mongoClient, MONGO_URL } from './persist-support.js';
 

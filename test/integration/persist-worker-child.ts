@@ -5,7 +5,7 @@
 // lease, so a killed worker's lease and in-flight events come back within the deadline too.
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { runWorker } from '../../src/workers/main.js';
+import { runWorker } from '../../src/worker.js';
 
 const { config } = loadConfig(process.env, { role: 'worker' });
 const logger = createLogger(config.logLevel);

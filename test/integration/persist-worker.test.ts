@@ -8,7 +8,8 @@ import { persistSubject } from '../../src/bus/jetstream-streams.js';
 import { MongoMessageStore } from '../../src/persistence/mongo-store.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { ensurePersistConsumer } from '../../src/workers/persist-consumer.js';
-import { PersistWorker, type PersistTarget, type PersistWorkerOptions } from '../../src/workers/persist-worker.js';
+import type { PersistTarget } from '../../src/workers/batch-writer.js';
+import { PersistWorker, type PersistWorkerOptions } from '../../src/workers/persist-worker.js';
 import { requireMongo, requireNats, uniquePrefix } from '../helpers/services.js';
 import { consumerDrained, deadLetters, deleteStreams, eventually, message, metricValue, mongoClient, MONGO_URL, natsConnection, storedKeys } from './persist-support.js';
 

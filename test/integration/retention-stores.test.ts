@@ -3,7 +3,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageDoc } from '../../src/persistence/mongo-docs.js';
 import { ensureTtlIndex, sweepExpired } from '../../src/persistence/mongo-retention.js';
-import { Retention } from '../../src/rooms/retention.js';
+import { Retention } from '../../src/domain/retention.js';
 import { RedisRoomState } from '../../src/rooms/state/redis-room-state.js';
 import { RecentRetention } from '../../src/rooms/state/redis-retention.js';
 import { createLogger } from '../../src/shared/logger.js';

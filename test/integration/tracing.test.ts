@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { createNode, startTracing } from '../../src/main.js';
 import type { Tracer } from '../../src/shared/tracing.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { runWorker, type RunningWorker } from '../../src/worker.js';
 import { TestClient } from '../helpers/clients.js';
 import { startBuiltNode, TEST_ADMIN_TOKEN, TEST_SECRET, type TestNode } from '../helpers/node.js';
 import { requireMongo, requireNats, requireRedis, uniquePrefix } from '../helpers/services.js';

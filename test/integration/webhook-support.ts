@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { WebhookWorkerDeps } from '../../src/webhooks/webhook-worker.js';
 import { webhookNames } from '../../src/webhooks/webhook-streams.js';
-import { runWorker, type RunningWorker } from '../../src/workers/main.js';
+import { runWorker, type RunningWorker } from '../../src/worker.js';
 import { requireMongo, requireNats, requireRedis, uniquePrefix } from '../helpers/services.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { metricValue, mongoClient, MONGO_URL, natsConnection, NATS_URL } from './persist-support.js';

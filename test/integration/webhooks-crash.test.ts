@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { JetStreamQueue } from '../../src/bus/jetstream-queue.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { webhookNames } from '../../src/webhooks/webhook-streams.js';
 import { spawnWorker, stopProcess, type WorkerProcess } from './persist-child.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseRoomsClaim, RoomAcl } from '../../src/gateway/acl.js';
-import { AuthError } from '../../src/gateway/auth.js';
+import { AuthError } from '../../src/gateway/auth-error.js';
 
 describe('RoomAcl', () => {
   it('allows exact names only', () => {

@@ -5,7 +5,8 @@ import { base64url, CompactSign, exportJWK, exportPKCS8, exportSPKI, generateKey
 import type { CryptoKey, JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type AuthConfig, type JwtAlgorithm } from '../../src/config/index.js';
-import { AuthError, MAX_TOKEN_CHARS, mintToken, TokenVerifier, type AuthReason } from '../../src/gateway/auth.js';
+import { AuthError, type AuthReason } from '../../src/gateway/auth-error.js';
+import { MAX_TOKEN_CHARS, mintToken, TokenVerifier } from '../../src/gateway/auth.js';
 import { ParleyError } from '../../src/shared/errors.js';
 
 const SECRET = new Uint8Array(randomBytes(32));

@@ -3,13 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { RoomTracker, type RoomEvent } from '../../packages/client/src/rooms.js';
 import { applyChange, applyReply, newerCopy } from '../../packages/client/src/summaries.js';
 import type { Change } from '../../packages/client/src/change-types.js';
-import type { ChatMessage, JoinReply } from '../../packages/client/src/types.js';
-import { applyEvent, foldSummary, newSummaryState, sequenceChange, summarize } from '../../src/rooms/changes/summary.js';
+import type { JoinReply } from '../../packages/client/src/reply-types.js';
+import type { ChatMessage } from '../../packages/client/src/types.js';
+import { applyEvent, foldSummary, newSummaryState, summarize } from '../../src/domain/summary.js';
+import { sequenceChange } from '../../src/rooms/changes/change-rules.js';
 
 /**
  * The SDK's side of message changes (docs/protocol.md, "Message changes"): the room tracker
  * delivers messages and changes once each, in one seq order; `applyChange`, `applyReply` and
- * `newerCopy` keep a copy of a message where the server's fold (src/rooms/changes/summary.ts) is.
+ * `newerCopy` keep a copy of a message where the server's fold (src/domain/summary.ts) is.
  */
 
 const msg = (seq: number, over: Partial<ChatMessage> = {}): ChatMessage => ({ room: 'r', seq, cid: `c${seq}`, from: 'ann', body: `m${seq}`, ts: seq, ...over });

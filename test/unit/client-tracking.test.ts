@@ -6,7 +6,8 @@ import { RoomTracker } from '../../packages/client/src/rooms.js';
 import type { GapEvent } from '../../packages/client/src/rooms.js';
 import { TimerGroup } from '../../packages/client/src/timers.js';
 import { endpointUrl, parseFrames } from '../../packages/client/src/transport.js';
-import type { ChatMessage, JoinReply } from '../../packages/client/src/types.js';
+import type { JoinReply } from '../../packages/client/src/reply-types.js';
+import type { ChatMessage } from '../../packages/client/src/types.js';
 
 const msg = (seq: number, room = 'r'): ChatMessage => ({ room, seq, cid: `c${seq}`, from: 'u', body: `m${seq}`, ts: seq });
 const reply = (over: Partial<JoinReply>): JoinReply => ({

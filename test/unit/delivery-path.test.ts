@@ -5,7 +5,7 @@ import { MemoryMessageStore } from '../../src/persistence/memory-store.js';
 import { DeliveryPath, FINISH_AFTER_MS } from '../../src/rooms/delivery-path.js';
 import { History } from '../../src/rooms/history.js';
 import { MemoryRoomState } from '../../src/rooms/state/memory-room-state.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 import { createLogger } from '../../src/shared/logger.js';
 
 /** A DeliveryPath over the embedded adapters, with a queue that records or refuses appends. */

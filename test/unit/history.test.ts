@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { minRecoveryMaxBytes } from '../../src/config/index.js';
 import { History, type HistoryLimits } from '../../src/rooms/history.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 
 /**
  * src/rooms/history.ts: `join` recovery and `history` pages within RECOVERY_MAX and

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceBatcher } from '../../src/rooms/presence-batcher.js';
-import type { PresenceDelta, PresenceStatus } from '../../src/rooms/types.js';
+import type { PresenceDelta, PresenceStatus } from '../../src/domain/presence.js';
 
 const ABOVE = 3;
 const INTERVAL = 1000;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryMessageStore } from '../../src/persistence/memory-store.js';
-import { Retention, retainedStore } from '../../src/rooms/retention.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
+import { Retention } from '../../src/domain/retention.js';
+import { retainedStore } from '../../src/rooms/retention.js';
 
 const DAY = 86_400_000;
 const NOW = 1_800_000_000_000;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RoomFeed, type HealResult } from '../../src/rooms/room-feed.js';
-import type { ChatMessage } from '../../src/rooms/types.js';
+import type { ChatMessage } from '../../src/domain/messages.js';
 
 const msg = (seq: number): ChatMessage => ({ room: 'r', seq, cid: `c${seq}`, from: 'u', body: `b${seq}`, ts: seq });
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Typing } from '../../src/rooms/typing.js';
-import type { RoomEvent } from '../../src/rooms/types.js';
+import type { RoomEvent } from '../../src/domain/events.js';
 
 const TTL = 6000;
 const THROTTLE = 1000;

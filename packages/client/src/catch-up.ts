@@ -1,6 +1,6 @@
 import { toClientError } from './errors.js';
 import type { JoinTicket, RoomTracker } from './rooms.js';
-import type { HistoryReply, JoinReply } from './types.js';
+import type { HistoryReply, JoinReply } from './reply-types.js';
 
 /** Messages asked per `history` page of a catch-up (the protocol's most). */
 export const CATCH_UP_PAGE = 100;

@@ -1,14 +1,16 @@
-import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import type { Listener } from './emitter.js';
-import { ParleyClientError, toClientError } from './errors.js';
+import { ParleyClientError } from './errors.js';
 import type { ClientState, Hello, ParleyEvents } from './events.js';
+import { routeFrame } from './frame-router.js';
 import { Joiner } from './joiner.js';
 import { Link } from './link.js';
 import { resolveOptions } from './options.js';
 import type { ClientOptions, ResolvedOptions } from './options.js';
-import { Outbox, isValidCid, newCid } from './outbox.js';
-import type { OutboxEntry, OutboxRequest } from './outbox.js';
+import { Outbox } from './outbox.js';
+import type { OutboxRequest } from './outbox.js';
+import { OutboxSender } from './outbox-sender.js';
+import { ReadyGate } from './ready-gate.js';
 import { RequestTracker } from './requests.js';
 import type { RequestFields } from './requests.js';
 import { RoomTracker } from './rooms.js';
@@ -18,7 +20,9 @@ import { TokenSource } from './token.js';
 import type { AuthSource } from './token.js';
 import { endpointUrl } from './transport.js';
 import type { Connection } from './transport.js';
-import type * as W from './types.js';
+import type { AuthReply, HistoryReply, JoinReply, LeaveReply, OccupancyReply, PingReply, PresenceReply, ReadReply, ReplyDataMap, SendReply, TypingReply } from './reply-types.js';
+import type { RequestType } from './request-types.js';
+import type { Meta } from './types.js';
 
 /** Options of {@link ParleyClient.join}. */
 export interface JoinOptions {
@@ -26,15 +30,6 @@ export interface JoinOptions {
   since?: number;
   epoch?: string;
 }
-
-/** Something that waits for a ready connection; run in the order the calls were made. */
-interface Waiter {
-  run(conn: Connection): void;
-  fail(err: ParleyClientError): void;
-}
-
-/** Send refusals that are retried, with the same cid, after a backoff on the same connection. */
-const SEND_RETRY: ReadonlySet<string> = new Set(['overloaded', 'rate_limited', 'timeout']);
 
 /**
  * A Parley connection that survives reconnects: rejoins its rooms with `since`, delivers each
@@ -57,13 +52,10 @@ export class ParleyClient {
   readonly #requests: RequestTracker;
   readonly #outbox = new Outbox();
   readonly #rooms: RoomTracker;
+  readonly #gate: ReadyGate;
+  readonly #sender: OutboxSender;
   readonly #link: Link;
   readonly #joiner: Joiner;
-  readonly #waiters = new Set<Waiter>();
-  /** The connection that said hello, until it drops. */
-  #conn: Connection | undefined;
-  /** True once every room of `#conn` was rejoined. */
-  #ready = false;
   /** Why the client stopped for good (`unauthorized`, `closed`...): what later calls reject with. */
   #stopError: ParleyClientError | undefined;
 
@@ -75,14 +67,17 @@ export class ParleyClient {
     this.#connTimers = new TimerGroup(this.#opts.clock);
     this.#tokens = new TokenSource(auth, this.#opts.clock);
     this.#requests = new RequestTracker(this.#opts.clock, this.#opts.maxFrameBytes);
+    this.#gate = new ReadyGate({ clock: this.#opts.clock, requestTimeout: this.#opts.requestTimeout, timers: this.#timers });
+    this.#sender = new OutboxSender({ outbox: this.#outbox, requests: this.#requests, gate: this.#gate, opts: this.#opts, connTimers: this.#connTimers });
     this.#rooms = new RoomTracker({ msg: (m) => this.#events.emit('msg', m), change: (c) => this.#events.emit('change', c), gap: (g) => this.#events.emit('gap', g) });
-    this.#joiner = new Joiner({ rooms: this.#rooms, requests: this.#requests, opts: this.#opts, connTimers: this.#connTimers, current: (conn) => conn === this.#conn });
+    this.#joiner = new Joiner({ rooms: this.#rooms, requests: this.#requests, opts: this.#opts, connTimers: this.#connTimers, current: (conn) => conn === this.#gate.conn });
+    const targets = { requests: this.#requests, rooms: this.#rooms, events: this.#events };
     this.#link = new Link(url, this.#tokens, this.#opts, this.#events, this.#requests, {
       open: (conn) => {
-        this.#conn = conn;
+        this.#gate.hello(conn);
         void this.#resync(conn);
       },
-      frame: (_conn, frame) => this.#onFrame(frame),
+      frame: (_conn, frame) => routeFrame(frame, targets),
       lost: () => this.#onLost(),
       stopped: (error) => this.#onStopped(error),
     });
@@ -123,12 +118,12 @@ export class ParleyClient {
    * Joins (or re-joins) a room; its `messages` are also delivered as `msg` events. A reply with
    * `more` resolves once the rest has been fetched with `history` and delivered too.
    */
-  join(room: string, options?: JoinOptions): Promise<W.JoinReply> {
+  join(room: string, options?: JoinOptions): Promise<JoinReply> {
     return this.#whenReady((conn, timeLeft) => this.#joiner.join(conn, this.#rooms.beginJoin(room, options), timeLeft, true));
   }
 
   /** Leaves a room at once for this client: no more messages from it, and no rejoin. */
-  async leave(room: string): Promise<W.LeaveReply> {
+  async leave(room: string): Promise<LeaveReply> {
     this.#rooms.forget(room);
     if (this.#link.state !== 'open') return { room };
     try {
@@ -144,12 +139,12 @@ export class ParleyClient {
    * `cid`; the promise settles once: the reply (`dup:true` included), a non-retryable error
    * (`forbidden`, `too_large`, `bad_request`, `not_joined`...), or `closed`.
    */
-  send(room: string, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+  send(room: string, body: string, meta?: Meta, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'send', { body, ...(meta !== undefined ? { meta } : {}) }, options?.cid);
   }
 
   /** Sends a reply in the thread of message `parent`, with the guarantees of `send`. */
-  reply(room: string, parent: number, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+  reply(room: string, parent: number, body: string, meta?: Meta, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'send', { body, ...(meta !== undefined ? { meta } : {}), parent }, options?.cid);
   }
 
@@ -158,77 +153,68 @@ export class ParleyClient {
    * `send`: kept across reconnects with its `cid` until answered. The reply names the change
    * event; `forbidden` for another user's message, `not_found` for a deleted one.
    */
-  edit(room: string, target: number, body: string, meta?: W.Meta, options?: { cid?: string }): Promise<W.SendReply> {
+  edit(room: string, target: number, body: string, meta?: Meta, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'edit', { target, body, ...(meta !== undefined ? { meta } : {}) }, options?.cid);
   }
 
   /** Deletes message `target` (one of this user's): a tombstone stays. Deleting it again answers `dup: true`. */
-  delete(room: string, target: number, options?: { cid?: string }): Promise<W.SendReply> {
+  delete(room: string, target: number, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'delete', { target }, options?.cid);
   }
 
   /** Adds this user's `reaction` to message `target`; one it already has answers `dup: true`. */
-  react(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<W.SendReply> {
+  react(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'react', { target, reaction }, options?.cid);
   }
 
   /** Removes this user's `reaction` from message `target`; one already removed answers `dup: true`. */
-  unreact(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<W.SendReply> {
+  unreact(room: string, target: number, reaction: string, options?: { cid?: string }): Promise<SendReply> {
     return this.#keep(room, 'unreact', { target, reaction }, options?.cid);
   }
 
   /** A page of message `parent`'s thread (its replies), as `history` pages the room. */
-  thread(room: string, parent: number, options: { before?: number; after?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+  thread(room: string, parent: number, options: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryReply> {
     return this.#call('history', { room, parent, ...options });
   }
 
   /** A request kept in the outbox until its reply (`send` and the changes), resent with its cid after a reconnect. */
-  #keep(room: string, t: OutboxRequest, fields: Record<string, unknown>, cidOption: string | undefined): Promise<W.SendReply> {
+  #keep(room: string, t: OutboxRequest, fields: Record<string, unknown>, cidOption: string | undefined): Promise<SendReply> {
     if (this.#link.stopped) return Promise.reject(this.#stopError ?? new ParleyClientError('closed', 'client closed'));
-    const cid = cidOption ?? newCid();
-    if (!isValidCid(cid)) return Promise.reject(new ParleyClientError('bad_request', 'cid: 1-64 chars of [A-Za-z0-9_.:@-]'));
-    const entry = this.#outbox.add(room, cid, t, fields);
-    if (entry.status !== 'queued') return entry.promise;
-    const run = (conn: Connection): void => {
-      if (entry.status === 'queued' && this.#outbox.holds(entry)) this.#transmit(conn, entry);
-    };
-    if (this.#ready && this.#conn) run(this.#conn);
-    else this.#waiters.add({ run, fail: () => undefined }); // the outbox rejects it if the client stops
-    return entry.promise;
+    return this.#sender.keep(room, t, fields, cidOption);
   }
 
   /** Starts (`on`) or stops showing this user as typing in a joined room. */
-  typing(room: string, on: boolean): Promise<W.TypingReply> {
+  typing(room: string, on: boolean): Promise<TypingReply> {
     return this.#call('typing', { room, on });
   }
 
   /** Moves this user's read pointer of a joined room up to `seq`; the server never lowers it. */
-  read(room: string, seq: number): Promise<W.ReadReply> {
+  read(room: string, seq: number): Promise<ReadReply> {
     return this.#call('read', { room, seq });
   }
 
   /** A page of the room's messages: below `before` (or the newest), or above `after`. */
-  history(room: string, options: { before?: number; after?: number; limit?: number } = {}): Promise<W.HistoryReply> {
+  history(room: string, options: { before?: number; after?: number; limit?: number } = {}): Promise<HistoryReply> {
     return this.#call('history', { room, ...options });
   }
 
   /** A page of the room's online members; pass the reply's `next` as `cursor` for the next page. */
-  presence(room: string, options: { cursor?: string; limit?: number } = {}): Promise<W.PresenceReply> {
+  presence(room: string, options: { cursor?: string; limit?: number } = {}): Promise<PresenceReply> {
     return this.#call('presence', { room, ...options });
   }
 
   /** The room's users and connections online, without its roster (a joined room). */
-  occupancy(room: string): Promise<W.OccupancyReply> {
+  occupancy(room: string): Promise<OccupancyReply> {
     return this.#call('occupancy', { room });
   }
 
   /** A round trip to the server. */
-  ping(): Promise<W.PingReply> {
+  ping(): Promise<PingReply> {
     return this.#call('ping', {});
   }
 
   /** Presents a new token; it is also the one used for later reconnects. */
-  async auth(token: string): Promise<W.AuthReply> {
+  async auth(token: string): Promise<AuthReply> {
     const reply = await this.#call('auth', { token });
     this.#tokens.update(token, reply.exp);
     this.#link.scheduleRefresh(reply.exp);
@@ -240,71 +226,19 @@ export class ParleyClient {
     return this.#link.close();
   }
 
-  #call<K extends W.RequestType>(t: K, fields: RequestFields<K>): Promise<W.ReplyDataMap[K]> {
+  #call<K extends RequestType>(t: K, fields: RequestFields<K>): Promise<ReplyDataMap[K]> {
     return this.#whenReady((conn, timeLeft) => this.#requests.send(conn, t, fields, timeLeft));
   }
 
   /** Runs `run` on a ready connection, now or once there is one, within the request timeout. */
   #whenReady<T>(run: (conn: Connection, timeLeft: number) => Promise<T>): Promise<T> {
     if (this.#link.stopped) return Promise.reject(this.#stopError ?? new ParleyClientError('closed', 'client closed'));
-    const { clock, requestTimeout } = this.#opts;
-    if (this.#ready && this.#conn) return run(this.#conn, requestTimeout);
-    const deadline = clock.now() + requestTimeout;
-    return new Promise<T>((resolve, reject) => {
-      const cancel = this.#timers.after(requestTimeout, () => {
-        this.#waiters.delete(waiter);
-        reject(new ParleyClientError('timeout', 'not connected within the request timeout'));
-      });
-      const waiter: Waiter = {
-        run: (conn) => {
-          cancel();
-          run(conn, deadline - clock.now()).then(resolve, reject);
-        },
-        fail: (err) => {
-          cancel();
-          reject(err);
-        },
-      };
-      this.#waiters.add(waiter);
-    });
-  }
-
-  #onFrame(frame: W.ServerFrame): void {
-    switch (frame.t) {
-      case 'reply':
-        return this.#requests.settle(frame);
-      case 'msg':
-        if (typeof frame.room !== 'string' || !Number.isInteger(frame.seq)) return;
-        return this.#rooms.onEvent(strip(frame));
-      case 'change':
-        if (typeof frame.room !== 'string' || !Number.isInteger(frame.seq) || !Number.isInteger(frame.target)) return;
-        return this.#rooms.onEvent(strip(frame));
-      case 'presence':
-        return this.#events.emit('presence', strip(frame));
-      case 'presence_delta':
-        return this.#onPresenceDelta(strip(frame));
-      case 'typing':
-        return this.#events.emit('typing', strip(frame));
-      case 'read':
-        return this.#events.emit('read', strip(frame));
-      case 'error':
-        return this.#events.emit('error', strip(frame));
-    }
-  }
-
-  /** A malformed delta is dropped whole: a partial one would leave a wrong roster. */
-  #onPresenceDelta(delta: Omit<W.PresenceDeltaPush, 't'>): void {
-    const names = (v: unknown): v is string[] => Array.isArray(v) && v.every((u) => typeof u === 'string');
-    if (typeof delta.room !== 'string' || !names(delta.online) || !names(delta.offline)) return;
-    this.#events.emit('presenceDelta', delta);
-    for (const user of delta.online) this.#events.emit('presence', { room: delta.room, user, status: 'online' });
-    for (const user of delta.offline) this.#events.emit('presence', { room: delta.room, user, status: 'offline' });
+    return this.#gate.whenReady(run);
   }
 
   /** The connection dropped: requests in flight fail (sends stay), joins on the wire are void. */
   #onLost(): void {
-    this.#conn = undefined;
-    this.#ready = false;
+    this.#gate.lost();
     this.#connTimers.clear();
     this.#requests.failAll(new ParleyClientError('disconnected', 'connection lost'));
     this.#outbox.requeueAll();
@@ -313,73 +247,27 @@ export class ParleyClient {
 
   #onStopped(error: ParleyClientError): void {
     this.#stopError = error;
-    this.#conn = undefined;
-    this.#ready = false;
+    this.#gate.lost();
     this.#timers.clear();
     this.#connTimers.clear();
     this.#requests.failAll(error);
     this.#outbox.rejectAll(error);
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter.fail(error);
+    this.#gate.failWaiting(error);
   }
 
   /** Rejoins every room (each room's outbox follows its rejoin), then runs the calls made meanwhile, in order. */
   async #resync(conn: Connection): Promise<void> {
-    await Promise.all(this.#rooms.joinedRooms().map((room) => this.#rejoin(conn, room)));
-    if (conn !== this.#conn) return;
-    this.#ready = true;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter.run(conn);
-    this.#flushOutbox(conn); // resends to rooms not rejoined: they get their error (not_joined)
+    const rejoin = (room: string): Promise<void> =>
+      this.#joiner.rejoin(conn, room, {
+        rejoined: () => this.#sender.flush(conn, room),
+        failed: (error) => {
+          this.#outbox.rejectRoom(room, error);
+          this.#events.emit('rejoinFailed', { room, error });
+        },
+      });
+    await Promise.all(this.#rooms.joinedRooms().map(rejoin));
+    if (conn !== this.#gate.conn) return;
+    this.#gate.open(conn);
+    this.#sender.flush(conn); // resends to rooms not rejoined: they get their error (not_joined)
   }
-
-  async #rejoin(conn: Connection, room: string): Promise<void> {
-    for (let attempt = 0; conn === this.#conn && this.#rooms.has(room); attempt++) {
-      try {
-        await this.#joiner.join(conn, this.#rooms.beginJoin(room), this.#opts.requestTimeout, false);
-        if (conn === this.#conn) this.#flushOutbox(conn, room);
-        return;
-      } catch (err) {
-        if (conn !== this.#conn || !this.#rooms.has(room)) return;
-        const error = toClientError(err);
-        if (error.retryable) {
-          await this.#connTimers.sleep(backoffDelay(attempt, this.#opts.backoff));
-          continue;
-        }
-        this.#rooms.forget(room);
-        this.#outbox.rejectRoom(room, error);
-        this.#events.emit('rejoinFailed', { room, error });
-        return;
-      }
-    }
-  }
-
-  #flushOutbox(conn: Connection, room?: string): void {
-    for (const entry of this.#outbox.queued(room)) this.#transmit(conn, entry);
-  }
-
-  #transmit(conn: Connection, entry: OutboxEntry): void {
-    entry.status = 'inflight';
-    // Every kept request is answered like `send`: its fields are the entry's, whatever its type.
-    const send = this.#requests.send.bind(this.#requests) as (conn: Connection, t: OutboxRequest, fields: object, timeoutMs: number) => Promise<W.SendReply>;
-    void send(conn, entry.t, { room: entry.room, cid: entry.cid, ...entry.fields }, this.#opts.requestTimeout).then(
-      (reply) => this.#outbox.resolve(entry, reply),
-      (err: unknown) => {
-        if (conn !== this.#conn) return; // requeued when the connection dropped
-        const error = toClientError(err);
-        if (!SEND_RETRY.has(error.code)) return this.#outbox.reject(entry, error);
-        entry.status = 'waiting';
-        this.#connTimers.after(backoffDelay(entry.attempt++, this.#opts.backoff), () => {
-          if (entry.status === 'waiting') this.#transmit(conn, entry);
-        });
-      },
-    );
-  }
-}
-
-function strip<F extends { t: string }>(frame: F): Omit<F, 't'> {
-  const { t: _t, ...rest } = frame;
-  return rest;
 }

@@ -1,7 +1,8 @@
 import type { ParleyClientError } from './errors.js';
 import type { GapEvent } from './rooms.js';
 import type { Change } from './change-types.js';
-import type { ChatMessage, ErrorPush, HelloPush, PresenceDeltaPush, PresencePush, PushPayload, ReadPush, TypingPush } from './types.js';
+import type { ErrorPush, HelloPush, PresenceDeltaPush, PresencePush, PushPayload, ReadPush, TypingPush } from './push-types.js';
+import type { ChatMessage } from './types.js';
 
 /**
  * - `connecting`: before the first `hello` (a failed first attempt retries in this state);

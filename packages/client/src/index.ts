@@ -48,4 +48,7 @@ export { newCid } from './outbox.js';
 export { applyChange, applyReply, newerCopy } from './summaries.js';
 export { CloseCode, ERROR_CODES } from './types.js';
 export type * from './types.js';
+export type * from './request-types.js';
+export type * from './reply-types.js';
+export type * from './push-types.js';
 export type * from './change-types.js';

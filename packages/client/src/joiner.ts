@@ -1,13 +1,13 @@
 import { backoffDelay } from './backoff.js';
 import { CATCH_UP_PAGE, catchUp } from './catch-up.js';
-import { ParleyClientError } from './errors.js';
+import { ParleyClientError, toClientError } from './errors.js';
 import { Limiter } from './limiter.js';
 import type { ResolvedOptions } from './options.js';
 import type { RequestTracker } from './requests.js';
 import type { JoinTicket, RoomTracker } from './rooms.js';
 import type { TimerGroup } from './timers.js';
 import type { Connection } from './transport.js';
-import type { JoinReply } from './types.js';
+import type { JoinReply } from './reply-types.js';
 
 /**
  * Requests whose replies may be as large as the server allows (RECOVERY_MAX_BYTES, 256 KiB by
@@ -25,6 +25,12 @@ export interface JoinerDeps {
   connTimers: TimerGroup;
   /** True while `conn` is the client's current connection. */
   current(conn: Connection): boolean;
+}
+
+/** What becomes of a rejoin: `rejoined` once the room is joined on the current connection. */
+export interface RejoinOutcome {
+  rejoined(): void;
+  failed(error: ParleyClientError): void;
 }
 
 /**
@@ -57,6 +63,32 @@ export class Joiner {
       if (awaitCatchUp) await done;
     }
     return reply;
+  }
+
+  /**
+   * Rejoins `room` on `conn` after a reconnect, retrying a retryable failure after a backoff for
+   * as long as `conn` is current and the room is still wanted. A failure that is not retryable
+   * forgets the room and is handed to `outcome.failed`.
+   */
+  async rejoin(conn: Connection, room: string, outcome: RejoinOutcome): Promise<void> {
+    const { rooms, opts, connTimers } = this.deps;
+    for (let attempt = 0; this.deps.current(conn) && rooms.has(room); attempt++) {
+      try {
+        await this.join(conn, rooms.beginJoin(room), opts.requestTimeout, false);
+        if (this.deps.current(conn)) outcome.rejoined();
+        return;
+      } catch (err) {
+        if (!this.deps.current(conn) || !rooms.has(room)) return;
+        const error = toClientError(err);
+        if (error.retryable) {
+          await connTimers.sleep(backoffDelay(attempt, opts.backoff));
+          continue;
+        }
+        rooms.forget(room);
+        outcome.failed(error);
+        return;
+      }
+    }
   }
 
   #catchUp(conn: Connection, ticket: JoinTicket, reply: JoinReply): Promise<void> {

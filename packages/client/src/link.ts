@@ -11,7 +11,7 @@ import { refreshDelay } from './token.js';
 import type { TokenSource } from './token.js';
 import { Connection, endpointUrl, tokenRefused } from './transport.js';
 import type { CloseInfo } from './transport.js';
-import type { HelloPush, ServerFrame } from './types.js';
+import type { HelloPush, ServerFrame } from './push-types.js';
 
 /** What the session above the link hears about its connections. */
 export interface LinkHandlers {

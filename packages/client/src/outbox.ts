@@ -1,5 +1,5 @@
 import type { ParleyClientError } from './errors.js';
-import type { SendReply } from './types.js';
+import type { SendReply } from './reply-types.js';
 
 const CID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 const CID_PATTERN = /^[A-Za-z0-9_.:@-]{1,64}$/;

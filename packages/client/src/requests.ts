@@ -1,7 +1,9 @@
 import { ParleyClientError } from './errors.js';
 import type { Connection } from './transport.js';
 import type { Clock } from './timers.js';
-import type { ClientRequest, ReplyDataMap, ReplyFrame, RequestType, Rid } from './types.js';
+import type { ReplyDataMap, ReplyFrame } from './reply-types.js';
+import type { ClientRequest, RequestType } from './request-types.js';
+import type { Rid } from './types.js';
 
 interface Pending {
   resolve(data: unknown): void;

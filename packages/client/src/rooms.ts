@@ -1,5 +1,6 @@
 import type { Change } from './change-types.js';
-import type { ChatMessage, HistoryReply, JoinReply } from './types.js';
+import type { HistoryReply, JoinReply } from './reply-types.js';
+import type { ChatMessage } from './types.js';
 
 /** Emitted when a rejoin could not recover what happened while the client was away. */
 export interface GapEvent {

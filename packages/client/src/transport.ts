@@ -1,4 +1,4 @@
-import type { ServerFrame } from './types.js';
+import type { ServerFrame } from './push-types.js';
 
 /**
  * The part of the WebSocket API the SDK uses: met by the browser's and Node 22's global

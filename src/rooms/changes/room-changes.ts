@@ -7,7 +7,7 @@ import type { RoomMetrics } from '../ports.js';
 import { refusalError, type PublishGate } from '../publish-gate.js';
 import type { SendChecks } from '../state/moderation.js';
 import type { AppendInput, ChangeInput, ChangeRules, ProbeResult, RoomState, SummarySeed } from '../state/room-state.js';
-import { applyEvent, subjectOf } from './summary.js';
+import { applyEvent, subjectOf } from '../../domain/summary.js';
 
 export interface RoomChangesDeps {
   state: RoomState;

@@ -1,5 +1,4 @@
-import type { SummaryState } from '../changes/summary.js';
-import type { ChatMessage } from '../types.js';
+import type { ChatMessage } from '../../domain/messages.js';
 import type { ChangeInput } from './room-state.js';
 
 /**
@@ -42,20 +41,4 @@ export function eventJson(m: ChatMessage): string {
     ...(version !== undefined ? { version } : {}),
     ...(count !== undefined ? { count, users } : {}),
   });
-}
-
-/** `m` without its body and meta: what a delete leaves of the message and of its edits. */
-export function stripBody(m: ChatMessage): ChatMessage {
-  const { meta: _meta, ...rest } = m;
-  return { ...rest, body: '' };
-}
-
-export function cloneSummaryState(s: SummaryState): SummaryState {
-  return {
-    ...s,
-    ...(s.deleted ? { deleted: { ...s.deleted } } : {}),
-    ...(s.edit ? { edit: { ...s.edit } } : {}),
-    reactions: new Map([...s.reactions].map(([r, users]) => [r, new Map(users)])),
-    replies: { seqs: new Set(s.replies.seqs), ...(s.replies.last ? { last: { ...s.replies.last } } : {}) },
-  };
 }

@@ -1,4 +1,4 @@
-import type { Member, Page } from '../types.js';
+import type { Member, Page } from '../../domain/presence.js';
 import { pageOf } from './cursor.js';
 import type { OccupancyCounts, Presence, RoomOccupancy, UserPresence } from './presence.js';
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { applyEvent, decide, newSummaryState, sequenceChange, summarize, type MessageSummary, type SummaryState } from '../changes/summary.js';
-import type { ChatMessage } from '../types.js';
-import { changeEvent, cloneSummaryState, stripBody } from './change-events.js';
+import type { ChatMessage } from '../../domain/messages.js';
+import { applyEvent, cloneSummaryState, newSummaryState, stripBody, summarize, type MessageSummary, type SummaryState } from '../../domain/summary.js';
+import { decide, sequenceChange } from '../changes/change-rules.js';
+import { changeEvent } from './change-events.js';
 import { MemoryModeration } from './memory-moderation.js';
 import type { SendChecks } from './moderation.js';
 import type { AppendInput, AppendResult, ChangeInput, ChangeOptions, ChangeResult, ChangeRules, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';

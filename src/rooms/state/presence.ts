@@ -1,5 +1,5 @@
 import type { Lifecycle } from '../../shared/lifecycle.js';
-import type { Member, Page } from '../types.js';
+import type { Member, Page } from '../../domain/presence.js';
 
 export interface RoomOccupancy {
   room: string;

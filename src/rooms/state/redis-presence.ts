@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import type { Member, Page } from '../types.js';
+import type { Member, Page } from '../../domain/presence.js';
 import { decodeKeyCursor, encodeKeyCursor } from './cursor.js';
-import { COUNTS_LUA, HEARTBEAT_LUA, MEMBERS_LUA, RELEASE_LOCK_LUA } from './lua/presence.js';
+import { COUNTS_LUA, MEMBERS_LUA } from './lua/presence.js';
 import type { LocalConnections, OccupancyCounts, Presence, PresenceListener, RoomOccupancy, UserPresence } from './presence.js';
 import { PresenceEntries, type PresenceClient } from './presence-entries.js';
+import { PresenceHeartbeat } from './presence-heartbeat.js';
 import { PresenceKeys } from './presence-keys.js';
 import { PresenceReconciler } from './presence-reconciler.js';
 import { asArray, asNumber, asString, defineScript, type ScriptCall } from './redis-scripts.js';
@@ -28,9 +28,6 @@ export interface RedisPresenceOptions {
   onNodeReaped?: (node: string) => void;
 }
 
-const REPORT_EVERY_MS = 60_000;
-const REAPER_LOCK_MIN_MS = 10_000;
-
 /**
  * Presence in Redis for many gateway nodes. Entries are per connection and owned by the node
  * that made them; every node heartbeats `{P:n:<node>}:alive` and, on the same timer, reaps the
@@ -41,50 +38,43 @@ const REAPER_LOCK_MIN_MS = 10_000;
  * readers verify them, so a crash between two calls leaves nothing a reaper cannot finish.
  *
  * Eventually true (the port's guarantee): on the same timer, before reaping, a
- * PresenceReconciler brings this node's entries back to the connections `trackLocal` lists. A
- * heartbeat that finds its key gone (the node was reaped while paused or partitioned, or Redis
- * lost the key) first renames the node (NODE_ID~hex), so everything is registered again under
- * a name no reaper is removing, and the old name is reaped like a dead node's.
+ * PresenceReconciler brings this node's entries back to the connections `trackLocal` lists,
+ * and a node whose heartbeat was found gone is renamed (PresenceHeartbeat).
  */
 export class RedisPresence implements Presence {
-  private readonly scripts: Record<'members' | 'heartbeat' | 'counts' | 'release', ScriptCall>;
+  private readonly scripts: Record<'members' | 'counts', ScriptCall>;
   private readonly keys: PresenceKeys;
   private readonly entries: PresenceEntries;
+  private readonly heartbeat: PresenceHeartbeat;
   private readonly reconciler: PresenceReconciler;
   private readonly reapedListeners: PresenceListener[] = [];
   private readonly restoredListeners: PresenceListener[] = [];
   private readonly onError: (err: unknown) => void;
-  private readonly tickMs: number;
-  /** How long a reaper lock lives if its holder dies before releasing it. */
-  private readonly lockMs: number;
-  /** This process's name in Redis: NODE_ID, then a new NODE_ID~hex each time its heartbeat was found gone. */
-  private node: string;
-  private readonly token = randomBytes(6).toString('hex');
-  private beats = 0;
-  /** The heartbeat value last written under the current name (undefined before the first). */
-  private lastBeat: string | undefined;
-  /** When the current run of timer failures was last reported (0: no run). */
-  private failureReported = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private round: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
     private readonly client: PresenceClient,
-    private readonly opts: RedisPresenceOptions,
+    opts: RedisPresenceOptions,
   ) {
     this.keys = new PresenceKeys(opts.prefix);
     this.entries = new PresenceEntries(client, this.keys, (opts.graceS ?? 0) * 1000);
-    this.node = opts.nodeId;
-    this.tickMs = (opts.nodeTtlS * 1000) / 3;
-    this.lockMs = Math.max(opts.nodeTtlS * 1000, REAPER_LOCK_MIN_MS);
     this.onError = opts.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : String(err), 'RedisPresenceWarning'));
     this.scripts = {
       members: defineScript(client, 'parleyPresenceMembers', 3, MEMBERS_LUA),
-      heartbeat: defineScript(client, 'parleyPresenceHeartbeat', 1, HEARTBEAT_LUA),
       counts: defineScript(client, 'parleyPresenceCounts', 2, COUNTS_LUA),
-      release: defineScript(client, 'parleyPresenceReleaseLock', 1, RELEASE_LOCK_LUA),
     };
+    this.heartbeat = new PresenceHeartbeat({
+      client,
+      keys: this.keys,
+      entries: this.entries,
+      // The reconciler is made next: it is only called once the heartbeat runs.
+      reconciler: { diverge: () => this.reconciler.diverge(), check: () => this.reconciler.check() },
+      nodeId: opts.nodeId,
+      nodeTtlS: opts.nodeTtlS,
+      onError: this.onError,
+      reaped: (room, user) => this.report(this.reapedListeners, room, user),
+      onNodeReaped: opts.onNodeReaped,
+    });
     const own = this.entries;
     this.reconciler = new PresenceReconciler(
       {
@@ -101,18 +91,22 @@ export class RedisPresence implements Presence {
     );
   }
 
+  /** This process's name in Redis: NODE_ID, then a new NODE_ID~hex each time its heartbeat was found gone. */
+  private get node(): string {
+    return this.heartbeat.node;
+  }
+
   /** Heartbeats once (so this node counts before it serves anyone), then every nodeTtlS / 3. */
   async start(): Promise<void> {
-    if (this.timer || this.closing) return;
-    await this.heartbeat();
-    this.timer = setInterval(() => this.tick(), this.tickMs).unref();
+    if (this.heartbeat.running || this.closing) return;
+    await this.heartbeat.start();
   }
 
   /** Stops the timer and removes this node's entries (its users in grace are left to the other nodes' reapers). */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopHeartbeat();
-      await this.round;
+      await this.heartbeat.idle();
       await this.client.del(this.keys.node(this.node).alive);
       await this.entries.reapNode(this.node, Date.now(), this.node, (room, user) => this.report(this.reapedListeners, room, user));
     })();
@@ -124,8 +118,7 @@ export class RedisPresence implements Presence {
    * it, or, followed later by `start()`, a pause (SIGSTOP). For tests.
    */
   stopHeartbeat(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.heartbeat.stop();
   }
 
   trackLocal(connections: LocalConnections): void {
@@ -236,89 +229,6 @@ export class RedisPresence implements Presence {
     } finally {
       this.reconciler.settled();
     }
-  }
-
-  private tick(): void {
-    if (this.round) return;
-    this.round = this.beat()
-      .then(
-        () => {
-          this.failureReported = 0;
-        },
-        (err: unknown) => {
-          this.reconciler.diverge();
-          const now = Date.now();
-          if (now - this.failureReported < REPORT_EVERY_MS) return;
-          this.failureReported = now;
-          this.onError(err);
-        },
-      )
-      .finally(() => {
-        this.round = undefined;
-      });
-  }
-
-  /** Heartbeat first: a node that was reaped must not act on what it believed before. */
-  private async beat(): Promise<void> {
-    await this.heartbeat();
-    await this.reconciler.check();
-    await this.reapDead();
-  }
-
-  /**
-   * Renews the heartbeat. The value it replaces tells what happened meanwhile: gone (reaped, or
-   * Redis lost it) renames the node; another than the last one written (Redis came back with
-   * an older copy, or another process has this NODE_ID) makes the reconciler compare everything.
-   */
-  private async heartbeat(): Promise<void> {
-    const expected = this.lastBeat;
-    // Taken as written even when the call fails: if it was not, the next beat sees the older value.
-    this.lastBeat = `${this.token}:${++this.beats}`;
-    const previous = await this.scripts.heartbeat(this.keys.node(this.node).alive, this.lastBeat, this.opts.nodeTtlS * 1000);
-    await this.client.sadd(this.keys.global().nodes, this.node);
-    if (previous === null && expected !== undefined) return this.rename();
-    if (previous !== expected) this.reconciler.diverge();
-  }
-
-  private async rename(): Promise<void> {
-    const old = this.node;
-    this.node = `${this.opts.nodeId}~${randomBytes(4).toString('hex')}`;
-    this.lastBeat = undefined;
-    this.reconciler.diverge();
-    this.onError(new Error(`presence: the heartbeat of ${old} was gone (reaped, or lost by Redis); its connections are counted again as ${this.node}`));
-    // The beat just written under the old name goes at once: the old name is reaped now, not after a TTL.
-    await this.client.del(this.keys.node(old).alive);
-    await this.client.sadd(this.keys.global().nodes, old);
-    await this.heartbeat();
-  }
-
-  /**
-   * Every node looks for dead nodes; one at a time reaps each, under the dead node's reaper
-   * lock (SET NX PX with this process's token, released by compare-and-delete). Reaping stays
-   * idempotent (each (room, user) is reported by the one whose script removed it): a lock that
-   * expired under a slow reaper costs duplicate work, never a wrong roster.
-   */
-  private async reapDead(): Promise<void> {
-    const now = Date.now();
-    const reaped = (room: string, user: string) => this.report(this.reapedListeners, room, user);
-    const registry = this.keys.global().nodes;
-    for (const node of await this.client.smembers(registry)) {
-      if (node === this.node) continue;
-      const keys = this.keys.node(node);
-      if ((await this.client.exists(keys.alive)) !== 0) continue;
-      if ((await this.client.set(keys.reaper, this.token, 'PX', this.lockMs, 'NX')) === null) continue;
-      try {
-        // Another reaper may have finished with the node between the listing and the lock.
-        if ((await this.client.sismember(registry, node)) === 0) continue;
-        await this.entries.reapNode(node, now, this.node, reaped);
-        this.opts.onNodeReaped?.(node);
-      } finally {
-        await this.scripts.release(keys.reaper, this.token);
-      }
-    }
-    // This node's own grace entries that no timer of the room service expires (a failed expire,
-    // a leave made by the reconciler) go when due: whichever expire removes the user reports it.
-    await this.entries.expireDue(this.node, now, reaped);
   }
 
   private report(listeners: PresenceListener[], room: string, user: string): void {

@@ -1,20 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import type { MessageSummary } from '../changes/summary.js';
-import type { ChatMessage } from '../types.js';
+import type { DurablePosition } from '../../domain/durable-position.js';
+import type { ChatMessage } from '../../domain/messages.js';
+import type { MessageSummary } from '../../domain/summary.js';
 import { changeEvent, eventJsonParts } from './change-events.js';
 import { CHANGE_LUA, SUMMARIES_LUA } from './lua/changes.js';
 import { APPEND_LUA, COMMIT_LUA, GET_READ_LUA, HEAD_LUA, INVALIDATE_LUA, READ_LUA, SET_READ_LUA } from './lua/room-state.js';
 import type { Refusal, SendChecks } from './moderation.js';
 import { moderationKeys } from './redis-moderation.js';
 import { asArray, asNumber, asString, defineScript, defineVariadicScript, hashTag, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
-import { RoomRestorer, type DurablePosition } from './room-restorer.js';
+import { RoomRestorer } from './room-restorer.js';
 import { eventJson } from './change-events.js';
 import { editJson, parseStoredSummary, seedArgs } from './redis-summaries.js';
 import type { AppendInput, AppendResult, ChangeInput, ChangeOptions, ChangeResult, ChangeRules, CheckedAppendResult, CommitStatus, ProbeResult, RoomHead, RoomRead, RoomState } from './room-state.js';
 
 const COMMIT_STATUS: readonly CommitStatus[] = ['gone', 'committed', 'earlier'];
-
-export type { DurablePosition, DurableTail } from './room-restorer.js';
 
 /** What RedisRoomState needs of an ioredis `Redis` or `Cluster`. */
 export type RoomStateClient = RedisScripting;

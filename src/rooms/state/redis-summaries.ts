@@ -1,5 +1,5 @@
-import { reactionSummary, type MessageSummary } from '../changes/summary.js';
-import type { ReactionSummary } from '../types.js';
+import type { ReactionSummary } from '../../domain/messages.js';
+import { reactionSummary, type MessageSummary } from '../../domain/summary.js';
 import type { SummarySeed } from './room-state.js';
 
 /** A summary as lua/changes.ts keeps it in T:sum (see the key layout there). */

@@ -1,6 +1,5 @@
-import { applyEvent, newSummaryState, subjectOf, type SummaryState } from '../changes/summary.js';
-import type { ChatMessage } from '../types.js';
-import { stripBody } from './change-events.js';
+import type { ChatMessage } from '../../domain/messages.js';
+import { applyEvent, newSummaryState, stripBody, subjectOf, type SummaryState } from '../../domain/summary.js';
 
 /** `events` (oldest first) without the bodies a delete among them removed: of the message and of its edits. */
 export function withoutDeletedBodies(events: readonly ChatMessage[]): ChatMessage[] {

@@ -1,6 +1,6 @@
 import type { Lifecycle } from '../../shared/lifecycle.js';
-import type { MessageSummary, SummaryState } from '../changes/summary.js';
-import type { ChangeOp, ChatMessage } from '../types.js';
+import type { ChangeOp, ChatMessage } from '../../domain/messages.js';
+import type { MessageSummary, SummaryState } from '../../domain/summary.js';
 import type { Refusal, SendChecks } from './moderation.js';
 
 export interface AppendInput {

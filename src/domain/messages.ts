@@ -47,40 +47,12 @@ export interface ChatMessage {
 /** A change event as clients get it (the `change` push without `t`): only an edit has a body. */
 export type WireChange = Omit<ChatMessage, 'body'> & { body?: string };
 
-export type PresenceStatus = 'online' | 'offline';
-
-/** A big room's presence changes of one interval, each user by their final state (the `presence_delta` push without `t`). */
-export interface PresenceDelta {
+/** A user's read pointer in a room: the seq they have read up to. */
+export interface ReadPointer {
   room: string;
-  online: string[];
-  offline: string[];
-}
-
-/** Events fanned out to a room's members on every node. */
-export type RoomEvent =
-  /** `epoch` rides the bus only (never a client push): it tells a node its room lost its state. */
-  | { kind: 'msg'; message: ChatMessage; epoch?: string }
-  /** `occupancy` rides the bus only: the room's users online after the change, when known (batching decides on it). */
-  | { kind: 'presence'; user: string; status: PresenceStatus; occupancy?: number }
-  | { kind: 'typing'; user: string; on: boolean; origin?: string }
-  | { kind: 'read'; user: string; seq: number; origin?: string };
-
-export type ModerationAction = 'mute' | 'unmute' | 'ban' | 'unban';
-
-/** Cluster-wide commands carried by the bus's control channel. */
-export type ControlEvent =
-  | { kind: 'disconnect'; user: string; code: number; reason: string }
-  /** A restriction of `user` in `room` changed: their connections are told, and leave the room on a ban. */
-  | { kind: 'moderation'; room: string; user: string; action: ModerationAction; until: number | null };
-
-export interface Member {
   user: string;
-  devices: number;
-  /** ISO time the user came online in the room. */
-  since: string;
+  seq: number;
 }
 
-export interface Page<T> {
-  items: T[];
-  next: string | null;
-}
+/** A message as the durable queue carries it to the workers and the store. */
+export type QueuedMessage = ChatMessage & { epoch?: string };
