@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs'; // TEMP-OUT
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -38,12 +39,14 @@ export interface Proc {
 
 /**
  * Spawns `node --import tsx <script>` behind the ulimit wrapper (`exec` keeps the pid node's);
- * `preload` adds bench/servers/preload.ts (SIGUSR2: full GC; exit when the bench is gone).
+ * `preload` adds bench/servers/preload.ts (SIGUSR2: full GC; exit when the bench is gone);
+ * `nice` lowers the process's CPU priority (a load that must not take the CPU from what it measures).
  */
-export function spawnTs(name: string, script: string, env: Record<string, string>, opts: { ipc?: boolean; preload?: boolean } = {}): Proc {
+export function spawnTs(name: string, script: string, env: Record<string, string>, opts: { ipc?: boolean; preload?: boolean; nice?: number } = {}): Proc {
   const stdio: StdioOptions = opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'];
-  const hook = opts.preload ? ['--expose-gc', '--import', './bench/servers/preload.ts'] : [];
-  const child = spawn('/bin/sh', ['-c', ULIMIT_WRAPPER, 'sh', process.execPath, '--import', 'tsx', ...hook, script], {
+  const hook = opts.preload ? ['--expose-gc', ...(process.env['SEMI'] ? [`--max-semi-space-size=${process.env['SEMI']}`] : []), '--import', './bench/servers/preload.ts'] : [];
+  const nice = opts.nice ? ['nice', '-n', String(opts.nice)] : [];
+  const child = spawn('/bin/sh', ['-c', ULIMIT_WRAPPER, 'sh', ...nice, process.execPath, '--import', 'tsx', ...hook, script], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', BENCH_PARENT_PID: String(process.pid), ...env },
     stdio,
@@ -51,6 +54,7 @@ export function spawnTs(name: string, script: string, env: Record<string, string
   live.add(child);
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
+    appendFileSync(`/tmp/out-${name}.log`, chunk); // TEMP-OUT
     output.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
     if (output.length > OUTPUT_LINES) output.splice(0, output.length - OUTPUT_LINES);
   };

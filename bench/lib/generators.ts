@@ -41,8 +41,8 @@ export class Generator {
   }
 
   /** `script`: the generator program (bench/load/members.ts speaks its own commands). */
-  static async start(name: string, script = 'bench/load/generator.ts'): Promise<Generator> {
-    const proc = spawnTs(name, script, {}, { ipc: true });
+  static async start(name: string, script = 'bench/load/generator.ts', nice?: number): Promise<Generator> {
+    const proc = spawnTs(name, script, {}, { ipc: true, ...(nice ? { nice } : {}) });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_DEADLINE_MS} ms`)), START_DEADLINE_MS);
       proc.child.once('message', () => {
@@ -105,8 +105,8 @@ export class Generator {
 }
 
 /** Starts `n` generators; on failure the started ones are closed. */
-export async function startGenerators(n: number, tag: string, script?: string): Promise<Generator[]> {
-  const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => Generator.start(`${tag}-gen${i}`, script)));
+export async function startGenerators(n: number, tag: string, script?: string, nice?: number): Promise<Generator[]> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => Generator.start(`${tag}-gen${i}`, script, nice)));
   const gens = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {

@@ -81,8 +81,9 @@ export function openFilesLimit(pid: number): number {
 export class MemberGen {
   constructor(readonly gen: Generator) {}
 
-  static async start(n: number, tag: string): Promise<MemberGen[]> {
-    return (await startGenerators(n, tag, 'bench/load/members.ts')).map((g) => new MemberGen(g));
+  /** `nice`: the generators' CPU priority is lowered by that much (see the storm scenario). */
+  static async start(n: number, tag: string, nice?: number): Promise<MemberGen[]> {
+    return (await startGenerators(n, tag, 'bench/load/members.ts', nice)).map((g) => new MemberGen(g));
   }
 
   get pid(): number {

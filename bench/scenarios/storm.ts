@@ -11,6 +11,8 @@ const ROOMS = 200;
 /** Descriptors each node keeps free beyond its clients: listener, Redis, NATS, pipes, the live users. */
 const FD_MARGIN = 500;
 const PER_GENERATOR = 5_000;
+/** `nice` of the storm clients' generators (the live users' generator keeps the default). */
+const STORM_GENERATOR_NICE = 10;
 
 function sizes(quick: boolean) {
   return quick
@@ -61,9 +63,16 @@ async function measure(a: Server, b: Server, quick: boolean, tag: string): Promi
   const clients = Math.max(0, Math.min(s.target, room));
   const cappedBy = clients < s.target ? `a node's open-files limit (${openFilesLimit(a.pid)})` : 'none (target reached)';
   // The live users get a generator of their own: one that also reconnected thousands of storm
-  // clients would read their acks late, and the latency measured would be its own.
-  const [live, ...gens] = await MemberGen.start(1 + Math.max(2, Math.ceil(clients / PER_GENERATOR)), tag);
+  // clients would read their acks late, and the latency measured would be its own. The storm's
+  // generators run at a lower CPU priority: on one machine with the nodes, Redis and NATS, their
+  // reconnect burst (20,000 WebSocket handshakes in half a second) would otherwise take the CPU
+  // from the system they load, which in production runs on other machines than its clients.
+  const [live] = await MemberGen.start(1, `${tag}-live`);
   if (!live) throw new Error('no generator started');
+  const gens = await MemberGen.start(Math.max(2, Math.ceil(clients / PER_GENERATOR)), tag, STORM_GENERATOR_NICE).catch(async (err: unknown) => {
+    await live.close();
+    throw err;
+  });
   try {
     const rooms = Array.from({ length: ROOMS }, (_, i) => `${tag}-r${i}`);
     const base = { rooms, localAddresses: sourceAddresses(4), batch: false, concurrency: 50, timeoutMs: 20_000, deadlineMs: s.connectDeadlineMs, sampleEvery: 0 };
@@ -157,7 +166,7 @@ export const storm: Scenario = {
     return {
       scenario: 'storm',
       rows,
-      raw: { sizes: s, rooms: ROOMS, result: r },
+      raw: { sizes: s, rooms: ROOMS, stormGeneratorNice: STORM_GENERATOR_NICE, result: r },
       ratios: [
         threshold(`storm: ms until all ${r.clients} clients resumed`, r.resume.down > 0 ? undefined : r.resumeMs, '<='),
         threshold('storm: messages lost', v.lost + v.behind, '<=', 0),
