@@ -1,4 +1,3 @@
-import { appendFileSync } from 'node:fs'; // TEMP-OUT
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +43,7 @@ export interface Proc {
  */
 export function spawnTs(name: string, script: string, env: Record<string, string>, opts: { ipc?: boolean; preload?: boolean; nice?: number } = {}): Proc {
   const stdio: StdioOptions = opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'];
-  const hook = opts.preload ? ['--expose-gc', ...(process.env['SEMI'] ? [`--max-semi-space-size=${process.env['SEMI']}`] : []), '--import', './bench/servers/preload.ts'] : [];
+  const hook = opts.preload ? ['--expose-gc', '--import', './bench/servers/preload.ts'] : [];
   const nice = opts.nice ? ['nice', '-n', String(opts.nice)] : [];
   const child = spawn('/bin/sh', ['-c', ULIMIT_WRAPPER, 'sh', ...nice, process.execPath, '--import', 'tsx', ...hook, script], {
     cwd: ROOT,
@@ -54,7 +53,6 @@ export function spawnTs(name: string, script: string, env: Record<string, string
   live.add(child);
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
-    appendFileSync(`/tmp/out-${name}.log`, chunk); // TEMP-OUT
     output.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
     if (output.length > OUTPUT_LINES) output.splice(0, output.length - OUTPUT_LINES);
   };
