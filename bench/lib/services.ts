@@ -44,20 +44,27 @@ export function benchPrefix(tag: string): string {
   return `bench_${tag}_${randomBytes(4).toString('hex')}`;
 }
 
-/** Removes what a run left under `prefix`: Redis keys and the JetStream streams named after it. */
+/**
+ * Removes what a run left under `prefix`: Redis keys and the JetStream streams named after it.
+ * Most Parley keys begin with a hash tag, `{prefix:…}`, so both spellings are matched. A cleanup
+ * that fails is reported on stderr and does not fail the run: the leftovers are under a prefix
+ * no other run uses.
+ */
 export async function cleanupPrefix(services: Services, prefix: string): Promise<void> {
   const redis = new Redis(services.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
-    let cursor = '0';
-    for (let round = 0; round < SCAN_ROUNDS; round++) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-      if (cursor === '0') break;
+    for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0';
+      for (let round = 0; round < SCAN_ROUNDS; round++) {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length > 0) await redis.unlink(...keys);
+        cursor = next;
+        if (cursor === '0') break;
+      }
     }
-  } catch {
-    // best effort: a leftover prefix harms nobody
+  } catch (err) {
+    process.stderr.write(`bench: removing the Redis keys of ${prefix} failed: ${String(err)}\n`);
   } finally {
     redis.disconnect();
   }
@@ -66,11 +73,12 @@ export async function cleanupPrefix(services: Services, prefix: string): Promise
     try {
       const jsm = await nc.jetstreamManager();
       const names = queueNames(prefix);
+      // A stream the run never made is not found: nothing to remove.
       for (const stream of [names.stream, names.deadStream]) await jsm.streams.delete(stream).catch(() => false);
     } finally {
       await nc.close();
     }
-  } catch {
-    // best effort
+  } catch (err) {
+    process.stderr.write(`bench: removing the JetStream streams of ${prefix} failed: ${String(err)}\n`);
   }
 }
