@@ -97,6 +97,31 @@ describe('redis presence: one reaper per dead node', () => {
     expect([...b.errors, ...c.errors]).toEqual([]);
   }, 60_000);
 
+  it("a reaped user with a connection on a live node stays online; one with two on the dead node goes offline once", async () => {
+    const prefix = uniquePrefix('reapmix');
+    undo.push(() => deleteKeys(raw, `{${prefix}*`));
+    const dead = new RedisPresence(client, { prefix, nodeId: 'node-a', nodeTtlS: 3600, onError: () => {} });
+    await dead.start();
+    for (const [user, connId] of [['both', 'a1'], ['twice', 'a2'], ['twice', 'a3']] as const) {
+      expect(await dead.registerConnection(user, connId, 10)).toBe(true);
+      await dead.join('r', user, connId, Date.now());
+    }
+    const b = await startLive(prefix, 'node-b');
+    expect(await b.presence.registerConnection('both', 'b1', 10)).toBe(true);
+    await b.presence.join('r', 'both', 'b1', Date.now());
+    dead.stopHeartbeat();
+    await raw.del(`{${prefix}:n:node-a}:alive`);
+
+    await until(() => Promise.resolve(b.offline.includes('r/twice')), WAIT_MS, 'twice to go offline');
+    await until(async () => (await raw.sismember(`{${prefix}}:nodes`, 'node-a')) === 0, WAIT_MS, 'node-a to be forgotten');
+    expect(b.offline).toEqual(['r/twice']);
+    expect(await b.presence.user('both')).toEqual({ user: 'both', online: true, devices: 1, rooms: ['r'] });
+    expect(await b.presence.user('twice')).toEqual({ user: 'twice', online: false, devices: 0, rooms: [] });
+    expect(await raw.hgetall(`{${prefix}:u:both}:conns`)).toEqual({ b1: 'node-b' });
+    expect(await raw.exists(`{${prefix}:u:twice}:conns`)).toBe(0);
+    expect(b.errors).toEqual([]);
+  }, 60_000);
+
   it('a dead node whose reaper lock is held by another is left alone until the lock goes', async () => {
     const prefix = uniquePrefix('reaplock');
     undo.push(() => deleteKeys(raw, `{${prefix}*`));

@@ -1,18 +1,18 @@
-import { DROP_NODE_LUA, EXPIRE_LUA, JOIN_LUA, LEAVE_LUA, REGISTER_LUA, UNREGISTER_OWNED_LUA } from './lua/presence.js';
+import { DROP_NODE_LUA, EXPIRE_LUA, JOIN_LUA, LEAVE_LUA, LEAVE_MANY_LUA, REGISTER_LUA, UNREGISTER_OWNED_LUA } from './lua/presence.js';
 import type { PresenceListener } from './presence.js';
 import { connEntry, forEachBatch, joinEntry, parseEntry, type PresenceKeys } from './presence-keys.js';
-import { asArray, asNumber, defineScript, type RedisScripting, type ScriptCall } from './redis-scripts.js';
+import { asArray, asNumber, defineScript, defineVariadicScript, type RedisScripting, type ScriptCall, type VariadicScriptCall } from './redis-scripts.js';
 
 /** What RedisPresence needs of an ioredis `Redis` or `Cluster`. */
 export interface PresenceClient extends RedisScripting {
   del(key: string): Promise<number>;
   exists(...keys: string[]): Promise<number>;
   sadd(key: string, member: string): Promise<number>;
-  srem(key: string, member: string): Promise<number>;
+  srem(key: string, ...members: string[]): Promise<number>;
   smembers(key: string): Promise<string[]>;
   sscan(key: string, cursor: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
   scard(key: string): Promise<number>;
-  zadd(key: string, nx: 'NX', score: number, member: string): Promise<unknown>;
+  zadd(key: string, nx: 'NX', ...scoreMembers: (number | string)[]): Promise<unknown>;
   zrem(key: string, member: string): Promise<number>;
   zcard(key: string): Promise<number>;
   zrangebylex(key: string, min: string, max: string, limit: 'LIMIT', offset: number, count: number): Promise<string[]>;
@@ -34,6 +34,7 @@ const SCAN_COUNT = 1000;
  */
 export class PresenceEntries {
   private readonly scripts: Record<'register' | 'unregisterOwned' | 'join' | 'leave' | 'expire' | 'drop', ScriptCall>;
+  private readonly leaveMany: VariadicScriptCall;
 
   constructor(
     private readonly client: PresenceClient,
@@ -48,6 +49,7 @@ export class PresenceEntries {
       expire: defineScript(client, 'parleyPresenceExpire', 3, EXPIRE_LUA),
       drop: defineScript(client, 'parleyPresenceDropNode', 4, DROP_NODE_LUA),
     };
+    this.leaveMany = defineVariadicScript(client, 'parleyPresenceLeaveMany', LEAVE_MANY_LUA);
   }
 
   /** Counts the connection unless the user has `max` already (Infinity: counted again whatever the cap). */
@@ -96,40 +98,72 @@ export class PresenceEntries {
       if (node !== opts.self) await this.client.sadd(this.keys.global().nodes, node);
     }
     await this.client.srem(n.joins, joinEntry(room, user, connId));
-    if (last) {
-      const rooms = this.keys.user(user).rooms;
-      await this.client.srem(rooms, room);
-      if (Number((await this.client.hget(r.dev, user)) ?? 0) > 0) await this.client.sadd(rooms, room);
-    }
+    if (last) await this.dropUserRoom(room, user);
     return last;
+  }
+
+  /** The user's last connection left `room`: the room leaves their index unless one came back meanwhile. */
+  private async dropUserRoom(room: string, user: string): Promise<void> {
+    const rooms = this.keys.user(user).rooms;
+    await this.client.srem(rooms, room);
+    if (Number((await this.client.hget(this.keys.room(room).dev, user)) ?? 0) > 0) await this.client.sadd(rooms, room);
   }
 
   /**
    * Removes what `node` (not alive) still owns, reporting each (room, user) taken offline, and
-   * forgets the node once nothing is left. `self` is the reaping node.
+   * forgets the node once nothing is left. `self` is the reaping node. A page of entries costs
+   * one call per room it names plus a few per page, not several per entry: a node lost in a
+   * reconnect storm is reaped while its clients rejoin elsewhere.
    */
   async reapNode(node: string, now: number, self: string, reaped: PresenceListener): Promise<void> {
     const n = this.keys.node(node);
     // A page at a time: a dead node with many entries is never read whole (SSCAN returns each
     // entry present throughout the scan; those removed meanwhile are done already).
-    await this.scanPages(n.joins, (entries) =>
-      forEachBatch(entries, async (entry) => {
-        const [room, user, connId] = parseEntry(entry, 3);
-        await this.leave(node, room, user, connId, now, { owner: node, alwaysGrace: true, self });
-      }),
-    );
-    await this.scanPages(n.conns, (entries) =>
-      forEachBatch(entries, async (entry) => {
+    await this.scanPages(n.joins, (entries) => this.reapJoins(node, entries, now, self));
+    await this.scanPages(n.conns, async (entries) => {
+      await forEachBatch(entries, async (entry) => {
         const [user, connId] = parseEntry(entry, 2);
-        await this.unregister(node, user, connId, node);
-      }),
-    );
+        await this.scripts.unregisterOwned(this.keys.user(user).conns, connId, node);
+      });
+      await this.client.srem(n.conns, ...entries);
+    });
     await this.expireDue(node, now, reaped);
     const registry = this.keys.global().nodes;
     if (asNumber(await this.scripts.drop(n.alive, n.conns, n.joins, n.grace), 'drop') !== 1) return;
     await this.client.srem(registry, node);
     // Another reaper may have graced an entry after the drop: keep the node listed until that is done.
     if ((await this.client.exists(n.conns, n.joins, n.grace)) > 0) await this.client.sadd(registry, node);
+  }
+
+  /**
+   * `leave` of a page of the dead `node`'s join entries, owned by it, with a grace entry each.
+   * The grace entries are written before the leaves: a reaper that dies between the two leaves
+   * a grace entry for a user still connected (expiring it then changes nothing), never a user
+   * left online with no connection and nothing to expire them.
+   */
+  private async reapJoins(node: string, entries: readonly string[], now: number, self: string): Promise<void> {
+    const n = this.keys.node(node);
+    const byRoom = new Map<string, [user: string, connId: string][]>();
+    const grace: (number | string)[] = [];
+    for (const entry of entries) {
+      const [room, user, connId] = parseEntry(entry, 3);
+      const list = byRoom.get(room);
+      if (list) list.push([user, connId]);
+      else byRoom.set(room, [[user, connId]]);
+      grace.push(now + this.graceMs, JSON.stringify([room, user]));
+    }
+    await this.client.zadd(n.grace, 'NX', ...grace);
+    if (node !== self) await this.client.sadd(this.keys.global().nodes, node);
+    const last: [room: string, user: string][] = [];
+    await forEachBatch(byRoom, async ([room, conns]) => {
+      const r = this.keys.room(room);
+      const flags = asArray(await this.leaveMany([r.dev, r.c], [node, ...conns.flatMap(([user, connId]) => [user, connEntry(user, connId)])]), 'leave many');
+      conns.forEach(([user], i) => {
+        if (asNumber(flags[i], 'leave many') === 1) last.push([room, user]);
+      });
+    });
+    await this.client.srem(n.joins, ...entries);
+    await forEachBatch(last, ([room, user]) => this.dropUserRoom(room, user));
   }
 
   /** Expires the users of `node`'s grace set due by `upTo`, reporting those it removed. */

@@ -59,6 +59,27 @@ if left < 0 then redis.call('HSET', KEYS[1], ARGV[1], 0) end
 return 1
 `;
 
+/**
+ * KEYS: dev, c of one room. ARGV: owner (not empty), then user and conn field for each entry.
+ * LEAVE_LUA with that owner for each entry in turn (a reaper's page of one room in one call);
+ * returns 1 per entry that was its user's last connection in the room, else 0.
+ */
+export const LEAVE_MANY_LUA = `
+local out = {}
+for i = 2, #ARGV, 2 do
+  local last = 0
+  if redis.call('HGET', KEYS[2], ARGV[i + 1]) == ARGV[1] and redis.call('HDEL', KEYS[2], ARGV[i + 1]) == 1 then
+    local left = redis.call('HINCRBY', KEYS[1], ARGV[i], -1)
+    if left <= 0 then
+      if left < 0 then redis.call('HSET', KEYS[1], ARGV[i], 0) end
+      last = 1
+    end
+  end
+  out[#out + 1] = last
+end
+return out
+`;
+
 /** KEYS: user conns. ARGV: connId, owner. Removes the connection only while `owner` still owns it. */
 export const UNREGISTER_OWNED_LUA = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
