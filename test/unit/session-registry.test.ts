@@ -1,33 +1,14 @@
 // The registry's room index (room -> this node's sessions), kept equal to each session's
 // `joined` across join, leave, a failed join and close; and the slow count per room built on it.
 import { describe, expect, it } from 'vitest';
-import { Metrics } from '../../src/admin/metrics.js';
-import { loadConfig } from '../../src/config/index.js';
 import { RoomAcl } from '../../src/gateway/acl.js';
 import type { Request } from '../../src/gateway/frames.js';
 import { SessionRegistry } from '../../src/gateway/registry.js';
-import { Session, type SessionDeps } from '../../src/gateway/session.js';
-import type { PushFrame, ReplyResult, Transport } from '../../src/gateway/transport.js';
-import type { RoomModerationService } from '../../src/rooms/moderation-service.js';
+import { Session } from '../../src/gateway/session.js';
+import type { ReplyResult } from '../../src/gateway/transport.js';
 import type { RoomService } from '../../src/rooms/room-service.js';
-import { LogThrottle } from '../../src/shared/log-throttle.js';
 import { createLogger } from '../../src/shared/logger.js';
-
-class FakeTransport implements Transport {
-  readonly kind = 'ws';
-  open = true;
-  push(_frame: PushFrame): void {}
-  subscribe(): void {}
-  unsubscribe(): void {}
-  setEphemeral(): void {}
-  bufferedAmount(): number {
-    return 0;
-  }
-  close(): void {
-    this.open = false;
-  }
-  ping(): void {}
-}
+import { FakeTransport, sessionDeps } from '../helpers/session-fakes.js';
 
 /** A room service whose joins of rooms named `fail-*` fail, and whose other calls succeed. */
 function rooms(): RoomService {
@@ -39,27 +20,12 @@ function rooms(): RoomService {
 }
 
 function setup() {
-  const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'unit-secret-that-is-at-least-32-bytes-long', LOG_LEVEL: 'silent' });
   const logger = createLogger('silent');
   const registry = new SessionRegistry();
-  const deps: SessionDeps = {
-    rooms: rooms(),
-    moderation: {} as RoomModerationService,
-    verify: () => Promise.reject(new Error('no tokens here')),
-    limits: config.limits,
-    metrics: new Metrics(false),
-    logger,
-    nodeId: 'n1',
-    heartbeatS: 25,
-    clockToleranceS: 0,
-    failures: new LogThrottle(logger),
-    events: {
-      roomJoined: (s, room) => registry.roomJoined(s, room),
-      roomLeft: (s, room) => registry.roomLeft(s, room),
-      wrote: () => {},
-      renewed: () => {},
-    },
-  };
+  const deps = sessionDeps(rooms(), logger, {
+    roomJoined: (s, room) => registry.roomJoined(s, room),
+    roomLeft: (s, room) => registry.roomLeft(s, room),
+  });
   let n = 0;
   const open = (user: string): Session => {
     const s = new Session(`c${++n}`, new FakeTransport(), { user, exp: 2_000_000_000, rooms: new RoomAcl(['*']) }, deps);

@@ -2,51 +2,19 @@
 // answered nor logged (a storm's clients that give up close by the thousand), and a large
 // reply is counted for the slow-consumer check by the length of the frame that was written.
 import { describe, expect, it } from 'vitest';
-import { Metrics } from '../../src/admin/metrics.js';
-import { loadConfig } from '../../src/config/index.js';
 import { RoomAcl } from '../../src/gateway/acl.js';
-import { Session, type SessionDeps } from '../../src/gateway/session.js';
-import type { PushFrame, ReplyResult, Transport } from '../../src/gateway/transport.js';
+import { Session } from '../../src/gateway/session.js';
+import type { ReplyResult } from '../../src/gateway/transport.js';
 import { JoinQueue } from '../../src/rooms/join-queue.js';
-import type { RoomModerationService } from '../../src/rooms/moderation-service.js';
 import type { RoomService } from '../../src/rooms/room-service.js';
-import { LogThrottle } from '../../src/shared/log-throttle.js';
 import { createLogger } from '../../src/shared/logger.js';
-
-class FakeTransport implements Transport {
-  readonly kind = 'ws';
-  open = true;
-  push(_frame: PushFrame): void {}
-  subscribe(): void {}
-  unsubscribe(): void {}
-  setEphemeral(): void {}
-  bufferedAmount(): number {
-    return 0;
-  }
-  close(): void {
-    this.open = false;
-  }
-  ping(): void {}
-}
+import { FakeTransport, sessionDeps } from '../helpers/session-fakes.js';
 
 function setup(join: (room: string) => Promise<unknown>) {
-  const { config } = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'unit-secret-that-is-at-least-32-bytes-long', LOG_LEVEL: 'silent' });
   const lines: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void lines.push(line) });
   const roomService = { join: (_c: unknown, room: string) => join(room), leave: () => Promise.resolve() } as unknown as RoomService;
-  const deps: SessionDeps = {
-    rooms: roomService,
-    moderation: {} as RoomModerationService,
-    verify: () => Promise.reject(new Error('no tokens here')),
-    limits: config.limits,
-    metrics: new Metrics(false),
-    logger,
-    nodeId: 'n1',
-    heartbeatS: 25,
-    clockToleranceS: 0,
-    failures: new LogThrottle(logger),
-    events: { roomJoined: () => {}, roomLeft: () => {}, wrote: () => {}, renewed: () => {} },
-  };
+  const deps = sessionDeps(roomService, logger);
   const transport = new FakeTransport();
   const session = new Session('c1', transport, { user: 'u1', exp: 2_000_000_000, rooms: new RoomAcl(['*']) }, deps);
   return { session, transport, lines };
