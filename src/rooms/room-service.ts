@@ -7,6 +7,7 @@ import { annotate, ATTR, inSpan, SpanKind, type TraceContext, type Tracer } from
 import { RoomChanges, type ChangeRequest } from './changes/room-changes.js';
 import { DeliveryPath } from './delivery-path.js';
 import { History, type HistoryPage, type PageAnchor } from './history.js';
+import { LocalRooms } from './local-rooms.js';
 import type { JoinQueue } from './join-queue.js';
 import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig } from './ports.js';
 import { PublishGate, refusalError } from './publish-gate.js';
@@ -15,7 +16,6 @@ import type { ChatMessage, WireChange } from '../domain/messages.js';
 import type { Member } from '../domain/presence.js';
 import { Retention } from '../domain/retention.js';
 import { retainedState, retainedStore } from './retention.js';
-import { RoomFeed } from './room-feed.js';
 import { RoomPresence, type PresenceHook } from './room-presence.js';
 import type { Moderation, SendChecks } from './state/moderation.js';
 import type { OccupancyCounts, Presence } from './state/presence.js';
@@ -90,36 +90,19 @@ export interface SendResult {
   dup: boolean;
 }
 
-interface LocalRoom {
-  members: Set<string>;
-  feed: RoomFeed;
-  /** Settles once the bus subscription and the feed's starting head are in place. */
-  ready: Promise<void>;
-}
-
-/**
- * How often this node compares its rooms' counters with what their members hold, and retries
- * the messages it could not finish: a quiet room's last message that the bus lost is delivered
- * within this plus FINISH_AFTER_MS (docs/protocol.md, "Quiet rooms").
- */
-const WATCH_MS = 500;
-
 /**
  * The room semantics of docs/protocol.md, transport-neutral: sessions of both transports and the
  * admin API call this. It keeps this node's local membership (for interest-based bus
  * subscriptions), orders incoming messages per room, and runs typing and presence timers.
  */
 export class RoomService {
-  private readonly local = new Map<string, LocalRoom>();
+  private readonly local: LocalRooms;
   private readonly typing: Typing;
   private readonly presence: RoomPresence;
   private readonly history: History;
   private readonly path: DeliveryPath;
   private readonly gate: PublishGate;
   private readonly changes: RoomChanges;
-  private watchTimer: NodeJS.Timeout | undefined;
-  private watching: Promise<void> | undefined;
-  private watchFailing = false;
 
   constructor(private readonly deps: RoomDeps) {
     const retention = deps.retention ?? new Retention(0);
@@ -139,21 +122,18 @@ export class RoomService {
       { publish: (room, event) => this.publish(room, event), onError: (err, room, user) => logger.error({ err, room, user }, 'typing push failed') },
     );
     this.presence = new RoomPresence({ presence: deps.presence, bus: deps.bus, delivery, logger, config, ...(deps.presenceHook ? { hook: deps.presenceHook } : {}) });
+    this.local = new LocalRooms({ state: deps.state, bus: deps.bus, delivery, metrics: deps.metrics, logger, path: this.path, presence: this.presence });
   }
 
   start(): void {
-    this.watchTimer ??= setInterval(() => this.watch(), WATCH_MS).unref();
-    this.deps.bus.onRoomEvent((room, event) => this.onBusEvent(room, event));
+    this.local.start();
     this.presence.start();
   }
 
   close(): void {
-    if (this.watchTimer) clearInterval(this.watchTimer);
-    this.watchTimer = undefined;
+    this.local.close();
     this.typing.clear();
     this.presence.close();
-    for (const r of this.local.values()) r.feed.close();
-    this.local.clear();
   }
 
   /**
@@ -182,7 +162,7 @@ export class RoomService {
         await this.presence.join(room, conn.user, conn.connId);
         // Subscribed before the head is read, so no message falls between the reply and the pushes.
         conn.subscribe(room, mode);
-        await this.addLocal(room, conn.connId);
+        await this.local.add(room, conn.connId);
       } else {
         // The latest join's presence mode applies.
         conn.subscribe(room, mode);
@@ -210,7 +190,7 @@ export class RoomService {
 
   async leave(conn: LocalConnection, room: string): Promise<void> {
     conn.unsubscribe(room);
-    await this.removeLocal(room, conn.connId);
+    await this.local.remove(room, conn.connId);
     if (await this.presence.leave(room, conn.user, conn.connId)) await this.typing.end(room, conn.user, undefined);
   }
 
@@ -307,84 +287,6 @@ export class RoomService {
   /** Users (and their connections) online in the room, without reading the roster. */
   async occupancy(room: string): Promise<{ room: string } & OccupancyCounts> {
     return { room, ...(await dependency('presence', () => this.deps.presence.counts(room))) };
-  }
-
-  private async addLocal(room: string, connId: string): Promise<void> {
-    const existing = this.local.get(room);
-    if (existing) {
-      existing.members.add(connId);
-      return existing.ready;
-    }
-    const feed = new RoomFeed({
-      deliver: (message) => this.deps.delivery.deliver(room, { kind: 'msg', message }),
-      heal: (from, to, epoch) => {
-        this.deps.metrics.gapHealed(room);
-        return this.path.fill(room, from, to, epoch);
-      },
-      onHealError: (err) => this.deps.logger.error({ err, room }, 'healing a gap in the room feed failed; retrying'),
-      onHealRecovered: () => this.deps.logger.info({ room }, 'healing the room feed works again'),
-      onEpochChange: () => {
-        this.deps.logger.warn({ room }, 'the room state was lost and its seqs started again: members must rejoin');
-        this.deps.delivery.roomReset(room);
-      },
-    });
-    const ready = (async () => {
-      await this.deps.bus.subscribe(room);
-      const head = await this.deps.state.head(room);
-      feed.init(head.epoch, head.head);
-    })();
-    const entry: LocalRoom = { members: new Set([connId]), feed, ready };
-    this.local.set(room, entry);
-    try {
-      await ready;
-    } catch (err) {
-      if (this.local.get(room) === entry) this.local.delete(room);
-      feed.close();
-      throw new DependencyError('broadcast', 'could not subscribe to the room', { cause: err });
-    }
-  }
-
-  private async removeLocal(room: string, connId: string): Promise<void> {
-    const entry = this.local.get(room);
-    if (!entry?.members.delete(connId) || entry.members.size > 0) return;
-    this.local.delete(room);
-    entry.feed.close();
-    await this.deps.bus.unsubscribe(room);
-  }
-
-  private onBusEvent(room: string, event: RoomEvent): void {
-    const entry = this.local.get(room);
-    if (!entry) return;
-    if (event.kind === 'msg') entry.feed.push(event.message, event.epoch);
-    else if (event.kind === 'presence') this.presence.received(room, event);
-    else this.deps.delivery.deliver(room, event);
-  }
-
-  /**
-   * One round of the watch: retries what this node could not finish, and tells every local
-   * room's feed the room's counter, so a message the bus lost is fetched (and a pending one
-   * finished) even when no later message reveals the gap. Failures are logged once per outage.
-   */
-  private watch(): void {
-    if (this.watching) return;
-    // Retries run beside the catch-up: one hanging on a dead queue link must not hold it back.
-    this.path.retryInBackground();
-    this.watching = (async () => {
-      const rooms = [...this.local].filter(([, r]) => r.feed.delivered >= 0);
-      const heads = await Promise.all(rooms.map(([room]) => this.deps.state.head(room)));
-      heads.forEach((h, i) => rooms[i]?.[1].feed.catchUp(h.epoch, h.seq));
-    })()
-      .then(
-        () => {
-          if (this.watchFailing) this.deps.logger.info('room watch works again');
-          this.watchFailing = false;
-        },
-        (err: unknown) => {
-          if (!this.watchFailing) this.deps.logger.error({ err }, 'room watch failed (room state unavailable?); retrying');
-          this.watchFailing = true;
-        },
-      )
-      .finally(() => (this.watching = undefined));
   }
 
   private publish(room: string, event: RoomEvent): Promise<void> {
