@@ -1,48 +1,14 @@
-import type { Limits } from '../config/index.js';
-import type { GatewayMetrics as Metrics } from './metrics.js';
-import type { RoomModerationService } from '../rooms/moderation-service.js';
 import type { SendChecks } from '../rooms/state/moderation.js';
 import type { LocalConnection, PresenceMode } from '../rooms/ports.js';
-import type { RoomService } from '../rooms/room-service.js';
 import type { ModerationAction } from '../domain/events.js';
 import { CloseCode, CLOSE_REASONS } from '../shared/close-codes.js';
 import { DependencyError, ParleyError, toWireError, type WireError } from '../shared/errors.js';
-import type { LogThrottle } from '../shared/log-throttle.js';
-import type { Logger } from '../shared/logger.js';
 import type { Identity } from './auth.js';
 import { JoinCancelledError } from '../rooms/join-queue.js';
 import { FrameGuard } from './frame-guard.js';
 import type { Decoded, Request, RoomRequest } from './frames.js';
+import type { SessionDeps } from './session-deps.js';
 import type { Respond, Transport } from './transport.js';
-
-export interface SessionDeps {
-  rooms: RoomService;
-  /** What `moderate` requests of moderators (the token's `mod` claim) do. */
-  moderation: RoomModerationService;
-  verify: (token: string) => Promise<Identity>;
-  limits: Limits;
-  metrics: Metrics;
-  logger: Logger;
-  nodeId: string;
-  heartbeatS: number;
-  clockToleranceS: number;
-  /** Where requests refused because a dependency failed are logged, throttled per kind. */
-  failures: LogThrottle;
-  events: SessionEvents;
-}
-
-/** What the gateway keeps indexed about a session, told as it changes. */
-export interface SessionEvents {
-  /** `room` was added to `joined` (a join began). */
-  roomJoined(session: Session, room: string): void;
-  /** `room` was removed from `joined` (a leave, or a join that failed). */
-  roomLeft(session: Session, room: string): void;
-  /** A frame was written to this session alone (a reply, `hello`, an `error`): its unsent buffer may have grown. */
-  wrote(session: Session): void;
-  /** The token was replaced (`auth`): the deadline of `deadlineMs` moved. */
-  renewed(session: Session): void;
-}
-
 
 const NO_ROOMS: ReadonlyMap<string, Promise<void>> = new Map();
 

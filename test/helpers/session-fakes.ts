@@ -2,7 +2,7 @@
 // dependencies of a node with the test config, given its room service and event hooks.
 import { Metrics } from '../../src/admin/metrics.js';
 import { loadConfig } from '../../src/config/index.js';
-import type { SessionDeps, SessionEvents } from '../../src/gateway/session.js';
+import type { SessionDeps, SessionEvents } from '../../src/gateway/session-deps.js';
 import type { PushFrame, Transport } from '../../src/gateway/transport.js';
 import type { RoomModerationService } from '../../src/rooms/moderation-service.js';
 import type { RoomService } from '../../src/rooms/room-service.js';
