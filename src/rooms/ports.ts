@@ -57,18 +57,23 @@ export interface RoomsConfig {
   reactions: { kindsPerMessage: number; usersShown: number };
 }
 
-/**
- * A client's message as the before-publish hook sees it (docs/hooks.md): a `send`, or an `edit`
- * of the message at seq `target`; `parent` is the seq a reply in a thread names.
- */
-export interface PublishCheck {
-  op: 'send' | 'edit';
+/** A message to send, as a client or the admin API gives it. */
+export interface SendInput {
   room: string;
   from: string;
   cid: string;
   body: string;
   meta?: Record<string, unknown>;
+  /** A reply in the thread of this message. */
   parent?: number;
+}
+
+/**
+ * A client's message as the before-publish hook sees it (docs/hooks.md): a `send`, or an `edit`
+ * of the message at seq `target`; `parent` is the seq a reply in a thread names.
+ */
+export interface PublishCheck extends SendInput {
+  op: 'send' | 'edit';
   target?: number;
 }
 

@@ -9,7 +9,7 @@ import { DeliveryPath } from './delivery-path.js';
 import { History, type HistoryPage, type PageAnchor } from './history.js';
 import { LocalRooms } from './local-rooms.js';
 import type { JoinQueue } from './join-queue.js';
-import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig } from './ports.js';
+import type { LocalConnection, LocalDelivery, PresenceMode, PublishHook, RoomMetrics, RoomsConfig, SendInput } from './ports.js';
 import { PublishGate, refusalError } from './publish-gate.js';
 import type { RoomEvent } from '../domain/events.js';
 import type { ChatMessage, WireChange } from '../domain/messages.js';
@@ -70,16 +70,6 @@ export interface JoinOptions {
   rejoin: boolean;
   /** True once nobody waits for the reply (the connection closed): a join still queued is dropped. */
   cancelled?: () => boolean;
-}
-
-export interface SendInput {
-  room: string;
-  from: string;
-  cid: string;
-  body: string;
-  meta?: Record<string, unknown>;
-  /** A reply in the thread of this message. */
-  parent?: number;
 }
 
 export interface SendResult {
